@@ -1,0 +1,3 @@
+//! batchgen-core: the templating core of batchgen (under construction).
+
+pub mod validate;
