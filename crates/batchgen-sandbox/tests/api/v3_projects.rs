@@ -110,7 +110,7 @@ async fn wrong_field_types_are_400_naming_the_json_path() {
         .await
         .unwrap();
     let msg = expect_error(r, StatusCode::BAD_REQUEST, "INVALID_PARAMETER").await;
-    assert!(msg.contains("(root): expected a JSON object"), "{msg}");
+    assert!(msg.contains("(document): expected a JSON object"), "{msg}");
 }
 
 #[tokio::test]
@@ -318,4 +318,33 @@ async fn stats_endpoint_matches_in_process_stats() {
     assert_eq!(over_http, sb.stats());
     assert_eq!(over_http.requests, 1, "/__sandbox/* is not an API call");
     assert_eq!(over_http.peak_requests_per_second, 1);
+}
+
+#[tokio::test]
+async fn schema_and_rule_violations_from_the_core_are_400_naming_the_pointer() {
+    let sb = start(fast()).await;
+    let api = Api::new(&sb);
+    let mut bad: Value = serde_json::from_str(PROJECT).unwrap();
+    bad["scenes"][0]["clips"][0]["width"] = json!("wide");
+    let r = api
+        .v3(Method::POST, CREATE)
+        .body(bad.to_string())
+        .send()
+        .await
+        .unwrap();
+    let msg = expect_error(r, StatusCode::BAD_REQUEST, "INVALID_PARAMETER").await;
+    assert!(msg.starts_with("/scenes/0/clips/0/width: "), "{msg}");
+    let r = api
+        .v3(Method::POST, CREATE)
+        .body(r#"{"scenes": []}"#)
+        .send()
+        .await
+        .unwrap();
+    let msg = expect_error(r, StatusCode::BAD_REQUEST, "INVALID_PARAMETER").await;
+    assert!(msg.starts_with("/scenes: "), "{msg}");
+    // The same checks the core runs before a row is ever submitted.
+    let core = batchgen_core::validate::validate_project(&bad);
+    assert_eq!(core[0].pointer, "/scenes/0/clips/0/width");
+    assert!(msg.len() > "/scenes: ".len());
+    assert_eq!(sb.stats().submissions, 0);
 }
