@@ -356,3 +356,33 @@ async fn peak_counts_concurrent_calls() {
     assert_eq!(s.requests, 25);
     assert_eq!(s.peak_requests_per_second, 25);
 }
+
+#[tokio::test]
+async fn api_faults_never_touch_downloads_or_the_test_endpoints() {
+    let sb = start(
+        SandboxConfig::default()
+            .fail_rate(0.5)
+            .drop_rate(0.5)
+            .seed_projects(1)
+            .seed(8),
+    )
+    .await;
+    let api = Api::new(&sb);
+    let video = format!("/downloads/{}.mp4", sb.seeded_projects()[0].project_id);
+    for _ in 0..20 {
+        let r = api.c.get(api.url("/__sandbox/stats")).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        let r = api.c.get(api.url(&video)).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+    }
+    // Every API call, on the other hand, is faulted.
+    for _ in 0..10 {
+        if let Ok(r) = api.v3(Method::GET, LIST).send().await {
+            assert!(r.status().is_server_error(), "{}", r.status());
+        }
+    }
+    let s = sb.stats();
+    assert_eq!(s.requests, 10);
+    assert_eq!(s.faults_500 + s.faults_dropped, 10);
+    assert_eq!(s.downloads, 20);
+}
