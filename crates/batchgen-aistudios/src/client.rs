@@ -386,7 +386,7 @@ impl Client {
             }
             Err(e) => return Err(e),
         };
-        if matches!(answer.status, 401 | 403) {
+        if matches!(answer.status, 401 | 403) || refuses_credentials(&answer) {
             return Ok(false);
         }
         let data = answer.v3_data().map_err(|k| self.inner.error(call, k))?;
