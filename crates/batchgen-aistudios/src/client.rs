@@ -49,7 +49,7 @@ enum Api {
 /// token fetch.
 ///
 /// With app credentials, v2 calls send the access token as the `Bearer` value. The v2 pages
-/// only say "Bearer <your-api-key>"; using the token there is an assumption.
+/// only say `Bearer <your-api-key>`; using the token there is an assumption.
 ///
 /// Cloning is cheap and clones share the connection pool and the token.
 ///

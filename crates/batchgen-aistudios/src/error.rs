@@ -243,7 +243,9 @@ pub fn classify_code(code: &str) -> CodeClass {
 }
 
 impl ApiError {
-    pub(crate) fn new(call: Call, kind: ApiErrorKind) -> ApiError {
+    /// An error of `call` in its own request. The client builds these; the constructor is
+    /// public so callers can build errors in their own tests.
+    pub fn new(call: Call, kind: ApiErrorKind) -> ApiError {
         ApiError {
             call,
             stage: Stage::Request,
@@ -251,7 +253,9 @@ impl ApiError {
         }
     }
 
-    pub(crate) fn in_token_stage(mut self) -> ApiError {
+    /// The same error, moved to the token stage: it happened while fetching the access token,
+    /// before the call's own request was sent (see [`ApiError::class`]).
+    pub fn in_token_stage(mut self) -> ApiError {
         self.stage = Stage::Token;
         self
     }

@@ -533,7 +533,7 @@ async fn render_failures_are_answers() {
 
 #[tokio::test]
 async fn app_credentials_fetch_one_token_reuse_it_and_renew_it_when_refused() {
-    let sandbox = start(SandboxConfig::default().token_ttl(Duration::from_millis(700))).await;
+    let sandbox = start(SandboxConfig::default().token_ttl(Duration::from_millis(1500))).await;
     let client = client_with(&sandbox, app(USER_KEY));
 
     let id = client.create_project(&project_body("tok")).await.unwrap();
@@ -545,7 +545,7 @@ async fn app_credentials_fetch_one_token_reuse_it_and_renew_it_when_refused() {
     assert_eq!(sandbox.stats().requests, 5, "1 token + 4 calls");
 
     // The sandbox's token expires; the next call is refused once, renewed, and sent again.
-    tokio::time::sleep(Duration::from_millis(800)).await;
+    tokio::time::sleep(Duration::from_millis(1600)).await;
     client.get_project(&id).await.unwrap();
     assert_eq!(sandbox.stats().tokens_issued, 2);
     assert_eq!(sandbox.stats().requests, 8, "+ refused call, token, call");
