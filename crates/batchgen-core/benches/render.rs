@@ -1,1 +1,2 @@
+//! Criterion benches of the core (written next).
 fn main() {}

@@ -1,3 +1,56 @@
-//! batchgen-core: the templating core of batchgen (under construction).
+//! # batchgen-core
+//!
+//! The templating core of batchgen: compile an AI Studios project template once against a CSV
+//! header, then render one validated project per row — fast, in parallel, in input order, with
+//! memory that stays flat however many rows there are. Synchronous, no network.
+//!
+//! Per row, in order (see `docs/templating.md`):
+//! 1. **placeholders**: every string value holding `{{` is a Handlebars template over the row;
+//!    `"{{number zoom}}"`, `"{{int n}}"`, `"{{bool b}}"`, `"{{json j}}"` become typed values;
+//! 2. **bindings**: headers that are JSON Pointers (`/scenes/0/clips/1/source_url`) or clip
+//!    selectors (`@image-1hgur0eiu11/scaleX:number`) set that location;
+//! 3. **patches**: a `--patch` file (RFC 6902), then a `patch` column (RFC 6902) and a `merge`
+//!    column (RFC 7396);
+//! 4. **validation** against the AI Studios project schema and rules ([`validate`]).
+//!
+//! ```
+//! use batchgen_core::{render_stream, RenderedRow, RowReader, Template, TemplateSource};
+//!
+//! let source = TemplateSource::parse("t.json", r#"{
+//!   "name": "Welcome {{first_name}}",
+//!   "scenes": [{"sceneIdx": 0, "background": {}, "clips": [
+//!     {"id": "m", "type": "aiModel", "layer": 1, "left": 0, "top": 0, "width": 10, "height": 10,
+//!      "model": {"ai_name": "M1"}, "script": {"org": "Hello {{first_name}}!"}}]}]
+//! }"#).unwrap();
+//! let csv = "first_name\nAnn\n\"Bo \"\"B\"\"\"\n\n";
+//! let rows = RowReader::from_reader(csv.as_bytes(), "people.csv").unwrap();
+//! let template = Template::builder(&source, rows.header()).build().unwrap();
+//!
+//! let mut projects = Vec::new();
+//! render_stream(&template, rows, |r: RenderedRow| {
+//!     projects.push(String::from_utf8(r.outcome.unwrap()).unwrap());
+//!     Ok::<_, std::convert::Infallible>(())
+//! }).unwrap();
+//! assert_eq!(projects.len(), 2);
+//! assert!(projects[1].contains(r#""org":"Hello Bo \"B\"!""#));
+//! ```
 
+mod binding;
+pub mod error;
+mod hole;
+mod key;
+mod patch;
+mod pointer;
+mod render;
+mod row;
+mod template;
 pub mod validate;
+mod validation;
+mod value_type;
+
+pub use error::{CompileError, InputError, Origin, Problem, RowError, TemplateError};
+pub use key::{KeySource, check_unique, file_stem};
+pub use render::{RenderError, RenderStats, RenderedRow, Sink, render_stream};
+pub use row::{Header, Row, RowDefect, RowReader};
+pub use template::{Scratch, Template, TemplateBuilder, TemplateSource, Warning};
+pub use value_type::ValueType;

@@ -23,16 +23,16 @@
 //!     .start("127.0.0.1:0".parse()?)
 //!     .await?;
 //! let client = reqwest::Client::new();
-//! let created: serde_json::Value = client
+//! // Every create is checked with the core's schema and rules: no scenes is a 400
+//! // whose message names the JSON Pointer ("/scenes: ...").
+//! let answer = client
 //!     .post(format!("{}/api/odin/v3/editor/project", sandbox.base_url()))
 //!     .header("Authorization", sandbox.api_key())
 //!     .body(r#"{"scenes":[]}"#)
 //!     .send()
-//!     .await?
-//!     .json()
 //!     .await?;
-//! println!("{created}");
-//! assert_eq!(sandbox.stats().submissions, 1);
+//! assert_eq!(answer.status(), 400);
+//! assert_eq!(sandbox.stats().requests, 1);
 //! sandbox.shutdown().await;
 //! # Ok(()) }
 //! ```

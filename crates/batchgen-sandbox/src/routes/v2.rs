@@ -28,7 +28,7 @@ fn check_body(body: &[u8]) -> Result<(), ApiError> {
     }
     let json = parse_json(body)?;
     let Some(obj) = json.as_object() else {
-        return Err(ApiError::bad_request("(root): expected a JSON object"));
+        return Err(ApiError::bad_request("(document): expected a JSON object"));
     };
     let wm = match obj.get("watermark") {
         None | Some(Value::Null) => return Ok(()),

@@ -33,10 +33,10 @@ pub(crate) fn parse_json(body: &[u8]) -> Result<Value, ApiError> {
     })
 }
 
-/// `pointer: message` for one problem, `(root)` for the whole document.
+/// `pointer: message` for one problem, `(document)` for the whole document.
 fn describe(pointer: &str, message: &str) -> String {
     if pointer.is_empty() {
-        format!("(root): {message}")
+        format!("(document): {message}")
     } else {
         format!("{pointer}: {message}")
     }
@@ -337,7 +337,7 @@ mod tests {
         );
         assert!(m.ends_with("; and 2 more"), "{m}");
         let root = violations_message(&[(String::new(), "expected a JSON object".to_owned())]);
-        assert_eq!(root, "(root): expected a JSON object");
+        assert_eq!(root, "(document): expected a JSON object");
     }
 
     #[test]

@@ -1,0 +1,323 @@
+//! Typed errors of the core. Two tiers: errors that make the whole input unusable (a template that
+//! does not parse, a placeholder naming a column the CSV lacks, a CSV that cannot be read), and
+//! [`RowError`]s that make one row invalid while the others go on.
+
+use crate::validate::Violation;
+use std::fmt;
+use std::path::PathBuf;
+
+/// The template file cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum TemplateError {
+    /// The file could not be read.
+    #[error("cannot read template {}: {source}", path.display())]
+    Read {
+        /// The template path.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The file is not valid JSON.
+    #[error(
+        "{}:{line}:{column}: {message}\n  {line} | {line_text}\n{}{}",
+        path.display(),
+        caret(*line, *column),
+        hint.as_ref().map(|h| format!("\n  hint: {h}")).unwrap_or_default()
+    )]
+    Syntax {
+        /// The template path.
+        path: PathBuf,
+        /// 1-based line.
+        line: usize,
+        /// 1-based column.
+        column: usize,
+        /// What the parser expected.
+        message: String,
+        /// The offending line, quoted in the message.
+        line_text: String,
+        /// A suggestion for a known mistake.
+        hint: Option<String>,
+    },
+    /// The document parsed but is not a JSON object.
+    #[error("{}: a template must be a JSON object (an AI Studios project with \"scenes\")", path.display())]
+    NotAnObject {
+        /// The template path.
+        path: PathBuf,
+    },
+}
+
+fn caret(line: usize, column: usize) -> String {
+    let gutter = line.to_string().len() + 5;
+    format!("{}^", " ".repeat(gutter + column.saturating_sub(1)))
+}
+
+/// The template does not fit the CSV: found before any row is rendered.
+#[derive(Debug, thiserror::Error)]
+pub enum CompileError {
+    /// A placeholder string is not a valid Handlebars template.
+    #[error("template {pointer}: bad placeholder in {text:?}: {message}")]
+    BadPlaceholder {
+        /// Where the string is in the template.
+        pointer: String,
+        /// The string.
+        text: String,
+        /// The Handlebars parser's complaint.
+        message: String,
+    },
+    /// A placeholder names a column the CSV does not have.
+    #[error(
+        "template {pointer}: placeholder {placeholder} names column {name:?}, which the CSV does not have{}",
+        suggestion.as_ref().map(|s| format!(" (closest column: {s:?})")).unwrap_or_else(|| ": add the column or fix the name".into())
+    )]
+    UnknownColumn {
+        /// Where the placeholder is (template pointer, or `patch` for the patch file).
+        pointer: String,
+        /// The placeholder as written.
+        placeholder: String,
+        /// The column name it asks for.
+        name: String,
+        /// The closest existing column.
+        suggestion: Option<String>,
+    },
+    /// A binding header is malformed.
+    #[error("CSV column {column:?}: {message}")]
+    BadBinding {
+        /// The header.
+        column: String,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// A binding's JSON Pointer does not exist in the template.
+    #[error(
+        "CSV column {column:?} binds {pointer}, which the template does not have{}",
+        suggestion.as_ref().map(|s| format!(" (closest existing path: {s})")).unwrap_or_default()
+    )]
+    BindingTarget {
+        /// The header.
+        column: String,
+        /// The pointer that does not resolve.
+        pointer: String,
+        /// The closest pointer that exists.
+        suggestion: Option<String>,
+    },
+    /// A clip-id binding names a clip id no clip has.
+    #[error(
+        "CSV column {column:?} names clip id {clip_id:?}, which no clip in the template has{}",
+        suggestion.as_ref().map(|s| format!(" (closest clip id: {s:?})")).unwrap_or_default()
+    )]
+    UnknownClip {
+        /// The header.
+        column: String,
+        /// The clip id asked for.
+        clip_id: String,
+        /// The closest clip id.
+        suggestion: Option<String>,
+    },
+    /// Two binding columns set the same location.
+    #[error("CSV columns {first:?} and {second:?} both bind {pointer}: keep one of them")]
+    BindingConflict {
+        /// The first header.
+        first: String,
+        /// The second header.
+        second: String,
+        /// The location both set.
+        pointer: String,
+    },
+    /// The patch file cannot be used.
+    #[error("patch {}: {message}", path.display())]
+    Patch {
+        /// The patch file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// The template's fixed parts (those no placeholder, binding or patch touches) break the
+    /// project schema or rules, so every row would be invalid.
+    #[error("template is invalid whatever the CSV holds:{}", list(violations))]
+    InvalidTemplate {
+        /// The violations, with template pointers.
+        violations: Vec<Violation>,
+    },
+    /// The key column is not in the CSV.
+    #[error(
+        "--key {name:?}: the CSV has no such column{}",
+        suggestion.as_ref().map(|s| format!(" (closest column: {s:?})")).unwrap_or_default()
+    )]
+    KeyColumn {
+        /// The column asked for.
+        name: String,
+        /// The closest existing column.
+        suggestion: Option<String>,
+    },
+}
+
+fn list(violations: &[Violation]) -> String {
+    violations.iter().map(|v| format!("\n  {v}")).collect()
+}
+
+/// The CSV cannot be used as a whole.
+#[derive(Debug, thiserror::Error)]
+pub enum InputError {
+    /// The file could not be opened or read.
+    #[error("cannot read {}: {source}", path.display())]
+    Read {
+        /// The CSV path.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The CSV is malformed at a place that stops reading (bad UTF-8 in the header, I/O).
+    #[error("{}:{line}: {message}", path.display())]
+    Csv {
+        /// The CSV path.
+        path: PathBuf,
+        /// 1-based line.
+        line: u64,
+        /// What is wrong.
+        message: String,
+    },
+    /// The CSV has no header row.
+    #[error("{}: the CSV is empty: the first line must name the columns", path.display())]
+    Empty {
+        /// The CSV path.
+        path: PathBuf,
+    },
+    /// Two header cells have the same name.
+    #[error("{}: column {name:?} appears twice in the header (columns {first} and {second}): rename one", path.display())]
+    DuplicateColumn {
+        /// The CSV path.
+        path: PathBuf,
+        /// The repeated name.
+        name: String,
+        /// 1-based position of the first.
+        first: usize,
+        /// 1-based position of the second.
+        second: usize,
+    },
+    /// The key column holds the same key twice.
+    #[error("{}: key {key:?} of column {column:?} appears on line {first_line} and again on line {line}: keys must be unique", path.display())]
+    DuplicateKey {
+        /// The CSV path.
+        path: PathBuf,
+        /// The key column.
+        column: String,
+        /// The repeated key.
+        key: String,
+        /// Line of the first occurrence.
+        first_line: u64,
+        /// Line of the second.
+        line: u64,
+    },
+    /// Two keys differ but name the same output file once sanitised.
+    #[error("{}: keys {first:?} (line {first_line}) and {second:?} (line {line}) give the same file name {file:?}: make them differ in letters or digits", path.display())]
+    KeyCollision {
+        /// The CSV path.
+        path: PathBuf,
+        /// The first key.
+        first: String,
+        /// Its line.
+        first_line: u64,
+        /// The second key.
+        second: String,
+        /// Its line.
+        line: u64,
+        /// The shared file name.
+        file: String,
+    },
+    /// A row has an empty key cell.
+    #[error("{}:{line}: the key column {column:?} is empty on this row: every row needs a key", path.display())]
+    EmptyKey {
+        /// The CSV path.
+        path: PathBuf,
+        /// The key column.
+        column: String,
+        /// The row's line.
+        line: u64,
+    },
+}
+
+/// Where a bad value came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origin {
+    /// A CSV column (a data column, a binding column, `patch` or `merge`).
+    Column(String),
+    /// A placeholder string of the template.
+    Placeholder(String),
+    /// The `--patch` file.
+    PatchFile,
+    /// The template's fixed content.
+    Template,
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Origin::Column(c) => write!(f, "column {c:?}"),
+            Origin::Placeholder(p) => write!(f, "placeholder {p:?}"),
+            Origin::PatchFile => f.write_str("the patch file"),
+            Origin::Template => f.write_str("the template"),
+        }
+    }
+}
+
+/// One problem of one row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// JSON Pointer in the rendered project, when the problem has a place there.
+    pub pointer: Option<String>,
+    /// The columns, placeholders or files the bad value came from.
+    pub origins: Vec<Origin>,
+    /// What is wrong and how to fix it.
+    pub message: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(p) = &self.pointer {
+            write!(f, "{p}: ")?;
+        }
+        f.write_str(&self.message)?;
+        if !self.origins.is_empty() {
+            let from: Vec<String> = self.origins.iter().map(ToString::to_string).collect();
+            write!(f, " (from {})", from.join(", "))?;
+        }
+        Ok(())
+    }
+}
+
+/// Why one row is invalid. The other rows are not affected.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RowError {
+    /// 1-based data row number (the header is row 0).
+    pub row: u64,
+    /// 1-based line of the CSV where the row starts.
+    pub line: u64,
+    /// Every problem found, in the order found.
+    pub problems: Vec<Problem>,
+}
+
+impl fmt::Display for RowError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "row {} (line {}): ", self.row, self.line)?;
+        for (i, p) in self.problems.iter().enumerate() {
+            if i > 0 {
+                f.write_str("; ")?;
+            }
+            write!(f, "{p}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for RowError {}
+
+impl RowError {
+    /// The problems joined into one line, without the row prefix (for a manifest's `error` column).
+    pub fn summary(&self) -> String {
+        self.problems
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+}

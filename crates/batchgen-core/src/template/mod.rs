@@ -1,0 +1,349 @@
+//! The template: loaded from its file ([`TemplateSource`]), then compiled once against the CSV
+//! header into a [`Template`] that renders any row.
+
+pub(crate) mod doc;
+mod source;
+
+pub use doc_api::Scratch;
+pub use source::{TemplateSource, Warning};
+
+use crate::binding;
+use crate::error::{CompileError, Origin, Problem, RowError};
+use crate::hole::{self, Scope};
+use crate::key::KeySource;
+use crate::patch::{self, PatchFile};
+use crate::pointer::is_within;
+use crate::row::{Header, Row};
+use crate::validation::RowValidator;
+use doc::Doc;
+use handlebars::Handlebars;
+use serde_json::Value;
+use std::path::Path;
+
+mod doc_api {
+    /// Per-thread scratch space for [`Template::render_into`](super::Template::render_into):
+    /// reuse one per thread to render without allocating per row.
+    #[derive(Debug, Default)]
+    pub struct Scratch {
+        pub(crate) inner: super::doc::Scratch,
+    }
+}
+
+/// Settings for compiling a template; see [`Template::builder`].
+#[derive(Debug)]
+pub struct TemplateBuilder<'a> {
+    source: &'a TemplateSource,
+    header: &'a Header,
+    key_column: Option<String>,
+    patch: Option<(std::path::PathBuf, String)>,
+    validate: bool,
+}
+
+impl<'a> TemplateBuilder<'a> {
+    /// Takes row keys from `column` (it must exist; uniqueness is checked by
+    /// [`check_unique`](crate::check_unique), which needs the whole file). Default: `row-N`.
+    pub fn key_column(mut self, column: Option<&str>) -> Self {
+        self.key_column = column.map(str::to_string);
+        self
+    }
+
+    /// Applies the RFC 6902 patch in `text` (read from `origin`) to every row.
+    pub fn patch(mut self, origin: impl AsRef<Path>, text: impl Into<String>) -> Self {
+        self.patch = Some((origin.as_ref().to_path_buf(), text.into()));
+        self
+    }
+
+    /// Reads the RFC 6902 patch file at `path` and applies it to every row.
+    pub fn patch_file(self, path: impl AsRef<Path>) -> Result<Self, CompileError> {
+        let path = path.as_ref();
+        let text = std::fs::read_to_string(path).map_err(|e| CompileError::Patch {
+            path: path.to_path_buf(),
+            message: format!("cannot read it: {e}"),
+        })?;
+        Ok(self.patch(path, text))
+    }
+
+    /// Whether rendered projects are validated (default `true`).
+    pub fn validate(mut self, on: bool) -> Self {
+        self.validate = on;
+        self
+    }
+
+    /// Compiles the template: every check that does not need a row's data happens here, so that
+    /// a template that cannot work fails before any row is rendered.
+    pub fn build(self) -> Result<Template, CompileError> {
+        let document = self.source.document();
+        let header = self.header.clone();
+        let key = KeySource::for_header(&header, self.key_column.as_deref())?;
+        let bindings = binding::resolve_all(&header, document)?;
+        let doc = Doc::compile(document, &header, bindings, "template")?;
+        let patch_file = match &self.patch {
+            Some((origin, text)) => Some(PatchFile::compile(origin, text, &header, document)?),
+            None => None,
+        };
+        let patch_column = header.position("patch");
+        let merge_column = header.position("merge");
+        let patched = patch_file.is_some() || patch_column.is_some() || merge_column.is_some();
+        let validator = if self.validate {
+            let v = RowValidator::new(document, &doc, patched);
+            if !patched {
+                let fixed = v.template_violations();
+                if !fixed.is_empty() {
+                    return Err(CompileError::InvalidTemplate { violations: fixed });
+                }
+            }
+            Some(v)
+        } else {
+            None
+        };
+        Ok(Template {
+            doc,
+            header,
+            key,
+            patch_file,
+            patch_column,
+            merge_column,
+            registry: hole::registry(),
+            validator,
+            name: self.source.project_name().map(str::to_string),
+        })
+    }
+}
+
+/// A template compiled against a CSV header. `Send + Sync`: one serves every thread.
+///
+/// ```
+/// use batchgen_core::{Header, Row, Template, TemplateSource};
+/// let source = TemplateSource::parse("t.json", r#"{"name": "Hi {{first_name}}", "n": "{{int n}}"}"#).unwrap();
+/// let header = Header::new(vec!["first_name".into(), "n".into()]).unwrap();
+/// let template = Template::builder(&source, &header).validate(false).build().unwrap();
+/// let json = template.render_row(&Row::new(1, ["Zoë \"Z\"", "3"])).unwrap();
+/// assert_eq!(String::from_utf8(json).unwrap(), r#"{"name":"Hi Zoë \"Z\"","n":3}"#);
+/// ```
+#[derive(Debug)]
+pub struct Template {
+    doc: Doc,
+    header: Header,
+    key: KeySource,
+    patch_file: Option<PatchFile>,
+    patch_column: Option<usize>,
+    merge_column: Option<usize>,
+    registry: Handlebars<'static>,
+    validator: Option<RowValidator>,
+    name: Option<String>,
+}
+
+impl Template {
+    /// Starts compiling `source` against `header`.
+    pub fn builder<'a>(source: &'a TemplateSource, header: &'a Header) -> TemplateBuilder<'a> {
+        TemplateBuilder {
+            source,
+            header,
+            key_column: None,
+            patch: None,
+            validate: true,
+        }
+    }
+
+    /// The header the template was compiled against.
+    pub fn header(&self) -> &Header {
+        &self.header
+    }
+
+    /// Where row keys come from.
+    pub fn key_source(&self) -> &KeySource {
+        &self.key
+    }
+
+    /// The key of `row`.
+    pub fn key_of(&self, row: &Row) -> String {
+        self.key.key_of(row)
+    }
+
+    /// The template's own project name (`name`), if it has a fixed one.
+    pub fn project_name(&self) -> Option<&str> {
+        self.name.as_deref().filter(|n| !n.contains("{{"))
+    }
+
+    /// The number of placeholder strings and bindings (for reports).
+    pub fn hole_count(&self) -> (usize, usize) {
+        (self.doc.holes.len(), self.doc.bindings.len())
+    }
+
+    /// Renders and validates one row: the project as compact JSON, or why the row is invalid.
+    pub fn render_row(&self, row: &Row) -> Result<Vec<u8>, RowError> {
+        let mut out = Vec::new();
+        self.render_into(row, &self.key_of(row), &mut Scratch::default(), &mut out)?;
+        Ok(out)
+    }
+
+    /// Renders and validates one row with key `key` into `out` (cleared first), reusing `scratch`.
+    pub fn render_into(
+        &self,
+        row: &Row,
+        key: &str,
+        scratch: &mut Scratch,
+        out: &mut Vec<u8>,
+    ) -> Result<(), RowError> {
+        out.clear();
+        let fail = |problems: Vec<Problem>| RowError {
+            row: row.number,
+            line: row.line,
+            problems,
+        };
+        if let Some(defect) = &row.defect {
+            return Err(fail(vec![Problem {
+                pointer: None,
+                origins: Vec::new(),
+                message: defect.to_string(),
+            }]));
+        }
+        let scope = Scope {
+            number: row.number,
+            key,
+            fields: &row.fields,
+            context: Default::default(),
+            header: &self.header,
+        };
+        let mut problems = Vec::new();
+        self.doc.render(
+            &scope,
+            &self.registry,
+            &mut scratch.inner,
+            out,
+            &mut problems,
+        );
+        if !problems.is_empty() {
+            return Err(fail(problems));
+        }
+        let patch_cell = self
+            .patch_column
+            .map(|i| row.cell(i))
+            .filter(|c| !c.trim().is_empty());
+        let merge_cell = self
+            .merge_column
+            .map(|i| row.cell(i))
+            .filter(|c| !c.trim().is_empty());
+        if self.patch_file.is_none() && patch_cell.is_none() && merge_cell.is_none() {
+            return match &self.validator {
+                Some(v) => v.check_rendered(out, &self.doc).map_err(fail),
+                None => Ok(()),
+            };
+        }
+        // Patches work on the document tree.
+        let mut project: Value = serde_json::from_slice(out).map_err(|e| {
+            fail(vec![Problem {
+                pointer: None,
+                origins: Vec::new(),
+                message: format!("internal error: rendered JSON does not parse: {e}"),
+            }])
+        })?;
+        if let Some(pf) = &self.patch_file {
+            let ops = match (&pf.fixed, &pf.doc) {
+                (Some(fixed), _) => std::borrow::Cow::Borrowed(fixed),
+                (None, Some(doc)) => {
+                    let mut bytes = Vec::new();
+                    doc.render(
+                        &scope,
+                        &self.registry,
+                        &mut scratch.inner,
+                        &mut bytes,
+                        &mut problems,
+                    );
+                    if !problems.is_empty() {
+                        for p in &mut problems {
+                            p.origins.push(Origin::PatchFile);
+                        }
+                        return Err(fail(problems));
+                    }
+                    let value: Value =
+                        serde_json::from_slice(&bytes).expect("a rendered patch is JSON");
+                    let parsed = patch::parse_ops(&value).map_err(|m| {
+                        fail(vec![Problem {
+                            pointer: None,
+                            origins: vec![Origin::PatchFile],
+                            message: m,
+                        }])
+                    })?;
+                    std::borrow::Cow::Owned(parsed)
+                }
+                (None, None) => unreachable!("a patch file is fixed or has a document"),
+            };
+            patch::apply(&mut project, &ops, Origin::PatchFile).map_err(|p| fail(vec![p]))?;
+        }
+        if let Some(cell) = patch_cell {
+            let ops = serde_json::from_str::<Value>(cell)
+                .map_err(|e| e.to_string())
+                .and_then(|v| patch::parse_ops(&v))
+                .map_err(|m| {
+                    fail(vec![Problem {
+                        pointer: None,
+                        origins: vec![Origin::Column("patch".into())],
+                        message: format!("not an RFC 6902 patch: {m}"),
+                    }])
+                })?;
+            patch::apply(&mut project, &ops, Origin::Column("patch".into()))
+                .map_err(|p| fail(vec![p]))?;
+        }
+        if let Some(cell) = merge_cell {
+            let merge: Value = serde_json::from_str(cell).map_err(|e| {
+                fail(vec![Problem {
+                    pointer: None,
+                    origins: vec![Origin::Column("merge".into())],
+                    message: format!("not an RFC 7396 merge patch (a JSON object): {e}"),
+                }])
+            })?;
+            json_patch::merge(&mut project, &merge);
+        }
+        if let Some(v) = &self.validator {
+            let mut applied = Vec::new();
+            if self.patch_file.is_some() {
+                applied.push(Origin::PatchFile);
+            }
+            if patch_cell.is_some() {
+                applied.push(Origin::Column("patch".into()));
+            }
+            if merge_cell.is_some() {
+                applied.push(Origin::Column("merge".into()));
+            }
+            v.check_value(&project, &self.doc, &applied).map_err(fail)?;
+        }
+        out.clear();
+        serde_json::to_writer(&mut *out, &project).expect("writing to a Vec cannot fail");
+        Ok(())
+    }
+}
+
+/// Where a violation at `pointer` came from: the holes and bindings at it or above it (a typed
+/// `json` value that contains it), else those just below it (a `type` that made a field required).
+pub(crate) fn origins_for(doc: &Doc, pointer: &str, patches: &[Origin]) -> Vec<Origin> {
+    let mut origins = collect_origins(doc, |p| is_within(pointer, p));
+    if origins.is_empty() {
+        origins = collect_origins(doc, |p| {
+            p.len() > pointer.len()
+                && is_within(p, pointer)
+                && !p[pointer.len() + 1..].contains('/')
+        });
+    }
+    if origins.is_empty() {
+        origins.push(Origin::Template);
+        origins.extend(patches.iter().cloned());
+    }
+    origins
+}
+
+fn collect_origins(doc: &Doc, pred: impl Fn(&str) -> bool) -> Vec<Origin> {
+    let mut origins = Vec::new();
+    let mut add = |o: Origin| {
+        if !origins.contains(&o) {
+            origins.push(o);
+        }
+    };
+    for h in doc.holes.iter().filter(|h| pred(&h.pointer)) {
+        doc::hole_origins(h).into_iter().for_each(&mut add);
+    }
+    for b in doc.bindings.iter().filter(|b| pred(&b.pointer)) {
+        add(Origin::Column(b.column.clone()));
+    }
+    origins
+}

@@ -1,0 +1,172 @@
+//! The shipped JSON Schema of an AI Studios project and its compiled form.
+
+use super::Violation;
+use jsonschema::error::ValidationErrorKind;
+use serde_json::Value;
+use std::sync::OnceLock;
+
+const SCHEMA_JSON: &str = include_str!("../../schema/aistudios-project.schema.json");
+
+/// The project JSON Schema (draft 2020-12) as text, exactly as shipped and as `batchgen schema`
+/// prints it.
+pub fn schema_json() -> &'static str {
+    SCHEMA_JSON
+}
+
+/// The project JSON Schema, parsed.
+pub fn schema() -> &'static Value {
+    static SCHEMA: OnceLock<Value> = OnceLock::new();
+    SCHEMA.get_or_init(|| {
+        serde_json::from_str(SCHEMA_JSON).expect("the shipped schema is valid JSON")
+    })
+}
+
+/// A compiled schema: the whole project schema, or one of its definitions (a clip, a scene) so that
+/// a part of a project can be checked alone.
+#[derive(Debug)]
+pub struct SchemaValidator {
+    inner: jsonschema::Validator,
+}
+
+impl SchemaValidator {
+    /// The whole project schema.
+    pub fn project() -> Self {
+        Self::compile(schema())
+    }
+
+    /// The schema for the value at `pointer` inside a project *when it is a plain location*:
+    /// `definition` names an entry of `$defs` (`"clip"`, `"scene"`, ...). Returns `None` when there is
+    /// no such definition.
+    pub fn definition(definition: &str) -> Option<Self> {
+        schema().get("$defs")?.get(definition)?;
+        Some(Self::for_subschema(
+            &serde_json::json!({ "$ref": format!("#/$defs/{definition}") }),
+        ))
+    }
+
+    /// Compiles `subschema` in the context of the project schema, so that its `$ref`s to
+    /// `#/$defs/...` resolve.
+    pub fn for_subschema(subschema: &Value) -> Self {
+        let mut doc = subschema.clone();
+        if let (Value::Object(map), Some(defs)) = (&mut doc, schema().get("$defs")) {
+            map.insert("$defs".into(), defs.clone());
+            map.insert("$schema".into(), schema()["$schema"].clone());
+        }
+        Self::compile(&doc)
+    }
+
+    fn compile(doc: &Value) -> Self {
+        let inner = jsonschema::options()
+            .build(doc)
+            .expect("the shipped schema compiles");
+        SchemaValidator { inner }
+    }
+
+    /// `true` when `value` satisfies the schema.
+    pub fn is_valid(&self, value: &Value) -> bool {
+        self.inner.is_valid(value)
+    }
+
+    /// Every violation of the schema in `value`, pointers prefixed with `base` (the pointer of
+    /// `value` inside the project).
+    pub fn violations(&self, value: &Value, base: &str) -> Vec<Violation> {
+        if self.inner.is_valid(value) {
+            return Vec::new();
+        }
+        let mut out: Vec<Violation> = self
+            .inner
+            .iter_errors(value)
+            .map(|e| {
+                let pointer = format!("{base}{}", e.instance_path().as_str());
+                let message = describe(e.kind(), e.instance(), &e.to_string());
+                Violation { pointer, message }
+            })
+            .collect();
+        out.dedup();
+        out
+    }
+}
+
+/// A person's account of one schema error: what was expected, what was found.
+fn describe(kind: &ValidationErrorKind, instance: &Value, fallback: &str) -> String {
+    match kind {
+        ValidationErrorKind::Type { kind } => {
+            let expected = match kind {
+                jsonschema::error::TypeKind::Single(t) => article(t.as_str()).to_string(),
+                jsonschema::error::TypeKind::Multiple(set) => {
+                    let names: Vec<&str> = set.iter().map(|t| t.as_str()).collect();
+                    names.join(" or ")
+                }
+            };
+            format!("expected {expected}, found {}", found(instance))
+        }
+        ValidationErrorKind::Required { property } => {
+            let name = property.as_str().unwrap_or_default();
+            format!("missing required field \"{name}\"")
+        }
+        ValidationErrorKind::Enum { options } => {
+            let list: Vec<String> = options
+                .as_array()
+                .map(|a| a.iter().map(|v| v.to_string()).collect())
+                .unwrap_or_default();
+            format!(
+                "expected one of {}, found {}",
+                list.join(", "),
+                found(instance)
+            )
+        }
+        ValidationErrorKind::Constant { expected_value } => {
+            format!("expected {expected_value}, found {}", found(instance))
+        }
+        ValidationErrorKind::Minimum { limit } => {
+            format!("{} is below the minimum {limit}", found(instance))
+        }
+        ValidationErrorKind::Maximum { limit } => {
+            format!("{} is above the maximum {limit}", found(instance))
+        }
+        ValidationErrorKind::ExclusiveMinimum { limit } => {
+            format!("{} must be greater than {limit}", found(instance))
+        }
+        ValidationErrorKind::ExclusiveMaximum { limit } => {
+            format!("{} must be less than {limit}", found(instance))
+        }
+        ValidationErrorKind::MinItems { limit: 1 } => "must not be empty".to_string(),
+        ValidationErrorKind::MinItems { limit } => format!("must have at least {limit} items"),
+        ValidationErrorKind::MinLength { limit: 1 } => "must not be empty".to_string(),
+        ValidationErrorKind::MinLength { limit } => {
+            format!("must be at least {limit} characters long")
+        }
+        _ => fallback.to_string(),
+    }
+}
+
+fn article(t: &str) -> &'static str {
+    match t {
+        "array" => "an array",
+        "boolean" => "a boolean (true or false)",
+        "integer" => "an integer",
+        "null" => "null",
+        "number" => "a number",
+        "object" => "an object",
+        _ => "a string",
+    }
+}
+
+/// A short, bounded rendering of a found value for messages.
+pub(crate) fn found(value: &Value) -> String {
+    match value {
+        Value::Null => "null".into(),
+        Value::Bool(b) => format!("{b}"),
+        Value::Number(n) => format!("{n}"),
+        Value::String(s) => {
+            let shown: String = s.chars().take(40).collect();
+            if shown.len() < s.len() {
+                format!("the string {:?}…", shown)
+            } else {
+                format!("the string {s:?}")
+            }
+        }
+        Value::Array(_) => "an array".into(),
+        Value::Object(_) => "an object".into(),
+    }
+}
