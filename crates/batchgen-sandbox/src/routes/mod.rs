@@ -1,0 +1,49 @@
+//! The HTTP routes, one module per family.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::routing::{get, post};
+
+use crate::envelope::ApiError;
+use crate::state::Shared;
+
+pub(crate) mod admin;
+pub(crate) mod download;
+pub(crate) mod v2;
+pub(crate) mod v3;
+
+/// Every route of the sandbox.
+pub(crate) fn router(shared: Arc<Shared>) -> Router {
+    Router::new()
+        .route("/api/odin/v3/auth/token", post(v3::issue_token))
+        .route("/api/odin/v3/auth", get(v3::auth_status))
+        .route(
+            "/api/odin/v3/editor/project",
+            post(v3::create_project).get(v3::list_projects),
+        )
+        .route("/api/odin/v3/editor/project/{id}", get(v3::get_project))
+        .route("/api/odin/v3/editor/progress/{id}", get(v3::progress))
+        .route(
+            "/v2/projects/{folder_id}/{project_id}/exports",
+            post(v2::create_in_folder),
+        )
+        .route("/v2/projects/{project_id}/exports", post(v2::create_direct))
+        .route(
+            "/v2/projects/{folder_id}/{project_id}/exports/{export_id}",
+            get(v2::status_in_folder),
+        )
+        .route(
+            "/v2/projects/{project_id}/exports/{export_id}",
+            get(v2::status_direct),
+        )
+        .route("/v2/exports", get(v2::list))
+        .route("/downloads/{file}", get(download::download))
+        .route("/__sandbox/stats", get(admin::stats))
+        .route("/__sandbox/seeded", get(admin::seeded))
+        .fallback(|| async {
+            ApiError::not_found("no such endpoint; check the path against the API reference")
+        })
+        .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
+        .with_state(shared)
+}
