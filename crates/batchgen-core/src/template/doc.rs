@@ -232,7 +232,7 @@ impl Compiler<'_> {
                         pointer: self.place(pointer),
                         placeholder: u.placeholder,
                         name: u.name,
-                        suggestion: u.hint,
+                        hint: u.hint,
                     },
                 })?;
                 self.flush_static_marker();
