@@ -52,8 +52,8 @@ pub enum RenderError<E> {
     #[error(transparent)]
     Input(#[from] InputError),
     /// The sink refused a row.
-    #[error("the output refused a row: {0}")]
-    Sink(E),
+    #[error("the output refused a row")]
+    Sink(#[source] E),
 }
 
 /// Counts of a finished stream.

@@ -92,8 +92,8 @@ impl Doc {
     }
 
     /// Renders the document for one row into `out` (appending). Problems (a cell that cannot be
-    /// typed, a helper that fails) are appended to `problems`; when there are any, `out` holds
-    /// garbage and must be discarded.
+    /// typed, a helper that fails) are appended to `problems`, and `null` stands in for the value,
+    /// so `out` stays well-formed JSON that can still be checked for other problems.
     pub fn render(
         &self,
         scope: &Scope<'_>,
@@ -115,11 +115,15 @@ impl Doc {
                             out.extend_from_slice(scratch.text.as_bytes())
                         }
                         Ok(()) => write_json_string(out, &scratch.text),
-                        Err(message) => problems.push(Problem {
-                            pointer: Some(hole.pointer.clone()),
-                            origins: hole_origins(hole),
-                            message,
-                        }),
+                        Err(message) => {
+                            // Keep the output well-formed so the rest of the row can still be checked.
+                            out.extend_from_slice(b"null");
+                            problems.push(Problem {
+                                pointer: Some(hole.pointer.clone()),
+                                origins: hole_origins(hole),
+                                message,
+                            })
+                        }
                     }
                 }
                 Piece::Bound { binding, skip } => {
@@ -132,14 +136,15 @@ impl Doc {
                                 scratch.text.clear();
                                 match t.write_json(cell, &mut scratch.text) {
                                     Ok(()) => out.extend_from_slice(scratch.text.as_bytes()),
-                                    Err(message) => problems.push(Problem {
-                                        pointer: Some(b.pointer.clone()),
-                                        origins: vec![Origin::Column(b.column.clone())],
-                                        message: format!(
-                                            "{message}, as the column's :{} suffix asks",
-                                            t.name()
-                                        ),
-                                    }),
+                                    Err(message) => {
+                                        // Keep the output well-formed so the rest of the row can still be checked.
+                                        out.extend_from_slice(b"null");
+                                        problems.push(Problem {
+                                            pointer: Some(b.pointer.clone()),
+                                            origins: vec![Origin::Column(b.column.clone())],
+                                            message,
+                                        })
+                                    }
                                 }
                             }
                         }
@@ -227,7 +232,7 @@ impl Compiler<'_> {
                         pointer: self.place(pointer),
                         placeholder: u.placeholder,
                         name: u.name,
-                        suggestion: u.hint,
+                        hint: u.hint,
                     },
                 })?;
                 self.flush_static_marker();

@@ -214,6 +214,18 @@ impl Template {
             &mut problems,
         );
         if !problems.is_empty() {
+            // Report the row's other problems too, so one pass shows everything to fix.
+            if let Some(Err(more)) = self
+                .validator
+                .as_ref()
+                .map(|v| v.check_rendered(out, &self.doc))
+            {
+                for p in more {
+                    if !problems.iter().any(|q| q.pointer == p.pointer) {
+                        problems.push(p);
+                    }
+                }
+            }
             return Err(fail(problems));
         }
         let patch_cell = self

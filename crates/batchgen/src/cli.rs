@@ -1,0 +1,38 @@
+//! The command line, as clap types. Each command's arguments live next to its code in `cmd/`.
+
+use clap::{Args, Parser, Subcommand};
+
+/// Turn one AI Studios project template and a CSV into hundreds of personalised videos.
+///
+/// Exit codes: 0 all good; 2 bad usage or unusable input (nothing done); 3 finished but some rows
+/// invalid or failed; 4 authentication refused; 130 interrupted.
+#[derive(Debug, Parser)]
+#[command(name = "batchgen", version, about, long_about = None, max_term_width = 100)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options every command takes.
+#[derive(Debug, Args)]
+pub struct Global {
+    /// Print only errors.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+    /// More detail in logs (-v: debug, -vv: trace).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Render and validate one project per CSV row; JSONL to stdout, or files with --out.
+    Render(crate::cmd::render::RenderArgs),
+    /// Check every row renders to a valid project; a report, no output files.
+    Validate(crate::cmd::render::ValidateArgs),
+    /// Print the AI Studios project JSON Schema batchgen validates against.
+    Schema,
+}

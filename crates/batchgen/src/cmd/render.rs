@@ -1,0 +1,225 @@
+//! `batchgen render` and `batchgen validate`: the templating core from the command line.
+
+use crate::exit::Outcome;
+use anyhow::Context as _;
+use batchgen_core::{RenderedRow, RowReader, Template, TemplateSource, render_stream};
+use clap::Args;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+/// Inputs shared by every command that renders.
+#[derive(Debug, Args)]
+pub struct Inputs {
+    /// The CSV: a header row naming the columns, then one row per video.
+    #[arg(value_name = "DATA")]
+    pub data: PathBuf,
+    /// The base project: an AI Studios project JSON with {{placeholders}}.
+    #[arg(value_name = "TEMPLATE")]
+    pub template: PathBuf,
+    /// Column whose values are the row keys (unique; they name output files). Default: row-N.
+    #[arg(long, value_name = "COLUMN")]
+    pub key: Option<String>,
+    /// An RFC 6902 JSON Patch applied to every row (may hold placeholders).
+    #[arg(long, value_name = "FILE")]
+    pub patch: Option<PathBuf>,
+}
+
+/// `batchgen render`.
+#[derive(Debug, Args)]
+pub struct RenderArgs {
+    #[command(flatten)]
+    pub inputs: Inputs,
+    /// Write DIR/projects.jsonl and DIR/manifest.csv instead of JSONL to stdout.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+}
+
+/// `batchgen validate`.
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    #[command(flatten)]
+    pub inputs: Inputs,
+}
+
+/// The inputs, loaded and checked: everything that can fail before any row is rendered.
+pub struct Prepared {
+    pub template: Template,
+    pub rows: RowReader<std::fs::File>,
+}
+
+/// Loads the template and the CSV, compiles, and checks keys. Any failure here means nothing
+/// was done (exit 2).
+pub fn prepare(inputs: &Inputs, quiet: bool) -> anyhow::Result<Prepared> {
+    let source = TemplateSource::from_path(&inputs.template)?;
+    if !quiet {
+        for w in source.warnings() {
+            eprintln!("warning: {}", w.message);
+        }
+    }
+    let rows = RowReader::from_path(&inputs.data)?;
+    let mut builder = Template::builder(&source, rows.header()).key_column(inputs.key.as_deref());
+    if let Some(patch) = &inputs.patch {
+        builder = builder.patch_file(patch)?;
+    }
+    let template = builder.build().with_context(|| {
+        format!(
+            "{} does not fit {}",
+            inputs.template.display(),
+            inputs.data.display()
+        )
+    })?;
+    if let Some(key) = &inputs.key {
+        batchgen_core::check_unique(&inputs.data, key)?;
+    }
+    Ok(Prepared { template, rows })
+}
+
+pub fn render(args: RenderArgs, quiet: bool) -> anyhow::Result<Outcome> {
+    let prepared = prepare(&args.inputs, quiet)?;
+    let header: Vec<String> = prepared.template.header().names().to_vec();
+    let stats = match &args.out {
+        None => {
+            let stdout = std::io::stdout().lock();
+            let mut out = BufWriter::with_capacity(1 << 16, stdout);
+            let stats = render_stream(
+                &prepared.template,
+                prepared.rows,
+                |r: RenderedRow| -> std::io::Result<()> {
+                    match &r.outcome {
+                        Ok(project) => write_jsonl(&mut out, &r, project),
+                        Err(e) => {
+                            if !quiet {
+                                eprintln!("invalid: {e}");
+                            }
+                            Ok(())
+                        }
+                    }
+                },
+            )?;
+            out.flush()?;
+            stats
+        }
+        Some(dir) => {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("cannot create {}", dir.display()))?;
+            let projects_path = dir.join("projects.jsonl");
+            let manifest_path = dir.join("manifest.csv");
+            let projects_tmp = dir.join(".projects.jsonl.tmp");
+            let manifest_tmp = dir.join(".manifest.csv.tmp");
+            let mut projects = BufWriter::with_capacity(
+                1 << 16,
+                std::fs::File::create(&projects_tmp)
+                    .with_context(|| format!("cannot write {}", projects_tmp.display()))?,
+            );
+            let mut manifest = csv::Writer::from_path(&manifest_tmp)
+                .with_context(|| format!("cannot write {}", manifest_tmp.display()))?;
+            let mut head = vec![
+                "row".to_string(),
+                "key".into(),
+                "status".into(),
+                "error".into(),
+            ];
+            head.extend(header.iter().cloned());
+            manifest.write_record(&head)?;
+            let width = header.len();
+            let stats = render_stream(
+                &prepared.template,
+                prepared.rows,
+                |r: RenderedRow| -> std::io::Result<()> {
+                    let (status, error) = match &r.outcome {
+                        Ok(project) => {
+                            write_jsonl(&mut projects, &r, project)?;
+                            ("rendered", String::new())
+                        }
+                        Err(e) => {
+                            if !quiet {
+                                eprintln!("invalid: {e}");
+                            }
+                            ("invalid", e.summary())
+                        }
+                    };
+                    let mut record = vec![
+                        r.row.number.to_string(),
+                        r.key.clone(),
+                        status.to_string(),
+                        error,
+                    ];
+                    record.extend((0..width).map(|i| r.row.cell(i).to_string()));
+                    manifest
+                        .write_record(&record)
+                        .map_err(std::io::Error::other)
+                },
+            )?;
+            projects.flush()?;
+            projects.get_ref().sync_all()?;
+            manifest.flush()?;
+            drop(manifest);
+            std::fs::rename(&projects_tmp, &projects_path)?;
+            std::fs::rename(&manifest_tmp, &manifest_path)?;
+            stats
+        }
+    };
+    summarise(&args.inputs.data, stats, quiet, args.out.as_deref());
+    Ok(if stats.invalid > 0 {
+        Outcome::SomeRowsFailed
+    } else {
+        Outcome::Success
+    })
+}
+
+pub fn validate(args: ValidateArgs, quiet: bool) -> anyhow::Result<Outcome> {
+    let prepared = prepare(&args.inputs, quiet)?;
+    let mut out = std::io::stdout().lock();
+    let stats = render_stream(
+        &prepared.template,
+        prepared.rows,
+        |r: RenderedRow| -> std::io::Result<()> {
+            if let Err(e) = &r.outcome {
+                writeln!(out, "row {} (line {}, key {}):", e.row, e.line, r.key)?;
+                for p in &e.problems {
+                    writeln!(out, "  {p}")?;
+                }
+            }
+            Ok(())
+        },
+    )?;
+    if !quiet {
+        writeln!(
+            out,
+            "{}: {} rows, {} valid, {} invalid",
+            args.inputs.data.display(),
+            stats.rows,
+            stats.rendered,
+            stats.invalid
+        )?;
+    }
+    Ok(if stats.invalid > 0 {
+        Outcome::SomeRowsFailed
+    } else {
+        Outcome::Success
+    })
+}
+
+fn write_jsonl(out: &mut impl Write, r: &RenderedRow, project: &[u8]) -> std::io::Result<()> {
+    write!(out, "{{\"row\":{},\"key\":", r.row.number)?;
+    serde_json::to_writer(&mut *out, &r.key)?;
+    out.write_all(b",\"project\":")?;
+    out.write_all(project)?;
+    out.write_all(b"}\n")
+}
+
+fn summarise(data: &Path, stats: batchgen_core::RenderStats, quiet: bool, out: Option<&Path>) {
+    if quiet {
+        return;
+    }
+    let place = out
+        .map(|d| format!(" into {}", d.display()))
+        .unwrap_or_default();
+    eprintln!(
+        "{}: rendered {} of {} rows{place}; {} invalid",
+        data.display(),
+        stats.rendered,
+        stats.rows,
+        stats.invalid
+    );
+}
