@@ -35,4 +35,6 @@ pub enum Command {
     Validate(crate::cmd::render::ValidateArgs),
     /// Print the AI Studios project JSON Schema batchgen validates against.
     Schema,
+    /// Run a local emulator of the AI Studios API (with switchable faults) for demos and tests.
+    Sandbox(crate::cmd::sandbox::SandboxArgs),
 }

@@ -1,6 +1,7 @@
 //! One module per command.
 
 pub mod render;
+pub mod sandbox;
 mod schema;
 
 use crate::cli::{Cli, Command};
@@ -12,5 +13,6 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Render(args) => render::render(args, cli.global.quiet),
         Command::Validate(args) => render::validate(args, cli.global.quiet),
         Command::Schema => schema::run(),
+        Command::Sandbox(args) => sandbox::run(args).map(|_| Outcome::Success),
     }
 }
