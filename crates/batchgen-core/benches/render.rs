@@ -96,7 +96,7 @@ fn benches(c: &mut Criterion) {
             },
             |rows| {
                 let mut bytes = 0;
-                render_stream(&checked, rows, |r: RenderedRow| {
+                render_stream(&checked, rows, &mut |r: RenderedRow| {
                     bytes += r.outcome.unwrap().len();
                     Ok::<_, std::convert::Infallible>(())
                 })

@@ -23,7 +23,7 @@ fn main() {
         .expect("compile");
     let start = Instant::now();
     let mut bytes = 0usize;
-    let stats = render_stream(&template, rows, |r: RenderedRow| {
+    let stats = render_stream(&template, rows, &mut |r: RenderedRow| {
         bytes += r.outcome.as_ref().map_or(0, Vec::len);
         Ok::<_, std::convert::Infallible>(())
     })
