@@ -147,13 +147,14 @@ impl Row {
 /// ```
 pub struct RowReader<R> {
     reader: csv::Reader<Lines<R>>,
+    delimiter: u8,
     header: Header,
     origin: PathBuf,
     record: ByteRecord,
     number: u64,
 }
 
-impl RowReader<std::fs::File> {
+impl RowReader<std::io::BufReader<std::fs::File>> {
     /// Opens the CSV at `path` and reads its header.
     pub fn from_path(path: impl AsRef<Path>) -> Result<Self, InputError> {
         let path = path.as_ref();
@@ -165,10 +166,53 @@ impl RowReader<std::fs::File> {
     }
 }
 
-impl<R: Read> RowReader<R> {
+impl<R: Read> RowReader<std::io::BufReader<R>> {
     /// Reads CSV from any reader; `origin` names it in messages.
+    ///
+    /// The separator is `,` unless the header line has no comma but has `;`, a tab or `|` (as
+    /// spreadsheets write CSV in many locales): then that one. [`delimiter`](Self::delimiter) tells
+    /// which was used.
     pub fn from_reader(reader: R, origin: impl AsRef<Path>) -> Result<Self, InputError> {
         let origin = origin.as_ref().to_path_buf();
+        let mut reader = std::io::BufReader::with_capacity(64 * 1024, reader);
+        let peek = std::io::BufRead::fill_buf(&mut reader).map_err(|source| InputError::Read {
+            path: origin.clone(),
+            source,
+        })?;
+        let delimiter = sniff_delimiter(peek);
+        Self::open(reader, origin, delimiter)
+    }
+}
+
+/// The separator a header line uses: `,` if it has any comma outside quotes, otherwise the most
+/// frequent of `;`, tab and `|`, otherwise `,`.
+fn sniff_delimiter(start: &[u8]) -> u8 {
+    let line = start.split(|&b| b == b'\n').next().unwrap_or_default();
+    let mut counts = [0usize; 4];
+    let mut quoted = false;
+    for &b in line {
+        match b {
+            b'"' => quoted = !quoted,
+            b',' if !quoted => counts[0] += 1,
+            b';' if !quoted => counts[1] += 1,
+            b'\t' if !quoted => counts[2] += 1,
+            b'|' if !quoted => counts[3] += 1,
+            _ => {}
+        }
+    }
+    if counts[0] > 0 {
+        return b',';
+    }
+    let candidates = [(counts[1], b';'), (counts[2], b'\t'), (counts[3], b'|')];
+    candidates
+        .iter()
+        .filter(|(n, _)| *n > 0)
+        .max_by_key(|(n, _)| *n)
+        .map_or(b',', |(_, d)| *d)
+}
+
+impl<R: Read> RowReader<R> {
+    fn open(reader: R, origin: PathBuf, delimiter: u8) -> Result<Self, InputError> {
         let lines = Lines {
             inner: reader,
             offset: 0,
@@ -178,6 +222,7 @@ impl<R: Read> RowReader<R> {
         let mut reader = csv::ReaderBuilder::new()
             .flexible(true)
             .has_headers(true)
+            .delimiter(delimiter)
             .from_reader(lines);
         let header_record = reader
             .byte_headers()
@@ -212,11 +257,17 @@ impl<R: Read> RowReader<R> {
             })?;
         Ok(RowReader {
             reader,
+            delimiter,
             header,
             origin,
             record: ByteRecord::new(),
             number: 0,
         })
+    }
+
+    /// The field separator in use (`b','` unless the header showed another).
+    pub fn delimiter(&self) -> u8 {
+        self.delimiter
     }
 
     /// The header.
@@ -374,6 +425,20 @@ mod tests {
             .err()
             .unwrap();
         assert!(err.to_string().contains("columns 1 and 3"), "{err}");
+    }
+
+    #[test]
+    fn semicolon_and_tab_separated_files_are_recognised() {
+        let (h, read) = rows(b"name;zoom\nAnn;1,5\n\"B;o\";2\n");
+        assert_eq!(h.names(), ["name", "zoom"]);
+        assert_eq!(&read[0].fields[1], "1,5");
+        assert_eq!(&read[1].fields[0], "B;o");
+        let (h, _) = rows(b"a\tb\n1\t2\n");
+        assert_eq!(h.names(), ["a", "b"]);
+        let (h, _) = rows(b"\"a;b\",c\n1,2\n");
+        assert_eq!(h.names(), ["a;b", "c"]);
+        let (h, _) = rows(b"single\nx\n");
+        assert_eq!(h.names(), ["single"]);
     }
 
     #[test]

@@ -81,6 +81,10 @@ impl RowValidator {
                 !covered && !scripted
             })
             .collect();
+        let mut fixed = fixed;
+        if !patched {
+            fixed.extend(strings_where_strings_cannot_go(document, doc));
+        }
         let plan = if patched {
             Plan::Full {
                 reason: "rows may be patched".into(),
@@ -148,13 +152,158 @@ impl RowValidator {
             .validator
             .validate(project)
             .into_iter()
-            .map(|v| Problem {
-                origins: origins_for(doc, &v.pointer, patches),
-                pointer: Some(v.pointer),
-                message: v.message,
+            .map(|v| {
+                let message = typed_hint(doc, &v).unwrap_or_else(|| v.message.clone());
+                Problem {
+                    origins: origins_for(doc, &v.pointer, patches),
+                    pointer: Some(v.pointer),
+                    message,
+                }
             })
             .collect())
     }
+}
+
+/// Plain placeholders (which always write a string) at places whose schema accepts no string at
+/// all, such as `"layer": "{{layer}}"`: every row would be invalid, so say it once, up front, with
+/// the typed helper to write instead.
+fn strings_where_strings_cannot_go(document: &Value, doc: &Doc) -> Vec<Violation> {
+    let mut out = Vec::new();
+    for hole in doc.holes.iter().filter(|h| h.typed.is_none()) {
+        if doc
+            .bindings
+            .iter()
+            .any(|b| is_within(&hole.pointer, &b.pointer))
+        {
+            continue; // a binding can replace it
+        }
+        let Some(tokens) = pointer::tokens(&hole.pointer) else {
+            continue;
+        };
+        let Ok(nodes) = crate::validate::schema::nodes_at(&tokens, document) else {
+            continue;
+        };
+        if nodes.is_empty() {
+            continue;
+        }
+        let schema = SchemaValidator::for_subschema(&serde_json::json!({ "allOf": nodes }));
+        let mut samples: Vec<String> = ["", "0", "1.5", "x", "true", "https://example.com/a"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        for node in &nodes {
+            enumerated_strings(node, 0, &mut samples);
+        }
+        if samples
+            .into_iter()
+            .any(|s| schema.is_valid(&Value::String(s)))
+        {
+            continue;
+        }
+        let probe = Violation::new(
+            hole.pointer.clone(),
+            schema
+                .violations(&Value::String("x".into()), &hole.pointer)
+                .into_iter()
+                .next()
+                .map_or_else(|| "this place takes no string".to_string(), |v| v.message),
+        );
+        let needs = probe
+            .message
+            .strip_prefix("expected ")
+            .and_then(|m| m.split(", found").next())
+            .unwrap_or(&probe.message)
+            .to_string();
+        let helper = match needs.as_str() {
+            "an integer" => Some("int"),
+            "a number" => Some("number"),
+            "a boolean (true or false)" => Some("bool"),
+            _ => None,
+        };
+        let message = match (helper, hole.columns.first()) {
+            (Some(helper), Some(column)) if hole.columns.len() == 1 => {
+                let written = if column.chars().all(|c| c.is_alphanumeric() || c == '_') {
+                    column.clone()
+                } else {
+                    format!("[{column}]")
+                };
+                format!(
+                    "{:?} always writes a string, but this place needs {needs}: write \"{{{{{helper} {written}}}}}\" instead",
+                    hole.text
+                )
+            }
+            _ => format!(
+                "{:?} always writes a string, but this place needs {needs}",
+                hole.text
+            ),
+        };
+        out.push(Violation::new(hole.pointer.clone(), message));
+    }
+    out
+}
+
+/// Every string an `enum` or `const` under `node` allows (following `$ref`s a few levels deep).
+fn enumerated_strings(node: &Value, depth: usize, out: &mut Vec<String>) {
+    if depth > 8 {
+        return;
+    }
+    match node {
+        Value::Object(map) => {
+            for (k, v) in map {
+                match (k.as_str(), v) {
+                    ("enum", Value::Array(items)) => {
+                        out.extend(items.iter().filter_map(Value::as_str).map(str::to_string))
+                    }
+                    ("const", Value::String(c)) => out.push(c.clone()),
+                    ("$ref", Value::String(r)) => {
+                        if let Some(def) = r
+                            .strip_prefix("#/$defs/")
+                            .and_then(|n| crate::validate::schema()["$defs"].get(n))
+                        {
+                            enumerated_strings(def, depth + 1, out);
+                        }
+                    }
+                    _ => enumerated_strings(v, depth + 1, out),
+                }
+            }
+        }
+        Value::Array(items) => items
+            .iter()
+            .for_each(|v| enumerated_strings(v, depth + 1, out)),
+        _ => {}
+    }
+}
+
+/// When a plain placeholder wrote a string where the schema wants a number, an integer or a
+/// boolean, the message says which typed helper to write instead.
+fn typed_hint(doc: &Doc, v: &Violation) -> Option<String> {
+    let helper = [
+        ("expected an integer", "int"),
+        ("expected a number", "number"),
+        ("expected a boolean", "bool"),
+    ]
+    .into_iter()
+    .find(|(start, _)| v.message.starts_with(start))?
+    .1;
+    let hole = doc
+        .holes
+        .iter()
+        .find(|h| h.pointer == v.pointer && h.typed.is_none())?;
+    let column = hole.columns.first()?;
+    let written = if column.chars().all(|c| c.is_alphanumeric() || c == '_') {
+        column.clone()
+    } else {
+        format!("[{column}]")
+    };
+    Some(format!(
+        "{}: write \"{{{{{helper} {written}}}}}\" in the template to make it a JSON {}",
+        v.message,
+        if helper == "bool" {
+            "boolean"
+        } else {
+            "number"
+        }
+    ))
 }
 
 fn site_pointers(doc: &Doc) -> Vec<&str> {

@@ -545,3 +545,39 @@ fn schema_prints_a_json_schema() {
     );
     assert!(schema["$defs"]["clip"].is_object());
 }
+
+#[test]
+fn a_plain_placeholder_where_a_number_belongs_is_caught_up_front() {
+    let c = Case::new();
+    let mut t: Value =
+        serde_json::from_str(&small_template("x", "hi", "https://a.example/x.png")).unwrap();
+    t["scenes"][0]["clips"][1]["layer"] = json!("{{layer}}");
+    let t = c.file("t.json", &t.to_string());
+    let d = c.file("d.csv", "layer\n3\n");
+    batchgen().arg("validate").arg(&d).arg(&t).assert().code(2).stderr(predicates::str::contains(
+        "/scenes/0/clips/1/layer: \"{{layer}}\" always writes a string, but this place needs an integer: write \"{{int layer}}\" instead",
+    ));
+}
+
+#[test]
+fn semicolon_separated_csv_from_a_spreadsheet_is_read() {
+    let c = Case::new();
+    let t = c.file(
+        "t.json",
+        &small_template(
+            "{{name}}",
+            "Hi {{name}}, {{offer}}",
+            "https://a.example/x.png",
+        ),
+    );
+    let d = c.file(
+        "d.csv",
+        "\u{feff}name;offer\r\nAnn;\"2,50 € off; today\"\r\n",
+    );
+    let out = batchgen().arg("render").arg(&d).arg(&t).assert().success();
+    let rows = jsonl(&out.get_output().stdout);
+    assert_eq!(
+        rows[0]["project"]["scenes"][0]["clips"][0]["script"]["org"],
+        "Hi Ann, 2,50 € off; today"
+    );
+}

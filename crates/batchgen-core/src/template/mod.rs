@@ -300,7 +300,9 @@ impl Template {
                     fail(vec![Problem {
                         pointer: None,
                         origins: vec![Origin::Column("patch".into())],
-                        message: format!("not an RFC 6902 patch: {m}"),
+                        message: format!(
+                            "not an RFC 6902 patch: {m} (a column named \"patch\" is read as a per-row JSON Patch; rename it if it holds something else)"
+                        ),
                     }])
                 })?;
             patch::apply(&mut project, &ops, Origin::Column("patch".into()))
@@ -311,7 +313,9 @@ impl Template {
                 fail(vec![Problem {
                     pointer: None,
                     origins: vec![Origin::Column("merge".into())],
-                    message: format!("not an RFC 7396 merge patch (a JSON object): {e}"),
+                    message: format!(
+                        "not an RFC 7396 merge patch (a JSON object): {e} (a column named \"merge\" is read as a per-row merge patch; rename it if it holds something else)"
+                    ),
                 }])
             })?;
             json_patch::merge(&mut project, &merge);
