@@ -59,6 +59,7 @@ impl std::error::Error for ConnectionCut {}
 /// [`shutdown`](Sandbox::shutdown) stops it and waits.
 pub struct Sandbox {
     base_url: String,
+    seed: u64,
     api_key: String,
     shared: Arc<Shared>,
     cancel: CancellationToken,
@@ -146,6 +147,7 @@ impl SandboxConfig {
         tracing::info!(%base_url, "sandbox listening");
         Ok(Sandbox {
             base_url,
+            seed,
             api_key: self.api_key,
             shared,
             cancel,
@@ -197,6 +199,12 @@ impl Sandbox {
     /// The key the sandbox accepts.
     pub fn api_key(&self) -> &str {
         &self.api_key
+    }
+
+    /// The seed behind every random decision: the configured one, or the one drawn at
+    /// start. Starting again with [`SandboxConfig::seed`] set to it repeats the decisions.
+    pub fn seed(&self) -> u64 {
+        self.seed
     }
 
     /// The counters, the same numbers `GET /__sandbox/stats` answers.

@@ -14,6 +14,7 @@ async fn base_url_is_loopback_without_trailing_slash() {
     assert!(url.starts_with("http://127.0.0.1:"), "{url}");
     assert!(!url.ends_with('/'));
     assert_eq!(sb.api_key(), "sandbox-key");
+    assert_eq!(sb.seed(), 1, "the configured seed");
     assert!(!format!("{sb:?}").contains("sandbox-key"));
 }
 
