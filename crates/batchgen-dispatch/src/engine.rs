@@ -157,9 +157,19 @@ struct Ledger {
 /// Where a row's task starts.
 #[derive(Debug)]
 enum Start {
-    Submit { lookup: bool },
-    Poll { id: String, since_ms: Option<u64> },
-    Download { id: Option<String>, url: String },
+    /// `exclude`: earlier projects of the row that a lookup must not adopt.
+    Submit {
+        lookup: bool,
+        exclude: Vec<String>,
+    },
+    Poll {
+        id: String,
+        since_ms: Option<u64>,
+    },
+    Download {
+        id: Option<String>,
+        url: String,
+    },
 }
 
 /// How a phase ended early.
@@ -263,8 +273,14 @@ impl Engine {
             };
             tasks.spawn(drive(Arc::clone(&ctx), idx, job, start, permit));
         }
-        // Rows still unread stay pending; stop taking them so the renderer stops too.
-        drop(inputs);
+        // Rows not started are still listed: pending, or what an earlier run made of them.
+        // (The renderer is fast; reading the rest keeps the manifest complete.)
+        while let Some(input) = inputs.recv().await {
+            inc(&ctx.counters.rows);
+            if let Some((_, _, entry)) = admit(&ctx, input, &mut prior) {
+                ctx.push(entry);
+            }
+        }
         while tasks.join_next().await.is_some() {}
         // Let a refresh in progress finish before the final write (they share a temp file).
         refresher_done.cancel();
@@ -373,7 +389,14 @@ fn admit(
         inputs: job.inputs.clone(),
     };
     let Some(r) = prior.remove(&job.key) else {
-        return Some((job, Start::Submit { lookup: false }, entry));
+        return Some((
+            job,
+            Start::Submit {
+                lookup: false,
+                exclude: Vec::new(),
+            },
+            entry,
+        ));
     };
     entry.attempts = r.attempts;
     entry.project_id.clone_from(&r.project_id);
@@ -381,9 +404,13 @@ fn admit(
     entry.file.clone_from(&r.file);
     let downloading = ctx.downloads.is_some();
     let start = match r.state {
-        RowState::Submitting => Start::Submit { lookup: true },
+        RowState::Submitting => Start::Submit {
+            lookup: true,
+            exclude: r.abandoned.clone(),
+        },
         RowState::Invalid => Start::Submit {
             lookup: r.attempts > 0,
+            exclude: r.abandoned.clone(),
         },
         RowState::Submitted => Start::Poll {
             id: r.project_id.clone().unwrap_or_default(),
@@ -424,12 +451,17 @@ fn admit(
                     },
                     (None, None) => Start::Submit {
                         lookup: r.attempts > 0,
+                        exclude: r.abandoned.clone(),
                     },
                 }
             } else if ctx.config.retry_failed {
-                entry.project_id = None;
+                let mut exclude = r.abandoned.clone();
+                exclude.extend(entry.project_id.take());
                 entry.download_url = None;
-                Start::Submit { lookup: false }
+                Start::Submit {
+                    lookup: false,
+                    exclude,
+                }
             } else {
                 inc(&ctx.counters.skipped);
                 inc(&ctx.counters.failed);
@@ -590,9 +622,9 @@ async fn drive(
     permit: Option<OwnedSemaphorePermit>,
 ) {
     let (id, url) = match start {
-        Start::Submit { lookup } => {
+        Start::Submit { lookup, exclude } => {
             inc(&ctx.counters.submitting);
-            let submitted = submit(&ctx, idx, &job, lookup).await;
+            let submitted = submit(&ctx, idx, &job, lookup, &exclude).await;
             dec(&ctx.counters.submitting);
             let Ok(id) = submitted else { return };
             let Ok(url) = follow(&ctx, idx, &job, &id, None).await else {
@@ -655,14 +687,20 @@ async fn drive(
 }
 
 /// The submit phase: (look up,) journal `submitting`, create, journal `submitted`.
-async fn submit(ctx: &Ctx, idx: usize, job: &Job, mut lookup: bool) -> Result<String, Halt> {
+async fn submit(
+    ctx: &Ctx,
+    idx: usize,
+    job: &Job,
+    mut lookup: bool,
+    exclude: &[String],
+) -> Result<String, Halt> {
     let mut failures = 0u32;
     loop {
         if std::mem::take(&mut lookup) {
             ctx.acquire(Priority::Submit).await?;
             ctx.sent();
             inc(&ctx.counters.lookups);
-            let found = job.kind.find(&ctx.client, &job.name).await;
+            let found = job.kind.find(&ctx.client, &job.name, exclude).await;
             ctx.settle_tokens();
             match found {
                 Ok(Some(id)) => {

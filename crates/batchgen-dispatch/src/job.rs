@@ -5,7 +5,7 @@
 //! progress, Ctrl-C) is shared. Today there is one kind, [`JobKind::CreateProject`]; v2 exports
 //! will be another variant with its own three calls, not a second engine.
 
-use batchgen_aistudios::{ApiError, Client, Progress, ProjectId, ProjectQuery, ProjectState};
+use batchgen_aistudios::{ApiError, Client, Progress, ProjectId, ProjectQuery};
 use bytes::Bytes;
 
 /// What a job asks the API for.
@@ -110,12 +110,15 @@ impl JobKind {
         }
     }
 
-    /// Looks for a remote object named exactly `name` (one request) that has not failed; the
-    /// newest wins. Used after a lost create answer, before sending the create again.
+    /// Looks for a remote object named exactly `name` (one request), other than those in
+    /// `exclude`; the newest wins. Used after a lost create answer, before sending the create
+    /// again. A project whose render already failed is still adopted: it is this row's project,
+    /// and polling it reports the failure.
     pub(crate) async fn find(
         &self,
         client: &Client,
         name: &str,
+        exclude: &[String],
     ) -> Result<Option<String>, ApiError> {
         match self {
             JobKind::CreateProject { .. } => {
@@ -125,7 +128,10 @@ impl JobKind {
                 Ok(page
                     .projects
                     .into_iter()
-                    .find(|p| p.name.as_deref() == Some(name) && p.state != ProjectState::Failed)
+                    .find(|p| {
+                        p.name.as_deref() == Some(name)
+                            && !exclude.iter().any(|x| x == p.id.as_str())
+                    })
                     .map(|p| p.id.as_str().to_owned()))
             }
         }

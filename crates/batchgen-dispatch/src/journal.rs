@@ -303,6 +303,9 @@ pub struct RowRecord {
     pub error: Option<String>,
     /// Why it failed.
     pub reason: Option<FailReason>,
+    /// Projects of this row that were given up for a new submission (`--retry-failed`): a
+    /// lookup by name must not adopt them.
+    pub abandoned: Vec<String>,
 }
 
 impl RowRecord {
@@ -318,6 +321,7 @@ impl RowRecord {
             attempts: 0,
             error: None,
             reason: None,
+            abandoned: Vec::new(),
         }
     }
 }
@@ -442,7 +446,9 @@ impl Replay {
             Event::Submitting { row, key, .. } => {
                 let r = entry(&mut self.rows, row, &key, RowState::Submitting);
                 r.attempts += 1;
-                r.project_id = None;
+                if let Some(old) = r.project_id.take() {
+                    r.abandoned.push(old);
+                }
                 r.submitted_at = None;
                 r.download_url = None;
                 r.file = None;
