@@ -107,6 +107,9 @@ pub struct Report {
     pub statuses: StatusCounts,
     /// The failed rows: (row, key, error), in row order.
     pub failures: Vec<(u64, String, String)>,
+    /// The most requests sent within one window of the rate, by the client's own clock
+    /// ([`Budget::peak_per_window`]).
+    pub peak_per_window: u64,
 }
 
 /// Rows by manifest status.
@@ -329,6 +332,7 @@ impl Engine {
         };
         Ok(Report {
             end,
+            peak_per_window: ctx.budget.peak_per_window(),
             progress: progress.snapshot(),
             statuses,
             failures,
@@ -371,7 +375,7 @@ fn admit(
                 file: None,
                 attempts: 0,
                 error: Some(error),
-                inputs,
+                inputs: inputs.into(),
             });
             return None;
         }
@@ -559,15 +563,17 @@ impl Ctx {
                 retry_after,
             } => {
                 inc(&self.counters.retries);
-                if error.status() == Some(429)
+                let rate_limited = error.status() == Some(429)
                     || error.vendor_code().is_some_and(|c| {
                         batchgen_aistudios::classify_code(c)
                             == batchgen_aistudios::CodeClass::RateLimit
-                    })
-                {
+                    });
+                if rate_limited {
                     inc(&self.counters.rate_limited);
                 }
-                if let Some(ra) = retry_after {
+                // A 429 speaks for the whole key: everyone waits. Another answer's
+                // Retry-After (a 503) only delays this request (the backoff honours it).
+                if let (true, Some(ra)) = (rate_limited, retry_after) {
                     self.budget.pause_until(Instant::now() + ra);
                 }
                 tracing::debug!(row = job.row, key = %job.key, %error, failures, ?after, "retrying");

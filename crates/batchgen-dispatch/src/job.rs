@@ -7,6 +7,7 @@
 
 use batchgen_aistudios::{ApiError, Client, Progress, ProjectId, ProjectQuery};
 use bytes::Bytes;
+use std::sync::Arc;
 
 /// What a job asks the API for.
 #[derive(Clone, Debug)]
@@ -33,8 +34,8 @@ pub struct Job {
     pub file_stem: String,
     /// What to ask for.
     pub kind: JobKind,
-    /// The row's input cells, for the manifest.
-    pub inputs: Vec<String>,
+    /// The row's input cells, for the manifest (shared, so snapshots are cheap).
+    pub inputs: Arc<[String]>,
 }
 
 /// What the CLI feeds the engine, one per input row, in input order.
@@ -71,7 +72,7 @@ impl JobInput {
             name,
             file_stem,
             kind: JobKind::CreateProject { body: body.into() },
-            inputs,
+            inputs: inputs.into(),
         })
     }
 

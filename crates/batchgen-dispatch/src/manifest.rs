@@ -13,6 +13,8 @@ use std::io::{self, BufWriter, Write};
 use std::path::Path;
 
 use serde::Serialize;
+use serde::ser::SerializeMap as _;
+use std::sync::Arc;
 
 /// The CSV manifest's file name.
 pub const MANIFEST_CSV: &str = "manifest.csv";
@@ -76,8 +78,8 @@ pub struct Entry {
     pub attempts: u32,
     /// Why the row failed or is invalid.
     pub error: Option<String>,
-    /// The row's input cells, in the input's column order.
-    pub inputs: Vec<String>,
+    /// The row's input cells, in the input's column order (shared with the job).
+    pub inputs: Arc<[String]>,
 }
 
 #[derive(Serialize)]
@@ -90,7 +92,23 @@ struct JsonEntry<'a> {
     file: Option<&'a str>,
     attempts: u32,
     error: Option<&'a str>,
-    input: serde_json::Map<String, serde_json::Value>,
+    input: Input<'a>,
+}
+
+/// The input cells as an object keyed by column name, serialized without building a map.
+struct Input<'a> {
+    columns: &'a [String],
+    cells: &'a [String],
+}
+
+impl Serialize for Input<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut map = s.serialize_map(Some(self.columns.len()))?;
+        for (i, c) in self.columns.iter().enumerate() {
+            map.serialize_entry(c, self.cells.get(i).map_or("", String::as_str))?;
+        }
+        map.end()
+    }
 }
 
 /// Writes both manifest files into `dir` atomically. `columns` names the input's columns.
@@ -143,14 +161,10 @@ fn fmt_u64(buf: &mut String, n: u64) -> &str {
 
 fn write_jsonl(out: &mut dyn Write, columns: &[String], entries: &[Entry]) -> io::Result<()> {
     for e in entries {
-        let input = columns
-            .iter()
-            .enumerate()
-            .map(|(i, c)| {
-                let v = e.inputs.get(i).cloned().unwrap_or_default();
-                (c.clone(), serde_json::Value::String(v))
-            })
-            .collect();
+        let input = Input {
+            columns,
+            cells: &e.inputs,
+        };
         let j = JsonEntry {
             row: e.row,
             key: &e.key,
@@ -211,7 +225,7 @@ mod tests {
             attempts: 2,
             error: (status == Status::Failed)
                 .then(|| "create project: server answered 400, \"bad\"".into()),
-            inputs: vec!["Ann".into(), "a,b".into()],
+            inputs: vec!["Ann".to_string(), "a,b".to_string()].into(),
         }
     }
 

@@ -475,6 +475,8 @@ fn finish(args: &RunArgs, report: &Report, hint: &str, quiet: bool) -> anyhow::R
             "statuses": s,
             "progress": p,
             "requests_per_row": if p.rows > 0 { p.requests as f64 / p.rows as f64 } else { 0.0 },
+            "rate": args.rate.to_string(),
+            "peak_requests_per_window": report.peak_per_window,
             "failures": failures,
         });
         let text = serde_json::to_vec_pretty(&summary)?;
