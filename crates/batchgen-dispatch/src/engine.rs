@@ -170,7 +170,6 @@ enum Start {
         since_ms: Option<u64>,
     },
     Download {
-        id: Option<String>,
         url: String,
     },
 }
@@ -421,10 +420,7 @@ fn admit(
             since_ms: r.submitted_at,
         },
         RowState::Ready => match (&r.download_url, &r.file) {
-            (Some(url), None) if downloading => Start::Download {
-                id: r.project_id.clone(),
-                url: url.clone(),
-            },
+            (Some(url), None) if downloading => Start::Download { url: url.clone() },
             _ => {
                 inc(&ctx.counters.skipped);
                 inc(&ctx.counters.ready);
@@ -437,10 +433,7 @@ fn admit(
             let reason = r.reason.unwrap_or(FailReason::RetriesExhausted);
             if reason.is_transient() {
                 match (&r.download_url, &r.project_id) {
-                    (Some(url), _) if downloading => Start::Download {
-                        id: r.project_id.clone(),
-                        url: url.clone(),
-                    },
+                    (Some(url), _) if downloading => Start::Download { url: url.clone() },
                     (Some(_), _) => {
                         // Only the download had failed, and no download is asked for now.
                         inc(&ctx.counters.skipped);
@@ -627,7 +620,7 @@ async fn drive(
     start: Start,
     permit: Option<OwnedSemaphorePermit>,
 ) {
-    let (id, url) = match start {
+    let url = match start {
         Start::Submit { lookup, exclude } => {
             inc(&ctx.counters.submitting);
             let submitted = submit(&ctx, idx, &job, lookup, &exclude).await;
@@ -636,19 +629,18 @@ async fn drive(
             let Ok(url) = follow(&ctx, idx, &job, &id, None).await else {
                 return;
             };
-            (Some(id), url)
+            url
         }
         Start::Poll { id, since_ms } => {
             let Ok(url) = follow(&ctx, idx, &job, &id, since_ms).await else {
                 return;
             };
-            (Some(id), url)
+            url
         }
-        Start::Download { id, url } => (id, url),
+        Start::Download { url } => url,
     };
     // The render is over: free its slot before downloading.
     drop(permit);
-    let _ = id;
     match &ctx.downloads {
         None => {
             inc(&ctx.counters.ready);
