@@ -66,18 +66,18 @@ pub enum CompileError {
     },
     /// A placeholder names a column the CSV does not have.
     #[error(
-        "template {pointer}: placeholder {placeholder} names column {name:?}, which the CSV does not have{}",
-        suggestion.as_ref().map(|s| format!(" (closest column: {s:?})")).unwrap_or_else(|| ": add the column or fix the name".into())
+        "template {pointer}: {placeholder:?} names column {name:?}, which the CSV does not have ({})",
+        hint.as_deref().unwrap_or("add the column to the CSV or fix the name")
     )]
     UnknownColumn {
-        /// Where the placeholder is (template pointer, or `patch` for the patch file).
+        /// Where the placeholder is (template pointer, or the patch file and pointer).
         pointer: String,
-        /// The placeholder as written.
+        /// The string holding the placeholder, as written.
         placeholder: String,
         /// The column name it asks for.
         name: String,
-        /// The closest existing column.
-        suggestion: Option<String>,
+        /// What would fix it: the closest existing column, or how to write the name.
+        hint: Option<String>,
     },
     /// A binding header is malformed.
     #[error("CSV column {column:?}: {message}")]

@@ -176,7 +176,7 @@ impl Hole {
         if let Some(local) = refs.unknown_locals.first() {
             return Err(HoleError::Unknown(Unknown {
                 name: format!("@{local}"),
-                placeholder: format!("{{{{@{local}}}}}"),
+                placeholder: text.to_string(),
                 hint: Some("batchgen provides @row (the row number) and @key (the row key)".into()),
             }));
         }

@@ -81,15 +81,18 @@ pub fn file_stem(key: &str) -> String {
     out
 }
 
-/// Reads the CSV at `path` once and checks the keys of column `column`: none empty, none
-/// repeated, no two that give the same [`file_stem`] (compared case-insensitively, as file
-/// systems may). Memory grows with the number of distinct keys.
+/// Reads the CSV at `path` and checks the keys of column `column`: none empty, none repeated, no
+/// two that give the same [`file_stem`] (compared case-insensitively, as file systems may).
+///
+/// Memory: one 64-bit hash and a line number per distinct key (about 30 bytes a row); the keys
+/// themselves are not kept. When two hashes meet, the file is read again to find the first row and
+/// tell a real repeat from a hash collision.
 pub fn check_unique(path: &Path, column: &str) -> Result<(), InputError> {
     let mut rows = RowReader::from_path(path)?;
     let Some(index) = rows.header().position(column) else {
         return Ok(());
     };
-    let mut seen: HashMap<String, (String, u64)> = HashMap::new();
+    let mut seen: HashMap<u64, u64> = HashMap::new();
     while let Some(row) = rows.next_row() {
         let row = row?;
         if row.defect.is_some() {
@@ -104,29 +107,52 @@ pub fn check_unique(path: &Path, column: &str) -> Result<(), InputError> {
             });
         }
         let stem = file_stem(key).to_lowercase();
-        if let Some((first, first_line)) = seen.get(&stem) {
-            return Err(if first == key {
-                InputError::DuplicateKey {
-                    path: path.to_path_buf(),
-                    column: column.to_string(),
-                    key: key.to_string(),
-                    first_line: *first_line,
-                    line: row.line,
-                }
-            } else {
-                InputError::KeyCollision {
-                    path: path.to_path_buf(),
-                    first: first.clone(),
-                    first_line: *first_line,
-                    second: key.to_string(),
-                    line: row.line,
-                    file: file_stem(key),
-                }
-            });
+        let hash = stem_hash(&stem);
+        if let Some(&first_line) = seen.get(&hash) {
+            let first = key_on_line(path, index, first_line)?;
+            if file_stem(&first).to_lowercase() == stem {
+                return Err(if first == key {
+                    InputError::DuplicateKey {
+                        path: path.to_path_buf(),
+                        column: column.to_string(),
+                        key: key.to_string(),
+                        first_line,
+                        line: row.line,
+                    }
+                } else {
+                    InputError::KeyCollision {
+                        path: path.to_path_buf(),
+                        first,
+                        first_line,
+                        second: key.to_string(),
+                        line: row.line,
+                        file: file_stem(key),
+                    }
+                });
+            }
+            // A 64-bit hash collision of two different stems: nothing wrong with the data.
+            continue;
         }
-        seen.insert(stem, (key.to_string(), row.line));
+        seen.insert(hash, row.line);
     }
     Ok(())
+}
+
+fn stem_hash(stem: &str) -> u64 {
+    use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
+    BuildHasherDefault::<DefaultHasher>::default().hash_one(stem)
+}
+
+/// The trimmed key of the row starting on `line`.
+fn key_on_line(path: &Path, index: usize, line: u64) -> Result<String, InputError> {
+    let mut rows = RowReader::from_path(path)?;
+    while let Some(row) = rows.next_row() {
+        let row = row?;
+        if row.line == line {
+            return Ok(row.cell(index).trim().to_string());
+        }
+    }
+    Ok(String::new())
 }
 
 #[cfg(test)]

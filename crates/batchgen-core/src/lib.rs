@@ -27,7 +27,7 @@
 //! let template = Template::builder(&source, rows.header()).build().unwrap();
 //!
 //! let mut projects = Vec::new();
-//! render_stream(&template, rows, |r: RenderedRow| {
+//! render_stream(&template, rows, &mut |r: RenderedRow| {
 //!     projects.push(String::from_utf8(r.outcome.unwrap()).unwrap());
 //!     Ok::<_, std::convert::Infallible>(())
 //! }).unwrap();
@@ -54,3 +54,8 @@ pub use render::{RenderError, RenderStats, RenderedRow, Sink, render_stream};
 pub use row::{Header, Row, RowDefect, RowReader};
 pub use template::{Scratch, Template, TemplateBuilder, TemplateSource, Warning};
 pub use value_type::ValueType;
+
+/// The examples of `docs/embedding.md`, compiled and run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../../../docs/embedding.md")]
+pub struct EmbeddingGuide;

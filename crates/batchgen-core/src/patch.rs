@@ -46,12 +46,12 @@ impl PatchFile {
                 pointer,
                 placeholder,
                 name,
-                suggestion,
+                hint,
             } => CompileError::UnknownColumn {
                 pointer: format!("{} {pointer}", origin.display()),
                 placeholder,
                 name,
-                suggestion,
+                hint,
             },
             other => other,
         })?;

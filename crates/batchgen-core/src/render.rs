@@ -27,7 +27,7 @@ pub struct RenderedRow {
 ///
 /// `accept` is called once per row, in input order, from the thread that called
 /// [`render_stream`]. Returning an error stops the stream; that error is returned.
-/// Any `FnMut(RenderedRow) -> Result<(), E>` is a sink.
+/// Any `FnMut(RenderedRow) -> Result<(), E>` is a sink: `render_stream(&t, rows, &mut |r| ...)`.
 pub trait Sink {
     /// The sink's own error.
     type Error;
@@ -69,10 +69,10 @@ pub struct RenderStats {
 
 /// Renders every row of `rows` with `template` on rayon's thread pool and pushes the results into
 /// `sink` in input order.
-pub fn render_stream<R: Read, S: Sink>(
+pub fn render_stream<R: Read, S: Sink + ?Sized>(
     template: &Template,
     mut rows: RowReader<R>,
-    mut sink: S,
+    sink: &mut S,
 ) -> Result<RenderStats, RenderError<S::Error>> {
     let mut stats = RenderStats::default();
     let mut chunk: Vec<Row> = Vec::with_capacity(CHUNK);

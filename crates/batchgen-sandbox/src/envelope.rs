@@ -34,6 +34,23 @@ impl ApiError {
         Self::new(StatusCode::BAD_REQUEST, "INVALID_PARAMETER", msg)
     }
 
+    /// The answer for a body the server could not read: 413 `PAYLOAD_TOO_LARGE` past the
+    /// body limit, 400 otherwise.
+    pub fn unreadable_body(rejection: axum::extract::rejection::BytesRejection) -> Self {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            Self::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "PAYLOAD_TOO_LARGE",
+                format!(
+                    "the request body is larger than {} MiB; send a smaller project",
+                    crate::routes::BODY_LIMIT / (1024 * 1024)
+                ),
+            )
+        } else {
+            Self::bad_request("the request body could not be read; send it again")
+        }
+    }
+
     /// 401 `UNAUTHORIZED`: no key, a wrong key, or an expired token.
     pub fn unauthorized(msg: impl Into<String>) -> Self {
         Self::new(StatusCode::UNAUTHORIZED, "UNAUTHORIZED", msg)

@@ -10,8 +10,8 @@
 //! deterministic under a seed.
 //!
 //! Renders are simulated from the clock: a project records its start and duration and
-//! every answer computes its progress, so 10,000 renders in flight cost only memory for
-//! their records.
+//! every answer computes its progress, so 10,000 renders in flight cost about 10 MiB and
+//! no CPU while nobody polls (`examples/scale.rs` measures it).
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {

@@ -3,7 +3,8 @@
 //! A render is never *run*: a project records when it was created, how long its render
 //! takes and whether (and where) it fails, and every answer computes the progress from
 //! the clock. No task or timer exists per project, so 10,000 renders in flight cost
-//! only their records (about 200 bytes each).
+//! only their records and indexes (about 1 KiB each, measured by `examples/scale.rs`)
+//! and no CPU while nobody asks.
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;

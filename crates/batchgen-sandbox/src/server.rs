@@ -315,15 +315,19 @@ async fn handle(
         }
         Traffic::Api => {
             let now = Instant::now();
+            // Method and path only: headers (the key) are never logged.
+            tracing::debug!(method = %req.method(), path = req.uri().path(), "api call");
             shared.counters.record_request(now);
             // Drawn for every call, first, so the sequence depends only on the calls.
             let plan = shared.faults.draw();
             let key = auth::budget_key(&shared, req.headers(), req.uri().path(), now);
             if let Err(secs) = shared.budget.take(&key, now) {
+                tracing::debug!(retry_after = secs, "answered 429");
                 bump(&shared.counters.rate_limited);
                 return Ok(ApiError::too_many_requests(secs).into_response());
             }
             if plan.fault == Fault::Drop {
+                tracing::debug!("injected fault: connection dropped");
                 bump(&shared.counters.faults_dropped);
                 return Err(ConnectionCut);
             }
@@ -331,6 +335,7 @@ async fn handle(
                 tokio::time::sleep(plan.latency).await;
             }
             if let Fault::ServerError(kind) = plan.fault {
+                tracing::debug!(?kind, "injected fault: server error");
                 bump(&shared.counters.faults_500);
                 return Ok(match kind {
                     ServerError::Internal => ApiError::internal().into_response(),
@@ -340,6 +345,7 @@ async fn handle(
             }
             let resp = route(router, req).await;
             if plan.fault == Fault::Lost {
+                tracing::debug!(status = %resp.status(), "injected fault: answer lost");
                 bump(&shared.counters.faults_lost);
                 return Err(ConnectionCut);
             }

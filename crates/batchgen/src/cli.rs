@@ -40,6 +40,6 @@ pub enum Command {
     Run(Box<crate::cmd::run::RunArgs>),
     /// What a run's journal says now: counts by status and the failed rows.
     Status(crate::cmd::status::StatusArgs),
-    /// Run the AI Studios API emulator in the foreground until Ctrl-C.
+    /// Run a local emulator of the AI Studios API (with switchable faults) for demos and tests.
     Sandbox(crate::cmd::sandbox::SandboxArgs),
 }

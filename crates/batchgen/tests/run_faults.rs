@@ -29,7 +29,7 @@ fn under_faults_every_row_ends_ready_or_failed_with_a_reason_and_nothing_is_sent
             &csv,
             &[
                 "--rate",
-                "25",
+                "23",
                 "--max-in-flight",
                 "80",
                 "--max-attempts",
@@ -111,7 +111,10 @@ fn under_faults_every_row_ends_ready_or_failed_with_a_reason_and_nothing_is_sent
     assert_eq!(s["progress"]["recovered"], recovered as u64);
     assert_eq!(s["statuses"]["ready"], ready);
 
-    // The budget held: never more than 25 API calls in any second, and few 429s.
+    // The budget held: the client never sent more than its 23 in any second (its own clock),
+    // the server never counted more than its limit of 25 in any second (its clock, which also
+    // sees transport and scheduling jitter), and 429s were rare.
+    assert!(s["peak_requests_per_window"].as_u64().unwrap() <= 23, "{s}");
     assert!(stats.peak_requests_per_second <= 25, "{stats:?}");
     assert!(stats.rate_limited <= 3, "{stats:?}");
 

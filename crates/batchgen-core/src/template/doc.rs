@@ -38,10 +38,23 @@ pub(crate) struct Doc {
     pub bindings: Vec<Binding>,
 }
 
+/// What a site (a hole or a binding) did in the last row rendered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Span {
+    /// Not reached: an enclosing binding replaced it.
+    NotRun,
+    /// A binding whose cell was empty: the template's own value (or the holes in it) follows.
+    FellThrough,
+    /// Wrote `out[start..end]`.
+    Wrote(u32, u32),
+}
+
 /// Scratch space one rendering thread reuses from row to row.
 #[derive(Debug, Default)]
 pub(crate) struct Scratch {
     pub text: String,
+    /// Per site (holes first, then bindings): what it did in the last row.
+    pub spans: Vec<Span>,
 }
 
 impl Doc {
@@ -102,6 +115,11 @@ impl Doc {
         out: &mut Vec<u8>,
         problems: &mut Vec<Problem>,
     ) {
+        let holes = self.holes.len();
+        scratch.spans.clear();
+        scratch
+            .spans
+            .resize(holes + self.bindings.len(), Span::NotRun);
         let mut i = 0;
         while i < self.pieces.len() {
             match self.pieces[i] {
@@ -110,6 +128,7 @@ impl Doc {
                 }
                 Piece::Text(h) | Piece::Typed(h) => {
                     let hole = &self.holes[h as usize];
+                    let start = out.len() as u32;
                     match hole.render(scope, hb, &mut scratch.text) {
                         Ok(()) if hole.typed.is_some() => {
                             out.extend_from_slice(scratch.text.as_bytes())
@@ -125,11 +144,15 @@ impl Doc {
                             })
                         }
                     }
+                    scratch.spans[h as usize] = Span::Wrote(start, out.len() as u32);
                 }
                 Piece::Bound { binding, skip } => {
                     let b = &self.bindings[binding as usize];
                     let cell = scope.fields.get(b.index).unwrap_or_default();
-                    if !cell.trim().is_empty() {
+                    let start = out.len() as u32;
+                    if cell.trim().is_empty() {
+                        scratch.spans[holes + binding as usize] = Span::FellThrough;
+                    } else {
                         match b.ty {
                             None => write_json_string(out, cell),
                             Some(t) => {
@@ -148,6 +171,8 @@ impl Doc {
                                 }
                             }
                         }
+                        scratch.spans[holes + binding as usize] =
+                            Span::Wrote(start, out.len() as u32);
                         i += skip as usize;
                     }
                 }
@@ -232,7 +257,7 @@ impl Compiler<'_> {
                         pointer: self.place(pointer),
                         placeholder: u.placeholder,
                         name: u.name,
-                        suggestion: u.hint,
+                        hint: u.hint,
                     },
                 })?;
                 self.flush_static_marker();

@@ -165,6 +165,13 @@ impl Template {
         self.name.as_deref().filter(|n| !n.contains("{{"))
     }
 
+    /// Why every row is validated as a whole document rather than only where it differs from the
+    /// template (typed `json` values, a site deciding a clip's type or id, patches), or `None` when
+    /// rows are checked at their sites only (or not validated at all).
+    pub fn full_validation_reason(&self) -> Option<&str> {
+        self.validator.as_ref().and_then(|v| v.full_reason())
+    }
+
     /// The number of placeholder strings and bindings (for reports).
     pub fn hole_count(&self) -> (usize, usize) {
         (self.doc.holes.len(), self.doc.bindings.len())
@@ -218,7 +225,7 @@ impl Template {
             if let Some(Err(more)) = self
                 .validator
                 .as_ref()
-                .map(|v| v.check_rendered(out, &self.doc))
+                .map(|v| v.check_rendered(out, &scratch.inner.spans, &self.doc))
             {
                 for p in more {
                     if !problems.iter().any(|q| q.pointer == p.pointer) {
@@ -238,7 +245,9 @@ impl Template {
             .filter(|c| !c.trim().is_empty());
         if self.patch_file.is_none() && patch_cell.is_none() && merge_cell.is_none() {
             return match &self.validator {
-                Some(v) => v.check_rendered(out, &self.doc).map_err(fail),
+                Some(v) => v
+                    .check_rendered(out, &scratch.inner.spans, &self.doc)
+                    .map_err(fail),
                 None => Ok(()),
             };
         }

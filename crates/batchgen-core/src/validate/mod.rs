@@ -12,7 +12,7 @@
 //! ```
 
 mod rules;
-mod schema;
+pub(crate) mod schema;
 
 pub use rules::{UrlRule, check_url, script_text_is_empty};
 pub use schema::{SchemaValidator, schema, schema_json};

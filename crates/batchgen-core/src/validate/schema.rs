@@ -170,3 +170,96 @@ pub(crate) fn found(value: &Value) -> String {
         Value::Object(_) => "an object".into(),
     }
 }
+
+/// The raw schema nodes that apply to the value at `tokens` inside a project shaped like
+/// `instance` (the template: its fixed values decide `if` conditions on the way down). An empty
+/// list means the place is unconstrained. An `Err` names a schema construct the walk does not
+/// follow (the caller then validates whole documents).
+pub(crate) fn nodes_at(tokens: &[String], instance: &Value) -> Result<Vec<&'static Value>, String> {
+    let mut level: Vec<&'static Value> = vec![schema()];
+    let mut inst = Some(instance);
+    for token in tokens {
+        let mut expanded = Vec::new();
+        for node in &level {
+            expand(node, inst, &mut expanded)?;
+        }
+        let mut next = Vec::new();
+        for node in expanded {
+            if let Some(p) = node.get("properties").and_then(|p| p.get(token.as_str())) {
+                next.push(p);
+            }
+            if let Some(items) = node.get("items") {
+                if token.parse::<usize>().is_ok() {
+                    next.push(items);
+                }
+            }
+        }
+        level = next;
+        inst = inst.and_then(|v| match v {
+            Value::Object(m) => m.get(token.as_str()),
+            Value::Array(a) => token.parse::<usize>().ok().and_then(|i| a.get(i)),
+            _ => None,
+        });
+    }
+    Ok(level)
+}
+
+/// Follows `$ref`, `allOf` and `if`/`then`/`else` from `node`, collecting every node that applies.
+fn expand(
+    node: &'static Value,
+    instance: Option<&Value>,
+    out: &mut Vec<&'static Value>,
+) -> Result<(), String> {
+    let map = match node {
+        Value::Bool(_) => {
+            out.push(node);
+            return Ok(());
+        }
+        Value::Object(map) => map,
+        _ => return Err("a schema node that is not an object".into()),
+    };
+    for unsupported in [
+        "anyOf",
+        "oneOf",
+        "not",
+        "additionalProperties",
+        "patternProperties",
+        "prefixItems",
+        "dependentSchemas",
+        "unevaluatedProperties",
+        "unevaluatedItems",
+        "$dynamicRef",
+    ] {
+        if map.contains_key(unsupported) {
+            return Err(format!("schema keyword {unsupported}"));
+        }
+    }
+    if let Some(r) = map.get("$ref").and_then(Value::as_str) {
+        let name = r
+            .strip_prefix("#/$defs/")
+            .ok_or_else(|| format!("schema $ref {r}"))?;
+        let target = schema()["$defs"]
+            .get(name)
+            .ok_or_else(|| format!("schema $ref {r}"))?;
+        expand(target, instance, out)?;
+    }
+    out.push(node);
+    if let Some(all) = map.get("allOf").and_then(Value::as_array) {
+        for sub in all {
+            expand(sub, instance, out)?;
+        }
+    }
+    if let Some(cond) = map.get("if") {
+        let instance = instance.ok_or("an `if` with no template value to decide it")?;
+        let holds = SchemaValidator::for_subschema(cond).is_valid(instance);
+        let branch = if holds {
+            map.get("then")
+        } else {
+            map.get("else")
+        };
+        if let Some(b) = branch {
+            expand(b, Some(instance), out)?;
+        }
+    }
+    Ok(())
+}

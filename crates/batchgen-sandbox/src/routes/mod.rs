@@ -13,6 +13,9 @@ pub(crate) mod download;
 pub(crate) mod v2;
 pub(crate) mod v3;
 
+/// Largest request body accepted (a project with many scenes is well under it).
+pub(crate) const BODY_LIMIT: usize = 8 * 1024 * 1024;
+
 /// Every route of the sandbox.
 pub(crate) fn router(shared: Arc<Shared>) -> Router {
     Router::new()
@@ -45,5 +48,6 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
             ApiError::not_found("no such endpoint; check the path against the API reference")
         })
         .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
+        .layer(axum::extract::DefaultBodyLimit::max(BODY_LIMIT))
         .with_state(shared)
 }

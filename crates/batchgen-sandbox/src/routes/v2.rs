@@ -8,6 +8,7 @@ use std::time::{Instant, SystemTime};
 
 use axum::Json;
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
@@ -149,8 +150,9 @@ pub(crate) async fn create_in_folder(
     State(s): State<Arc<Shared>>,
     headers: HeaderMap,
     Path((folder_id, project_id)): Path<(String, String)>,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
+    let body = body.map_err(ApiError::unreadable_body)?;
     create(&s, &headers, Some(&folder_id), &project_id, &body)
 }
 
@@ -159,8 +161,9 @@ pub(crate) async fn create_direct(
     State(s): State<Arc<Shared>>,
     headers: HeaderMap,
     Path(project_id): Path<String>,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
+    let body = body.map_err(ApiError::unreadable_body)?;
     create(&s, &headers, None, &project_id, &body)
 }
 

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
@@ -106,10 +107,11 @@ fn read_fields(body: &Value, problems: &mut Vec<(String, String)>) -> CreateFiel
 pub(crate) async fn create_project(
     State(s): State<Arc<Shared>>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let now = Instant::now();
     auth::check_v3(&s, &headers, now)?;
+    let body = body.map_err(ApiError::unreadable_body)?;
     let json = parse_json(&body)?;
     let mut problems: Vec<(String, String)> = batchgen_core::validate::validate_project(&json)
         .into_iter()
@@ -289,8 +291,9 @@ pub(crate) async fn get_project(
 /// `POST /api/odin/v3/auth/token` with `{"appId","userKey"}`.
 pub(crate) async fn issue_token(
     State(s): State<Arc<Shared>>,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
+    let body = body.map_err(ApiError::unreadable_body)?;
     let json = parse_json(&body)?;
     let field = |name: &str| -> Result<String, ApiError> {
         match json.get(name) {

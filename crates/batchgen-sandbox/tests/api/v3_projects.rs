@@ -348,3 +348,19 @@ async fn schema_and_rule_violations_from_the_core_are_400_naming_the_pointer() {
     assert!(msg.len() > "/scenes: ".len());
     assert_eq!(sb.stats().submissions, 0);
 }
+
+#[tokio::test]
+async fn bodies_past_the_limit_are_413_in_the_envelope() {
+    let sb = start(fast()).await;
+    let api = Api::new(&sb);
+    let huge = project_with(json!({"padding": "x".repeat(9 * 1024 * 1024)}));
+    let r = api
+        .v3(Method::POST, CREATE)
+        .body(huge)
+        .send()
+        .await
+        .unwrap();
+    let msg = expect_error(r, StatusCode::PAYLOAD_TOO_LARGE, "PAYLOAD_TOO_LARGE").await;
+    assert!(msg.contains("8 MiB"), "{msg}");
+    assert_eq!(sb.stats().submissions, 0);
+}

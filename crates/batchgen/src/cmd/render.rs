@@ -68,6 +68,10 @@ pub fn prepare(inputs: &Inputs, quiet: bool) -> anyhow::Result<Prepared> {
             inputs.data.display()
         )
     })?;
+    match template.full_validation_reason() {
+        Some(reason) => tracing::info!("rows are validated as whole documents: {reason}"),
+        None => tracing::debug!("rows are validated at their placeholders and bindings only"),
+    }
     if let Some(key) = &inputs.key {
         batchgen_core::check_unique(&inputs.data, key)?;
     }
@@ -84,7 +88,7 @@ pub fn render(args: RenderArgs, quiet: bool) -> anyhow::Result<Outcome> {
             let stats = render_stream(
                 &prepared.template,
                 prepared.rows,
-                |r: RenderedRow| -> std::io::Result<()> {
+                &mut |r: RenderedRow| -> std::io::Result<()> {
                     match &r.outcome {
                         Ok(project) => write_jsonl(&mut out, &r, project),
                         Err(e) => {
@@ -125,7 +129,7 @@ pub fn render(args: RenderArgs, quiet: bool) -> anyhow::Result<Outcome> {
             let stats = render_stream(
                 &prepared.template,
                 prepared.rows,
-                |r: RenderedRow| -> std::io::Result<()> {
+                &mut |r: RenderedRow| -> std::io::Result<()> {
                     let (status, error) = match &r.outcome {
                         Ok(project) => {
                             write_jsonl(&mut projects, &r, project)?;
@@ -173,7 +177,7 @@ pub fn validate(args: ValidateArgs, quiet: bool) -> anyhow::Result<Outcome> {
     let stats = render_stream(
         &prepared.template,
         prepared.rows,
-        |r: RenderedRow| -> std::io::Result<()> {
+        &mut |r: RenderedRow| -> std::io::Result<()> {
             if let Err(e) = &r.outcome {
                 writeln!(out, "row {} (line {}, key {}):", e.row, e.line, r.key)?;
                 for p in &e.problems {

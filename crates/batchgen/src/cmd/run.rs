@@ -194,7 +194,7 @@ async fn run_async(
     let reader = prepared.rows;
     let renderer = std::thread::spawn(move || {
         let width = columns.len();
-        render_stream(&template, reader, |r: RenderedRow| -> Result<(), Stop> {
+        let mut sink = |r: RenderedRow| -> Result<(), Stop> {
             let inputs: Vec<String> = (0..width).map(|i| r.row.cell(i).to_owned()).collect();
             let input = match r.outcome {
                 Ok(body) => match name_project(&body, &r.key, &tag) {
@@ -221,7 +221,8 @@ async fn run_async(
                 },
             };
             tx.blocking_send(input).map_err(|_| Stop)
-        })
+        };
+        render_stream(&template, reader, &mut sink)
     });
 
     let display = crate::progress::Display::start(progress, rows, quiet);

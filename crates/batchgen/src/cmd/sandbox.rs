@@ -14,8 +14,8 @@ use batchgen_sandbox::{
     parse_duration_range, parse_rate,
 };
 
-/// Options of `batchgen sandbox`.
-#[derive(Debug, Clone, clap::Args)]
+/// Options of `batchgen sandbox`. `Debug` hides the key and the user key.
+#[derive(Clone, clap::Args)]
 pub struct SandboxArgs {
     /// Address to listen on (port 0 picks a free port).
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8787")]
@@ -65,6 +65,29 @@ pub struct SandboxArgs {
     /// How long a token from /auth/token stays valid.
     #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "24h")]
     pub token_ttl: Duration,
+}
+
+impl std::fmt::Debug for SandboxArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SandboxArgs")
+            .field("listen", &self.listen)
+            .field("api_key", &"<redacted>")
+            .field("app_id", &self.app_id)
+            .field("user_key", &"<redacted>")
+            .field("rate_limit", &self.rate_limit)
+            .field("render_time", &self.render_time)
+            .field("latency", &self.latency)
+            .field("fail_rate", &self.fail_rate)
+            .field("drop_rate", &self.drop_rate)
+            .field("lost_rate", &self.lost_rate)
+            .field("render_fail_rate", &self.render_fail_rate)
+            .field("download_fail_rate", &self.download_fail_rate)
+            .field("webhook_duplicate_rate", &self.webhook_duplicate_rate)
+            .field("seed", &self.seed)
+            .field("seed_projects", &self.seed_projects)
+            .field("token_ttl", &self.token_ttl)
+            .finish()
+    }
 }
 
 impl SandboxArgs {
@@ -233,6 +256,14 @@ mod tests {
         assert_eq!(a.latency, Duration::ZERO..Duration::ZERO);
         assert!(a.faults().is_empty());
         assert_eq!(a.token_ttl, Duration::from_secs(86_400));
+    }
+
+    #[test]
+    fn debug_hides_the_secrets() {
+        let a = Cli::parse_from(["sandbox", "--api-key", "k-4711", "--user-key", "u-0815"]).args;
+        let d = format!("{a:?}");
+        assert!(!d.contains("k-4711") && !d.contains("u-0815"), "{d}");
+        assert!(d.contains("rate_limit"), "{d}");
     }
 
     #[test]
