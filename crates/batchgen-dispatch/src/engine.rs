@@ -739,14 +739,16 @@ async fn submit(
         ctx.settle_tokens();
         match created {
             Ok(id) => {
-                ctx.record(Event::Submitted {
+                // Appended now, synced with the next batch: nothing waits for it. Lost in a
+                // crash, the row's last event is `submitting` and a resume finds the project
+                // by name.
+                ctx.journal.record_later(Event::Submitted {
                     row: job.row,
                     key: job.key.clone(),
                     id: id.clone(),
                     recovered: false,
                     at: now_ms(),
-                })
-                .await?;
+                });
                 ctx.update(idx, |e| e.project_id = Some(id.clone()));
                 return Ok(id);
             }

@@ -11,7 +11,8 @@
 //! writer takes all that are waiting, writes them in one `write`, calls `fdatasync` once, and
 //! then acknowledges each of them. A task that must not go on before its event is durable
 //! (`submitting` before the POST) awaits [`Journal::record`]; others use
-//! [`Journal::record_later`], which is synced with the next batch all the same.
+//! [`Journal::record_later`], which is synced with the next batch all the same (a batch of such
+//! events only waits up to 10 ms for company, and an awaited event ends that wait at once).
 //!
 //! **Replay** ([`Replay::read`]) folds the events into one [`RowRecord`] per key. A last line
 //! cut short (a power cut during a write) is ignored with a warning and cut off before the
@@ -29,10 +30,14 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use tokio::sync::{mpsc, oneshot};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+use tokio::sync::oneshot;
 
 /// The journal's file name inside the output directory.
 pub const JOURNAL_FILE: &str = "journal.jsonl";
+/// How long the writer holds events nobody waits for, to sync more of them at once.
+const LINGER: Duration = Duration::from_millis(10);
 /// The journal format version written in the header.
 pub const JOURNAL_VERSION: u32 = 1;
 
@@ -560,7 +565,7 @@ enum Msg {
 pub struct Journal {
     path: PathBuf,
     header: Header,
-    tx: std::sync::Mutex<Option<mpsc::UnboundedSender<Msg>>>,
+    tx: std::sync::Mutex<Option<mpsc::Sender<Msg>>>,
     writer: std::sync::Mutex<Option<std::thread::JoinHandle<Result<(), String>>>>,
 }
 
@@ -634,7 +639,7 @@ impl Journal {
 
     fn start(path: PathBuf, header: Header, mut file: File, len: u64) -> io::Result<Journal> {
         file.seek(io::SeekFrom::Start(len))?;
-        let (tx, rx) = mpsc::unbounded_channel();
+        let (tx, rx) = mpsc::channel();
         let writer = std::thread::Builder::new()
             .name("batchgen-journal".into())
             .spawn(move || write_loop(file, rx))?;
@@ -708,16 +713,38 @@ impl Drop for Journal {
 }
 
 /// The writer thread: group commit. Returns the first error, after which every ack fails.
-fn write_loop(mut file: File, mut rx: mpsc::UnboundedReceiver<Msg>) -> Result<(), String> {
+fn write_loop(mut file: File, rx: mpsc::Receiver<Msg>) -> Result<(), String> {
     let mut batch: Vec<u8> = Vec::with_capacity(1 << 14);
     let mut acks = Vec::new();
     let mut failed: Option<String> = None;
-    while let Some(first) = rx.blocking_recv() {
-        let mut next = Some(first);
-        while let Some(Msg::Line(line, ack)) = next {
-            batch.extend_from_slice(&line);
-            acks.extend(ack);
-            next = rx.try_recv().ok();
+    let take = |msg: Msg, batch: &mut Vec<u8>, acks: &mut Vec<_>| {
+        let Msg::Line(line, ack) = msg;
+        batch.extend_from_slice(&line);
+        acks.extend(ack);
+    };
+    while let Ok(first) = rx.recv() {
+        take(first, &mut batch, &mut acks);
+        while let Ok(m) = rx.try_recv() {
+            take(m, &mut batch, &mut acks);
+        }
+        // Nobody waits for these events: linger briefly so more share the sync. An event
+        // somebody waits for ends the linger at once.
+        if acks.is_empty() {
+            let until = Instant::now() + LINGER;
+            while let Some(left) = until.checked_duration_since(Instant::now()) {
+                match rx.recv_timeout(left) {
+                    Ok(m) => {
+                        take(m, &mut batch, &mut acks);
+                        if !acks.is_empty() {
+                            while let Ok(m) = rx.try_recv() {
+                                take(m, &mut batch, &mut acks);
+                            }
+                            break;
+                        }
+                    }
+                    Err(_) => break,
+                }
+            }
         }
         let result = match &failed {
             Some(e) => Err(e.clone()),
