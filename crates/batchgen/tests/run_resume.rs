@@ -120,6 +120,59 @@ fn ctrl_c_exits_130_prints_the_resume_command_and_the_journal_resumes() {
 }
 
 #[test]
+fn a_second_ctrl_c_exits_at_once_and_the_journal_still_resumes() {
+    // Slow answers, so the graceful stop after the first Ctrl-C is still waiting for requests
+    // in flight when the second one comes.
+    let env =
+        Env::start(slow_renders().latency(Duration::from_millis(600)..Duration::from_millis(900)));
+    let csv = env.csv(60);
+    let child = env
+        .run_cmd(&csv, &["--rate", "20", "--max-in-flight", "60"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    assert!(wait_for(Duration::from_secs(20), || submitted_count(
+        &env.out()
+    ) >= 5));
+    assert_eq!(send_signal(child.id(), libc::SIGINT), 0);
+    std::thread::sleep(Duration::from_millis(100));
+    assert_eq!(send_signal(child.id(), libc::SIGINT), 0);
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    assert!(
+        stderr.contains("exiting at once") && stderr.contains("--resume"),
+        "{stderr}"
+    );
+
+    // The journal reads back, and the run resumes to the end without a duplicate.
+    let status = batchgen().arg("status").arg(env.out()).output().unwrap();
+    assert_eq!(
+        status.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&status.stderr)
+    );
+    let out = env
+        .run_cmd(&csv, &["--rate", "40", "--resume"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stats = env.stats();
+    assert_eq!(
+        (stats.submissions, stats.duplicate_names),
+        (60, 0),
+        "{stats:?}"
+    );
+}
+
+#[test]
 fn an_existing_journal_needs_resume_and_other_inputs_are_refused() {
     let env = Env::start(
         SandboxConfig::default().render_time(Duration::from_millis(50)..Duration::from_millis(100)),
