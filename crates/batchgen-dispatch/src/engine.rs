@@ -616,7 +616,7 @@ impl Ctx {
 async fn drive(
     ctx: Arc<Ctx>,
     idx: usize,
-    job: Job,
+    mut job: Job,
     start: Start,
     permit: Option<OwnedSemaphorePermit>,
 ) {
@@ -626,12 +626,14 @@ async fn drive(
             let submitted = submit(&ctx, idx, &job, lookup, &exclude).await;
             dec(&ctx.counters.submitting);
             let Ok(id) = submitted else { return };
+            job.kind.release_payload();
             let Ok(url) = follow(&ctx, idx, &job, &id, None).await else {
                 return;
             };
             url
         }
         Start::Poll { id, since_ms } => {
+            job.kind.release_payload();
             let Ok(url) = follow(&ctx, idx, &job, &id, since_ms).await else {
                 return;
             };

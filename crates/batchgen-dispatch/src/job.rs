@@ -86,6 +86,14 @@ impl JobInput {
 }
 
 impl JobKind {
+    /// Drops what only the submission needed (the project body), keeping what polling and
+    /// lookups need: a row that is rendering holds no body in memory.
+    pub(crate) fn release_payload(&mut self) {
+        match self {
+            JobKind::CreateProject { body } => *body = Bytes::new(),
+        }
+    }
+
     /// Sends the create request (one request); the remote id.
     pub(crate) async fn submit(&self, client: &Client) -> Result<String, ApiError> {
         match self {
