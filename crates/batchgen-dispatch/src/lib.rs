@@ -1,1 +1,69 @@
-//! placeholder crate root
+//! # batchgen-dispatch
+//!
+//! The engine behind `batchgen run`: it takes one job per CSV row, submits each to the AI
+//! Studios API under one request budget, follows every render to its end, downloads the videos
+//! if asked, and keeps a journal (so any run can be resumed) and a manifest (what became of
+//! every row). It never inspects templates: the CLI renders rows with the core and feeds the
+//! engine [`JobInput`]s through a bounded channel.
+//!
+//! One idea a module:
+//! - [`budget`]: one GCRA request budget for every API call, shared `Retry-After` pause,
+//!   submit-before-poll priority;
+//! - [`retry`]: exponential backoff with full jitter; error class → action;
+//! - [`poll`]: per-project polling schedule, aimed at the estimated end of the render;
+//! - [`journal`]: append + `fdatasync` with group commit, replay, fingerprint;
+//! - [`manifest`]: atomic `manifest.csv` and `manifest.jsonl`;
+//! - [`download`]: streamed, retried video downloads;
+//! - [`job`]: the inputs, and the submit/poll/lookup calls of each [`JobKind`];
+//! - [`engine`]: the row state machine, task orchestration and cancellation;
+//! - [`progress`]: counters for a display.
+//!
+//! **Project names.** A lost create answer (the server acted but the answer never came) is
+//! recovered by listing projects by name, so every project needs a name no other project has:
+//! the CLI names each `"<project name> [<row key>] #<run tag>"`, the run tag being the first 6
+//! hex characters of the run id in the journal header. A project of another run with the same
+//! key is never adopted.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use std::sync::Arc;
+//! use batchgen_aistudios::{Client, ClientConfig, Credentials};
+//! use batchgen_dispatch::{Budget, Engine, EngineConfig, JobInput};
+//! use batchgen_dispatch::journal::{Fingerprint, Journal, Opened};
+//! use tokio_util::sync::CancellationToken;
+//!
+//! let client = Client::new(ClientConfig::new(Credentials::from_env()?))?;
+//! let budget = Arc::new(Budget::new("5/s".parse()?));
+//! let out = std::path::Path::new("out");
+//! let fingerprint = Fingerprint::new().text("what", "demo");
+//! let (journal, replay) = match Journal::open(out, fingerprint, vec![], Some(1), false)? {
+//!     Opened::New(j) => (j, None),
+//!     Opened::Resumed(j, r) => (j, Some(*r)),
+//! };
+//! let tag = journal.header().run_tag().to_owned();
+//! let engine = Engine::new(EngineConfig::new(out, vec![]), client, budget, Arc::new(journal), replay);
+//! let (tx, rx) = tokio::sync::mpsc::channel(64);
+//! let body = format!(r#"{{"name":"demo [row-1] #{tag}","scenes":[]}}"#);
+//! tx.send(JobInput::project(1, "row-1".into(), format!("demo [row-1] #{tag}"), "row-1".into(), body, vec![])).await?;
+//! drop(tx);
+//! let report = engine.run(rx, CancellationToken::new()).await?;
+//! println!("{:?}: {} ready", report.end, report.statuses.ready);
+//! # Ok(()) }
+//! ```
+
+pub mod budget;
+pub mod download;
+pub mod engine;
+pub mod error;
+pub mod job;
+pub mod journal;
+pub mod manifest;
+pub mod poll;
+pub mod progress;
+pub mod retry;
+
+pub use budget::{Budget, Priority, Rate};
+pub use engine::{End, Engine, EngineConfig, Report, StatusCounts};
+pub use error::EngineError;
+pub use job::{Job, JobInput, JobKind};
+pub use progress::{ProgressHandle, Snapshot};

@@ -35,6 +35,11 @@ pub enum Command {
     Validate(crate::cmd::render::ValidateArgs),
     /// Print the AI Studios project JSON Schema batchgen validates against.
     Schema,
+    /// Render every row, submit each project under one request budget, follow the renders,
+    /// download the videos (--download), and write a journal and a manifest in --out.
+    Run(Box<crate::cmd::run::RunArgs>),
+    /// What a run's journal says now: counts by status and the failed rows.
+    Status(crate::cmd::status::StatusArgs),
     /// Run a local emulator of the AI Studios API (with switchable faults) for demos and tests.
     Sandbox(crate::cmd::sandbox::SandboxArgs),
 }

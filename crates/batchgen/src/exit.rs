@@ -12,13 +12,20 @@ pub enum Outcome {
     Success,
     /// The job finished but some rows are invalid or failed.
     SomeRowsFailed,
+    /// The API refused the credentials; the run stopped at once.
+    AuthRefused,
+    /// Interrupted (Ctrl-C / SIGTERM); the run can be resumed.
+    Interrupted,
 }
 
 impl Outcome {
-    fn code(self) -> u8 {
+    /// The process exit code.
+    pub fn code(self) -> u8 {
         match self {
             Outcome::Success => 0,
             Outcome::SomeRowsFailed => 3,
+            Outcome::AuthRefused => 4,
+            Outcome::Interrupted => 130,
         }
     }
 }

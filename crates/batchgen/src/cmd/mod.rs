@@ -1,8 +1,10 @@
 //! One module per command.
 
 pub mod render;
+pub mod run;
 pub mod sandbox;
 mod schema;
+pub mod status;
 
 use crate::cli::{Cli, Command};
 use crate::exit::Outcome;
@@ -13,6 +15,8 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Render(args) => render::render(args, cli.global.quiet),
         Command::Validate(args) => render::validate(args, cli.global.quiet),
         Command::Schema => schema::run(),
+        Command::Run(args) => run::run(*args, cli.global.quiet),
+        Command::Status(args) => status::run(args),
         Command::Sandbox(args) => sandbox::run(args).map(|_| Outcome::Success),
     }
 }

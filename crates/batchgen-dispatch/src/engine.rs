@@ -1,0 +1,872 @@
+//! The engine: one task per row in flight, each walking the row through its states, all
+//! sharing one request budget, one journal and one manifest, and all listening to one
+//! cancellation token.
+//!
+//! ```text
+//!            ┌──────────── lost answer: look up by name ───────────┐
+//!            ▼                                                     │
+//! pending ─▶ submitting ──create──▶ submitted ──poll…──▶ ready ──▶ (download) ──▶ ready + file
+//!               │ 400                  │ render failed / timeout
+//!               ▼                      ▼
+//!             failed                 failed
+//! ```
+//!
+//! Shape (after mini-redis): the main loop reads [`JobInput`]s from a bounded channel, takes a
+//! permit of the `--max-in-flight` semaphore for each valid row and spawns its task. A
+//! [`CancellationToken`] stops everything: the caller's (Ctrl-C) and the engine's own (the
+//! first refused credential). Tasks stop at their next wait — a budget acquire, a backoff, a
+//! poll interval — never in the middle of a request, so a create that was sent is always
+//! journaled with its answer.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use batchgen_aistudios::{ApiError, Client, Progress};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::budget::{Budget, Priority};
+use crate::download::Downloader;
+use crate::error::EngineError;
+use crate::job::{Job, JobInput};
+use crate::journal::{Event, FailReason, Journal, Replay, RowRecord, RowState, now_ms};
+use crate::manifest::{self, Entry, Status};
+use crate::poll::{PollConfig, PollSchedule};
+use crate::progress::{Counters, ProgressHandle, Snapshot, dec, inc};
+use crate::retry::{Action, Backoff, decide};
+
+/// Engine settings. Everything here may change between a run and its `--resume`.
+#[derive(Clone, Debug)]
+pub struct EngineConfig {
+    /// The output directory (manifest, videos; the journal is opened by the caller).
+    pub out_dir: PathBuf,
+    /// The input's column names, for the manifest.
+    pub columns: Vec<String>,
+    /// Renders in progress at once (`--max-in-flight`).
+    pub max_in_flight: usize,
+    /// Retries (`--max-attempts`).
+    pub backoff: Backoff,
+    /// Polling (`--poll-interval`, `--poll-cap`).
+    pub poll: PollConfig,
+    /// A render not finished this long after its submission fails (`--render-timeout`).
+    pub render_timeout: Duration,
+    /// Download videos, this many at once (`--download --download-concurrency N`).
+    pub download: Option<usize>,
+    /// Also re-attempt rows that failed for good in an earlier run (`--retry-failed`).
+    pub retry_failed: bool,
+    /// How often the manifest is refreshed while something changed.
+    pub manifest_every: Duration,
+}
+
+impl EngineConfig {
+    /// Defaults for `out_dir`: 20 in flight, 6 attempts, polls from 2 s to 30 s, 30 min render
+    /// timeout, no downloads, manifest every 2 s.
+    pub fn new(out_dir: impl Into<PathBuf>, columns: Vec<String>) -> EngineConfig {
+        EngineConfig {
+            out_dir: out_dir.into(),
+            columns,
+            max_in_flight: 20,
+            backoff: Backoff::default(),
+            poll: PollConfig::default(),
+            render_timeout: Duration::from_secs(30 * 60),
+            download: None,
+            retry_failed: false,
+            manifest_every: Duration::from_secs(2),
+        }
+    }
+}
+
+/// How a run ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum End {
+    /// Every row was taken to its end (ready, failed or invalid).
+    Finished,
+    /// The caller's token was cancelled (Ctrl-C); the journal says where to resume.
+    Interrupted,
+    /// The API refused the credentials; the run stopped at once. The message reads after
+    /// "failed to".
+    AuthRefused {
+        /// The refused call's error.
+        message: String,
+    },
+}
+
+/// A finished run.
+#[derive(Clone, Debug)]
+pub struct Report {
+    /// How it ended.
+    pub end: End,
+    /// The final counters.
+    pub progress: Snapshot,
+    /// Rows by manifest status: ready, failed, invalid, pending.
+    pub statuses: StatusCounts,
+    /// The failed rows: (row, key, error), in row order.
+    pub failures: Vec<(u64, String, String)>,
+    /// The most requests sent within one window of the rate, by the client's own clock
+    /// ([`Budget::peak_per_window`]).
+    pub peak_per_window: u64,
+}
+
+/// Rows by manifest status.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct StatusCounts {
+    /// Ready.
+    pub ready: u64,
+    /// Failed.
+    pub failed: u64,
+    /// Invalid.
+    pub invalid: u64,
+    /// Not finished.
+    pub pending: u64,
+}
+
+/// The engine, ready to run once.
+pub struct Engine {
+    config: EngineConfig,
+    client: Client,
+    budget: Arc<Budget>,
+    journal: Arc<Journal>,
+    prior: HashMap<String, RowRecord>,
+    progress: ProgressHandle,
+}
+
+/// Shared by every row task.
+struct Ctx {
+    config: EngineConfig,
+    client: Client,
+    budget: Arc<Budget>,
+    journal: Arc<Journal>,
+    counters: Arc<Counters>,
+    ledger: Mutex<Ledger>,
+    /// Cancelled by the caller's token or by a refused credential.
+    stop: CancellationToken,
+    auth_refused: OnceLock<String>,
+    journal_failed: OnceLock<String>,
+    downloads: Option<(Downloader, Semaphore)>,
+    tokens_seen: AtomicU64,
+}
+
+#[derive(Default)]
+struct Ledger {
+    entries: Vec<Entry>,
+    dirty: bool,
+}
+
+/// Where a row's task starts.
+#[derive(Debug)]
+enum Start {
+    /// `exclude`: earlier projects of the row that a lookup must not adopt.
+    Submit {
+        lookup: bool,
+        exclude: Vec<String>,
+    },
+    Poll {
+        id: String,
+        since_ms: Option<u64>,
+    },
+    Download {
+        url: String,
+    },
+}
+
+/// How a phase ended early.
+enum Halt {
+    /// The row failed (already recorded).
+    Failed,
+    /// The run is stopping; the row stays where the journal has it.
+    Stopped,
+}
+
+impl Engine {
+    /// An engine over `client`, `budget` and an open `journal`; `replay` is the journal's past
+    /// when resuming.
+    pub fn new(
+        config: EngineConfig,
+        client: Client,
+        budget: Arc<Budget>,
+        journal: Arc<Journal>,
+        replay: Option<Replay>,
+    ) -> Engine {
+        Engine {
+            config,
+            client,
+            budget,
+            journal,
+            prior: replay.map(|r| r.rows).unwrap_or_default(),
+            progress: ProgressHandle::new(),
+        }
+    }
+
+    /// A handle on the run's counters, for a display.
+    pub fn progress(&self) -> ProgressHandle {
+        self.progress.clone()
+    }
+
+    /// Runs every job from `inputs` to its end, or until `shutdown` is cancelled or the API
+    /// refuses the credentials. Writes the manifest along the way and at the end; records
+    /// `interrupted` in the journal when stopped by `shutdown`.
+    pub async fn run(
+        self,
+        mut inputs: mpsc::Receiver<JobInput>,
+        shutdown: CancellationToken,
+    ) -> Result<Report, EngineError> {
+        let Engine {
+            config,
+            client,
+            budget,
+            journal,
+            mut prior,
+            progress,
+        } = self;
+        let downloads = match config.download {
+            Some(n) => Some((
+                Downloader::new(&config.out_dir, config.backoff)?,
+                Semaphore::new(n.max(1)),
+            )),
+            None => None,
+        };
+        let ctx = Arc::new(Ctx {
+            client,
+            budget,
+            journal,
+            counters: Arc::clone(&progress.0),
+            ledger: Mutex::new(Ledger::default()),
+            stop: shutdown.child_token(),
+            auth_refused: OnceLock::new(),
+            journal_failed: OnceLock::new(),
+            downloads,
+            tokens_seen: AtomicU64::new(0),
+            config,
+        });
+        let in_flight = Arc::new(Semaphore::new(ctx.config.max_in_flight.max(1)));
+        let refresher_done = CancellationToken::new();
+        let refresher = tokio::spawn(refresh_manifest(Arc::clone(&ctx), refresher_done.clone()));
+        let mut tasks = JoinSet::new();
+
+        'read: loop {
+            let input = tokio::select! {
+                biased;
+                () = ctx.stop.cancelled() => break 'read,
+                input = inputs.recv() => match input {
+                    Some(i) => i,
+                    None => break 'read,
+                },
+            };
+            while tasks.try_join_next().is_some() {}
+            inc(&ctx.counters.rows);
+            let (job, start, entry) = match admit(&ctx, input, &mut prior) {
+                Some(x) => x,
+                None => continue,
+            };
+            let idx = ctx.push(entry);
+            let permit = match &start {
+                // Downloads only need a download slot, not a render slot.
+                Start::Download { .. } => None,
+                _ => tokio::select! {
+                    biased;
+                    () = ctx.stop.cancelled() => break 'read,
+                    p = Arc::clone(&in_flight).acquire_owned() => Some(p.expect("the semaphore is never closed")),
+                },
+            };
+            tasks.spawn(drive(Arc::clone(&ctx), idx, job, start, permit));
+        }
+        // Rows not started are still listed: pending, or what an earlier run made of them.
+        // (The renderer is fast; reading the rest keeps the manifest complete.)
+        while let Some(input) = inputs.recv().await {
+            inc(&ctx.counters.rows);
+            if let Some((_, _, entry)) = admit(&ctx, input, &mut prior) {
+                ctx.push(entry);
+            }
+        }
+        while tasks.join_next().await.is_some() {}
+        // Let a refresh in progress finish before the final write (they share a temp file).
+        refresher_done.cancel();
+        let _ = refresher.await;
+
+        let interrupted = shutdown.is_cancelled() && ctx.auth_refused.get().is_none();
+        if interrupted {
+            ctx.journal
+                .record_later(Event::Interrupted { at: now_ms() });
+        }
+        let closed = ctx.journal.close();
+        let (entries, _) = ctx.snapshot_entries();
+        manifest::write(&ctx.config.out_dir, &ctx.config.columns, &entries).map_err(|source| {
+            EngineError::Manifest {
+                dir: ctx.config.out_dir.clone(),
+                source,
+            }
+        })?;
+        if let Some(e) = ctx.journal_failed.get() {
+            return Err(EngineError::Journal(
+                crate::journal::JournalError::WriterStopped(e.clone()),
+            ));
+        }
+        closed?;
+        let mut statuses = StatusCounts::default();
+        let mut failures = Vec::new();
+        for e in &entries {
+            match e.status {
+                Status::Ready => statuses.ready += 1,
+                Status::Failed => {
+                    statuses.failed += 1;
+                    failures.push((e.row, e.key.clone(), e.error.clone().unwrap_or_default()));
+                }
+                Status::Invalid => statuses.invalid += 1,
+                Status::Pending => statuses.pending += 1,
+            }
+        }
+        let end = if let Some(message) = ctx.auth_refused.get() {
+            End::AuthRefused {
+                message: message.clone(),
+            }
+        } else if interrupted {
+            End::Interrupted
+        } else {
+            End::Finished
+        };
+        Ok(Report {
+            end,
+            peak_per_window: ctx.budget.peak_per_window(),
+            progress: progress.snapshot(),
+            statuses,
+            failures,
+        })
+    }
+}
+
+/// Decides what to do with one input, given the journal's past: the job and where its task
+/// starts, plus its manifest entry; `None` when nothing is to be done (the entry is recorded).
+fn admit(
+    ctx: &Ctx,
+    input: JobInput,
+    prior: &mut HashMap<String, RowRecord>,
+) -> Option<(Job, Start, Entry)> {
+    let job = match input {
+        JobInput::Invalid {
+            row,
+            key,
+            error,
+            inputs,
+        } => {
+            let known = prior.remove(&key).is_some_and(|r| {
+                r.state == RowState::Invalid && r.error.as_deref() == Some(&error)
+            });
+            if !known {
+                ctx.journal.record_later(Event::Invalid {
+                    row,
+                    key: key.clone(),
+                    error: error.clone(),
+                    at: now_ms(),
+                });
+            }
+            inc(&ctx.counters.invalid);
+            ctx.push(Entry {
+                row,
+                key,
+                status: Status::Invalid,
+                project_id: None,
+                download_url: None,
+                file: None,
+                attempts: 0,
+                error: Some(error),
+                inputs: inputs.into(),
+            });
+            return None;
+        }
+        JobInput::Valid(job) => job,
+    };
+    let mut entry = Entry {
+        row: job.row,
+        key: job.key.clone(),
+        status: Status::Pending,
+        project_id: None,
+        download_url: None,
+        file: None,
+        attempts: 0,
+        error: None,
+        inputs: job.inputs.clone(),
+    };
+    let Some(r) = prior.remove(&job.key) else {
+        return Some((
+            job,
+            Start::Submit {
+                lookup: false,
+                exclude: Vec::new(),
+            },
+            entry,
+        ));
+    };
+    entry.attempts = r.attempts;
+    entry.project_id.clone_from(&r.project_id);
+    entry.download_url.clone_from(&r.download_url);
+    entry.file.clone_from(&r.file);
+    let downloading = ctx.downloads.is_some();
+    let start = match r.state {
+        RowState::Submitting => Start::Submit {
+            lookup: true,
+            exclude: r.abandoned.clone(),
+        },
+        RowState::Invalid => Start::Submit {
+            lookup: r.attempts > 0,
+            exclude: r.abandoned.clone(),
+        },
+        RowState::Submitted => Start::Poll {
+            id: r.project_id.clone().unwrap_or_default(),
+            since_ms: r.submitted_at,
+        },
+        RowState::Ready => match (&r.download_url, &r.file) {
+            (Some(url), None) if downloading => Start::Download { url: url.clone() },
+            _ => {
+                inc(&ctx.counters.skipped);
+                inc(&ctx.counters.ready);
+                entry.status = Status::Ready;
+                ctx.push(entry);
+                return None;
+            }
+        },
+        RowState::Failed => {
+            let reason = r.reason.unwrap_or(FailReason::RetriesExhausted);
+            if reason.is_transient() {
+                match (&r.download_url, &r.project_id) {
+                    (Some(url), _) if downloading => Start::Download { url: url.clone() },
+                    (Some(_), _) => {
+                        // Only the download had failed, and no download is asked for now.
+                        inc(&ctx.counters.skipped);
+                        inc(&ctx.counters.ready);
+                        entry.status = Status::Ready;
+                        ctx.push(entry);
+                        return None;
+                    }
+                    (None, Some(id)) => Start::Poll {
+                        id: id.clone(),
+                        since_ms: None,
+                    },
+                    (None, None) => Start::Submit {
+                        lookup: r.attempts > 0,
+                        exclude: r.abandoned.clone(),
+                    },
+                }
+            } else if ctx.config.retry_failed {
+                let mut exclude = r.abandoned.clone();
+                exclude.extend(entry.project_id.take());
+                entry.download_url = None;
+                Start::Submit {
+                    lookup: false,
+                    exclude,
+                }
+            } else {
+                inc(&ctx.counters.skipped);
+                inc(&ctx.counters.failed);
+                entry.status = Status::Failed;
+                entry.error = r.error;
+                ctx.push(entry);
+                return None;
+            }
+        }
+    };
+    Some((job, start, entry))
+}
+
+impl Ctx {
+    fn push(&self, entry: Entry) -> usize {
+        let mut l = self.ledger.lock().unwrap_or_else(|p| p.into_inner());
+        l.entries.push(entry);
+        l.dirty = true;
+        l.entries.len() - 1
+    }
+
+    fn update(&self, idx: usize, f: impl FnOnce(&mut Entry)) {
+        let mut l = self.ledger.lock().unwrap_or_else(|p| p.into_inner());
+        f(&mut l.entries[idx]);
+        l.dirty = true;
+    }
+
+    /// The entries in row order, and whether they changed since the last snapshot.
+    fn snapshot_entries(&self) -> (Vec<Entry>, bool) {
+        let mut l = self.ledger.lock().unwrap_or_else(|p| p.into_inner());
+        let dirty = std::mem::take(&mut l.dirty);
+        let mut entries = l.entries.clone();
+        drop(l);
+        entries.sort_by_key(|e| e.row);
+        (entries, dirty)
+    }
+
+    /// Journals `event` and waits for it to be durable. A journal failure stops the run.
+    async fn record(&self, event: Event) -> Result<(), Halt> {
+        match self.journal.record(event).await {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                let _ = self.journal_failed.set(e.to_string());
+                self.stop.cancel();
+                Err(Halt::Stopped)
+            }
+        }
+    }
+
+    /// Counts one request about to be sent.
+    fn sent(&self) {
+        inc(&self.counters.requests);
+    }
+
+    /// Charges the budget for token fetches the client made on its own.
+    fn settle_tokens(&self) {
+        let now = self.client.token_requests();
+        let before = self.tokens_seen.swap(now, Ordering::Relaxed);
+        if now > before {
+            self.budget.charge(now - before);
+            self.counters
+                .requests
+                .fetch_add(now - before, Ordering::Relaxed);
+        }
+    }
+
+    async fn acquire(&self, priority: Priority) -> Result<(), Halt> {
+        self.budget
+            .acquire(priority, &self.stop)
+            .await
+            .map_err(|_| Halt::Stopped)
+    }
+
+    /// Sleeps `d`, or returns `Stopped` as soon as the run stops.
+    async fn sleep(&self, d: Duration) -> Result<(), Halt> {
+        tokio::select! {
+            () = tokio::time::sleep(d) => Ok(()),
+            () = self.stop.cancelled() => Err(Halt::Stopped),
+        }
+    }
+
+    /// Acts on a failed call: `Ok(wait)` to try again after `wait`, or how the row ends.
+    fn on_error(
+        &self,
+        idx: usize,
+        job: &Job,
+        error: &ApiError,
+        failures: u32,
+        what: &str,
+    ) -> Result<(Duration, bool), Halt> {
+        match decide(error, failures, &self.config.backoff) {
+            Action::Retry {
+                after,
+                maybe_applied,
+                retry_after,
+            } => {
+                inc(&self.counters.retries);
+                let rate_limited = error.status() == Some(429)
+                    || error.vendor_code().is_some_and(|c| {
+                        batchgen_aistudios::classify_code(c)
+                            == batchgen_aistudios::CodeClass::RateLimit
+                    });
+                if rate_limited {
+                    inc(&self.counters.rate_limited);
+                }
+                // A 429 speaks for the whole key: everyone waits. Another answer's
+                // Retry-After (a 503) only delays this request (the backoff honours it).
+                if let (true, Some(ra)) = (rate_limited, retry_after) {
+                    self.budget.pause_until(Instant::now() + ra);
+                }
+                tracing::debug!(row = job.row, key = %job.key, %error, failures, ?after, "retrying");
+                Ok((after, maybe_applied))
+            }
+            Action::GiveUp => {
+                self.fail(
+                    idx,
+                    job,
+                    FailReason::RetriesExhausted,
+                    format!("{error} (gave up after {failures} attempts to {what}; --resume tries again)"),
+                );
+                Err(Halt::Failed)
+            }
+            Action::FailRow => {
+                self.fail(idx, job, FailReason::Rejected, error.to_string());
+                Err(Halt::Failed)
+            }
+            Action::StopRun => {
+                if self.auth_refused.set(error.to_string()).is_ok() {
+                    tracing::error!(%error, "the API refused the credentials; stopping the run");
+                }
+                self.stop.cancel();
+                Err(Halt::Stopped)
+            }
+        }
+    }
+
+    fn fail(&self, idx: usize, job: &Job, reason: FailReason, error: String) {
+        tracing::warn!(row = job.row, key = %job.key, %error, "row failed");
+        self.journal.record_later(Event::Failed {
+            row: job.row,
+            key: job.key.clone(),
+            reason,
+            error: error.clone(),
+            at: now_ms(),
+        });
+        inc(&self.counters.failed);
+        self.update(idx, |e| {
+            e.status = Status::Failed;
+            e.error = Some(error);
+        });
+    }
+}
+
+/// Runs one row from `start` to its end.
+async fn drive(
+    ctx: Arc<Ctx>,
+    idx: usize,
+    mut job: Job,
+    start: Start,
+    permit: Option<OwnedSemaphorePermit>,
+) {
+    let url = match start {
+        Start::Submit { lookup, exclude } => {
+            inc(&ctx.counters.submitting);
+            let submitted = submit(&ctx, idx, &job, lookup, &exclude).await;
+            dec(&ctx.counters.submitting);
+            let Ok(id) = submitted else { return };
+            job.kind.release_payload();
+            let Ok(url) = follow(&ctx, idx, &job, &id, None).await else {
+                return;
+            };
+            url
+        }
+        Start::Poll { id, since_ms } => {
+            job.kind.release_payload();
+            let Ok(url) = follow(&ctx, idx, &job, &id, since_ms).await else {
+                return;
+            };
+            url
+        }
+        Start::Download { url } => url,
+    };
+    // The render is over: free its slot before downloading.
+    drop(permit);
+    match &ctx.downloads {
+        None => {
+            inc(&ctx.counters.ready);
+            ctx.update(idx, |e| e.status = Status::Ready);
+        }
+        Some((downloader, slots)) => {
+            let slot = tokio::select! {
+                s = slots.acquire() => s.ok(),
+                () = ctx.stop.cancelled() => None,
+            };
+            let Some(_slot) = slot else { return };
+            inc(&ctx.counters.downloading);
+            let saved = downloader.save(&url, &job.file_stem).await;
+            dec(&ctx.counters.downloading);
+            match saved {
+                Ok(saved) => {
+                    if !saved.existed {
+                        inc(&ctx.counters.downloaded);
+                    }
+                    ctx.journal.record_later(Event::Downloaded {
+                        row: job.row,
+                        key: job.key.clone(),
+                        file: saved.file.clone(),
+                        bytes: saved.bytes,
+                        at: now_ms(),
+                    });
+                    inc(&ctx.counters.ready);
+                    ctx.update(idx, |e| {
+                        e.status = Status::Ready;
+                        e.file = Some(saved.file);
+                    });
+                }
+                Err(e) => ctx.fail(
+                    idx,
+                    &job,
+                    FailReason::Download,
+                    format!("{e} (--resume downloads it again)"),
+                ),
+            }
+        }
+    }
+}
+
+/// The submit phase: (look up,) journal `submitting`, create, journal `submitted`.
+async fn submit(
+    ctx: &Ctx,
+    idx: usize,
+    job: &Job,
+    mut lookup: bool,
+    exclude: &[String],
+) -> Result<String, Halt> {
+    let mut failures = 0u32;
+    loop {
+        if std::mem::take(&mut lookup) {
+            ctx.acquire(Priority::Submit).await?;
+            ctx.sent();
+            inc(&ctx.counters.lookups);
+            let found = job.kind.find(&ctx.client, &job.name, exclude).await;
+            ctx.settle_tokens();
+            match found {
+                Ok(Some(id)) => {
+                    ctx.record(Event::Submitted {
+                        row: job.row,
+                        key: job.key.clone(),
+                        id: id.clone(),
+                        recovered: true,
+                        at: now_ms(),
+                    })
+                    .await?;
+                    inc(&ctx.counters.recovered);
+                    tracing::info!(row = job.row, key = %job.key, id, "found the project of a lost answer; adopting it");
+                    ctx.update(idx, |e| e.project_id = Some(id.clone()));
+                    return Ok(id);
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    failures += 1;
+                    let (wait, _) = ctx.on_error(idx, job, &e, failures, "look the project up")?;
+                    lookup = true;
+                    ctx.sleep(wait).await?;
+                    continue;
+                }
+            }
+        }
+        ctx.acquire(Priority::Submit).await?;
+        ctx.record(Event::Submitting {
+            row: job.row,
+            key: job.key.clone(),
+            at: now_ms(),
+        })
+        .await?;
+        ctx.update(idx, |e| e.attempts += 1);
+        ctx.sent();
+        inc(&ctx.counters.creates);
+        let created = job.kind.submit(&ctx.client).await;
+        ctx.settle_tokens();
+        match created {
+            Ok(id) => {
+                // Appended now, synced with the next batch: nothing waits for it. Lost in a
+                // crash, the row's last event is `submitting` and a resume finds the project
+                // by name.
+                ctx.journal.record_later(Event::Submitted {
+                    row: job.row,
+                    key: job.key.clone(),
+                    id: id.clone(),
+                    recovered: false,
+                    at: now_ms(),
+                });
+                ctx.update(idx, |e| e.project_id = Some(id.clone()));
+                return Ok(id);
+            }
+            Err(e) => {
+                failures += 1;
+                let (wait, maybe_applied) =
+                    ctx.on_error(idx, job, &e, failures, "create the project")?;
+                lookup = maybe_applied;
+                ctx.sleep(wait).await?;
+            }
+        }
+    }
+}
+
+/// The poll phase: follows the render until it is done (its URL), failed or timed out.
+async fn follow(
+    ctx: &Ctx,
+    idx: usize,
+    job: &Job,
+    id: &str,
+    since_ms: Option<u64>,
+) -> Result<String, Halt> {
+    inc(&ctx.counters.rendering);
+    let r = follow_inner(ctx, idx, job, id, since_ms).await;
+    dec(&ctx.counters.rendering);
+    r
+}
+
+async fn follow_inner(
+    ctx: &Ctx,
+    idx: usize,
+    job: &Job,
+    id: &str,
+    since_ms: Option<u64>,
+) -> Result<String, Halt> {
+    let now = Instant::now();
+    let already = since_ms.map_or(Duration::ZERO, |at| {
+        Duration::from_millis(now_ms().saturating_sub(at))
+    });
+    let started = now.checked_sub(already).unwrap_or(now);
+    let mut schedule = PollSchedule::new(ctx.config.poll);
+    let mut wait = schedule.first().saturating_sub(already);
+    let mut failures = 0u32;
+    loop {
+        ctx.sleep(wait).await?;
+        let elapsed = started.elapsed();
+        if elapsed > ctx.config.render_timeout {
+            ctx.fail(
+                idx,
+                job,
+                FailReason::RenderTimeout,
+                format!(
+                    "wait for the render of project {id}: not finished after {}s (--render-timeout); --resume follows it again",
+                    ctx.config.render_timeout.as_secs()
+                ),
+            );
+            return Err(Halt::Failed);
+        }
+        ctx.acquire(Priority::Poll).await?;
+        ctx.sent();
+        inc(&ctx.counters.polls);
+        let answer = job.kind.poll(&ctx.client, id).await;
+        ctx.settle_tokens();
+        match answer {
+            Ok(Progress::Rendering { percent }) => {
+                failures = 0;
+                wait = schedule.next(Some(percent), started.elapsed());
+            }
+            Ok(Progress::Done { download_url }) => {
+                ctx.journal.record_later(Event::Ready {
+                    row: job.row,
+                    key: job.key.clone(),
+                    download_url: download_url.clone(),
+                    at: now_ms(),
+                });
+                ctx.update(idx, |e| e.download_url = Some(download_url.clone()));
+                return Ok(download_url);
+            }
+            Ok(Progress::Failed { code, message }) => {
+                ctx.fail(
+                    idx,
+                    job,
+                    FailReason::RenderFailed,
+                    format!("render project {id}: {message} ({code})"),
+                );
+                return Err(Halt::Failed);
+            }
+            Err(e) => {
+                failures += 1;
+                let (after, _) = ctx.on_error(idx, job, &e, failures, "check the render")?;
+                wait = after;
+            }
+        }
+    }
+}
+
+/// Rewrites the manifest every `manifest_every` while something changed.
+async fn refresh_manifest(ctx: Arc<Ctx>, done: CancellationToken) {
+    let mut tick = tokio::time::interval(ctx.config.manifest_every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick.tick().await;
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            () = done.cancelled() => return,
+        }
+        let (entries, dirty) = ctx.snapshot_entries();
+        if !dirty {
+            continue;
+        }
+        let dir = ctx.config.out_dir.clone();
+        let columns = ctx.config.columns.clone();
+        let written =
+            tokio::task::spawn_blocking(move || manifest::write(&dir, &columns, &entries)).await;
+        if let Ok(Err(e)) = written {
+            tracing::warn!(error = %e, "could not refresh the manifest; will try again");
+        }
+    }
+}

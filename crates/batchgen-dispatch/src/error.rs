@@ -1,0 +1,26 @@
+//! [`EngineError`]: what stops a run other than its rows (which fail one by one, into the
+//! manifest) and refused credentials (an [`End`](crate::End) of its own).
+
+use std::path::PathBuf;
+
+use crate::journal::JournalError;
+
+/// A failure of the run itself: its files could not be kept.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum EngineError {
+    /// The journal could not be written: nothing more can be done safely.
+    #[error(transparent)]
+    Journal(#[from] JournalError),
+    /// The manifest could not be written.
+    #[error("write the manifest in {}: {source}", .dir.display())]
+    Manifest {
+        /// The output directory.
+        dir: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The download client could not be set up.
+    #[error(transparent)]
+    Download(#[from] crate::download::DownloadError),
+}

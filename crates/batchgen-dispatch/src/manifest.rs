@@ -1,0 +1,290 @@
+//! The manifest: what became of every row, as `DIR/manifest.csv` and `DIR/manifest.jsonl`.
+//!
+//! Columns: `row,key,status,project_id,download_url,file,attempts,error`, then the input's own
+//! columns. `status` is `ready`, `failed`, `invalid` or `pending`; `file` is relative to the
+//! output directory; `attempts` counts the create requests sent for the row. The JSONL file has
+//! the same fields plus `input`, the row's cells as an object keyed by column name.
+//!
+//! Both files are written atomically: to a temporary file in the same directory, synced, then
+//! renamed over the old one, so a reader (or a crash) never sees half a manifest.
+
+use std::fs::File;
+use std::io::{self, BufWriter, Write};
+use std::path::Path;
+
+use serde::Serialize;
+use serde::ser::SerializeMap as _;
+use std::sync::Arc;
+
+/// The CSV manifest's file name.
+pub const MANIFEST_CSV: &str = "manifest.csv";
+/// The JSONL manifest's file name.
+pub const MANIFEST_JSONL: &str = "manifest.jsonl";
+
+/// The fixed columns, before the input's own.
+pub const COLUMNS: [&str; 8] = [
+    "row",
+    "key",
+    "status",
+    "project_id",
+    "download_url",
+    "file",
+    "attempts",
+    "error",
+];
+
+/// A row's status in the manifest.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// The video is ready (and downloaded, with `--download`).
+    Ready,
+    /// The row failed; `error` says why.
+    Failed,
+    /// The row did not render to a valid project.
+    Invalid,
+    /// Not finished (yet): queued, submitting or rendering.
+    Pending,
+}
+
+impl Status {
+    /// The word written in the manifest.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Ready => "ready",
+            Status::Failed => "failed",
+            Status::Invalid => "invalid",
+            Status::Pending => "pending",
+        }
+    }
+}
+
+/// One row of the manifest.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Entry {
+    /// Row number (1-based).
+    pub row: u64,
+    /// Row key.
+    pub key: String,
+    /// Status.
+    pub status: Status,
+    /// The project id, once known.
+    pub project_id: Option<String>,
+    /// The video's URL, once ready.
+    pub download_url: Option<String>,
+    /// The downloaded file, relative to the output directory.
+    pub file: Option<String>,
+    /// Create requests sent for the row.
+    pub attempts: u32,
+    /// Why the row failed or is invalid.
+    pub error: Option<String>,
+    /// The row's input cells, in the input's column order (shared with the job).
+    pub inputs: Arc<[String]>,
+}
+
+#[derive(Serialize)]
+struct JsonEntry<'a> {
+    row: u64,
+    key: &'a str,
+    status: Status,
+    project_id: Option<&'a str>,
+    download_url: Option<&'a str>,
+    file: Option<&'a str>,
+    attempts: u32,
+    error: Option<&'a str>,
+    input: Input<'a>,
+}
+
+/// The input cells as an object keyed by column name, serialized without building a map.
+struct Input<'a> {
+    columns: &'a [String],
+    cells: &'a [String],
+}
+
+impl Serialize for Input<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut map = s.serialize_map(Some(self.columns.len()))?;
+        for (i, c) in self.columns.iter().enumerate() {
+            map.serialize_entry(c, self.cells.get(i).map_or("", String::as_str))?;
+        }
+        map.end()
+    }
+}
+
+/// Writes both manifest files into `dir` atomically. `columns` names the input's columns.
+pub fn write(dir: &Path, columns: &[String], entries: &[Entry]) -> io::Result<()> {
+    write_atomic(&dir.join(MANIFEST_CSV), |out| {
+        write_csv(out, columns, entries)
+    })?;
+    write_atomic(&dir.join(MANIFEST_JSONL), |out| {
+        write_jsonl(out, columns, entries)
+    })
+}
+
+fn write_csv(out: &mut dyn Write, columns: &[String], entries: &[Entry]) -> io::Result<()> {
+    let mut w = csv::Writer::from_writer(out);
+    let header = COLUMNS
+        .iter()
+        .copied()
+        .chain(columns.iter().map(String::as_str));
+    w.write_record(header)?;
+    let mut row_buf = itoa_buf();
+    let mut att_buf = itoa_buf();
+    for e in entries {
+        let fixed = [
+            fmt_u64(&mut row_buf, e.row),
+            e.key.as_str(),
+            e.status.as_str(),
+            e.project_id.as_deref().unwrap_or(""),
+            e.download_url.as_deref().unwrap_or(""),
+            e.file.as_deref().unwrap_or(""),
+            fmt_u64(&mut att_buf, u64::from(e.attempts)),
+            e.error.as_deref().unwrap_or(""),
+        ];
+        let cells = (0..columns.len()).map(|i| e.inputs.get(i).map_or("", String::as_str));
+        w.write_record(fixed.into_iter().chain(cells))?;
+    }
+    w.flush()?;
+    Ok(())
+}
+
+fn itoa_buf() -> String {
+    String::with_capacity(20)
+}
+
+fn fmt_u64(buf: &mut String, n: u64) -> &str {
+    use std::fmt::Write as _;
+    buf.clear();
+    let _ = write!(buf, "{n}");
+    buf.as_str()
+}
+
+fn write_jsonl(out: &mut dyn Write, columns: &[String], entries: &[Entry]) -> io::Result<()> {
+    for e in entries {
+        let input = Input {
+            columns,
+            cells: &e.inputs,
+        };
+        let j = JsonEntry {
+            row: e.row,
+            key: &e.key,
+            status: e.status,
+            project_id: e.project_id.as_deref(),
+            download_url: e.download_url.as_deref(),
+            file: e.file.as_deref(),
+            attempts: e.attempts,
+            error: e.error.as_deref(),
+            input,
+        };
+        serde_json::to_writer(&mut *out, &j)?;
+        out.write_all(b"\n")?;
+    }
+    Ok(())
+}
+
+/// Writes `path` through a temporary file beside it: write, sync, rename.
+pub fn write_atomic(
+    path: &Path,
+    fill: impl FnOnce(&mut dyn Write) -> io::Result<()>,
+) -> io::Result<()> {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = path.with_file_name(format!(".{name}.tmp"));
+    let file = File::create(&tmp)?;
+    let mut out = BufWriter::with_capacity(1 << 16, file);
+    let result = fill(&mut out).and_then(|()| out.flush());
+    match result {
+        Ok(()) => {
+            let file = out.into_inner().map_err(|e| e.into_error())?;
+            file.sync_data()?;
+            drop(file);
+            std::fs::rename(&tmp, path)
+        }
+        Err(e) => {
+            drop(out);
+            let _ = std::fs::remove_file(&tmp);
+            Err(e)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(row: u64, status: Status) -> Entry {
+        Entry {
+            row,
+            key: format!("k{row}"),
+            status,
+            project_id: Some("p".into()),
+            download_url: None,
+            file: Some("videos/k1.mp4".into()),
+            attempts: 2,
+            error: (status == Status::Failed)
+                .then(|| "create project: server answered 400, \"bad\"".into()),
+            inputs: vec!["Ann".to_string(), "a,b".to_string()].into(),
+        }
+    }
+
+    #[test]
+    fn csv_and_jsonl_hold_every_field_and_the_inputs() {
+        let dir = tempfile::tempdir().unwrap();
+        let cols = vec!["name".to_string(), "note".to_string()];
+        write(
+            dir.path(),
+            &cols,
+            &[entry(1, Status::Ready), entry(2, Status::Failed)],
+        )
+        .unwrap();
+        let csv = std::fs::read_to_string(dir.path().join(MANIFEST_CSV)).unwrap();
+        let mut r = csv::Reader::from_reader(csv.as_bytes());
+        assert_eq!(
+            r.headers().unwrap().iter().collect::<Vec<_>>(),
+            [
+                "row",
+                "key",
+                "status",
+                "project_id",
+                "download_url",
+                "file",
+                "attempts",
+                "error",
+                "name",
+                "note"
+            ]
+        );
+        let rows: Vec<csv::StringRecord> = r.records().map(Result::unwrap).collect();
+        assert_eq!(&rows[0][2], "ready");
+        assert_eq!(&rows[0][6], "2");
+        assert_eq!(&rows[1][7], "create project: server answered 400, \"bad\"");
+        assert_eq!(&rows[1][9], "a,b");
+        let jsonl = std::fs::read_to_string(dir.path().join(MANIFEST_JSONL)).unwrap();
+        let first: serde_json::Value = serde_json::from_str(jsonl.lines().next().unwrap()).unwrap();
+        assert_eq!(first["status"], "ready");
+        assert_eq!(first["download_url"], serde_json::Value::Null);
+        assert_eq!(first["input"]["note"], "a,b");
+        assert_eq!(jsonl.lines().count(), 2);
+    }
+
+    #[test]
+    fn a_failed_write_leaves_the_old_file_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.csv");
+        write_atomic(&path, |o| o.write_all(b"old complete\n")).unwrap();
+        let e = write_atomic(&path, |o| {
+            o.write_all(b"new half")?;
+            Err(io::Error::other("disk full"))
+        });
+        assert!(e.is_err());
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "old complete\n");
+        // No temporary file is left behind.
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, ["m.csv"]);
+    }
+}

@@ -1,0 +1,102 @@
+//! `batchgen status DIR`: what a run's journal says now — counts by status and the failed
+//! rows with their errors. Reads the journal only; sends nothing.
+
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use batchgen_dispatch::journal::{JOURNAL_FILE, Replay, RowState};
+use clap::Args;
+
+use crate::exit::{Fatal, Outcome};
+
+/// `batchgen status`.
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// A run's output directory (the one given to `batchgen run --out`).
+    #[arg(value_name = "DIR")]
+    pub dir: PathBuf,
+}
+
+pub fn run(args: StatusArgs) -> anyhow::Result<Outcome> {
+    let path = args.dir.join(JOURNAL_FILE);
+    if !path.exists() {
+        return Err(Fatal {
+            code: 2,
+            message: format!(
+                "failed to read the run's journal: {} does not exist; give the --out directory of a `batchgen run`",
+                path.display()
+            ),
+        }
+        .into());
+    }
+    let replay = Replay::read(&path).context("failed to read the run's journal")?;
+    print!("{}", report(&replay));
+    Ok(Outcome::Success)
+}
+
+fn report(replay: &Replay) -> String {
+    use std::fmt::Write as _;
+    let count = |s: RowState| replay.rows.values().filter(|r| r.state == s).count() as u64;
+    let (ready, failed, invalid) = (
+        count(RowState::Ready),
+        count(RowState::Failed),
+        count(RowState::Invalid),
+    );
+    let (rendering, submitting) = (count(RowState::Submitted), count(RowState::Submitting));
+    let known = replay.rows.len() as u64;
+    let total = replay.header.rows.unwrap_or(known).max(known);
+    let not_started = total - known;
+    let mut out = String::new();
+    let h = &replay.header;
+    let _ = writeln!(out, "run {} started {}", &h.run_id, h.created_at);
+    let _ = writeln!(out, "rows        {total}");
+    let _ = writeln!(out, "ready       {ready}");
+    let _ = writeln!(out, "failed      {failed}");
+    let _ = writeln!(out, "invalid     {invalid}");
+    let _ = writeln!(
+        out,
+        "pending     {} ({rendering} rendering, {submitting} submitting, {not_started} not started)",
+        rendering + submitting + not_started
+    );
+    let downloaded = replay.rows.values().filter(|r| r.file.is_some()).count();
+    if downloaded > 0 {
+        let _ = writeln!(out, "downloaded  {downloaded}");
+    }
+    if replay.interruptions + replay.resumptions > 0 || replay.torn_tail {
+        let _ = writeln!(
+            out,
+            "history     interrupted {} time(s), resumed {} time(s){}",
+            replay.interruptions,
+            replay.resumptions,
+            if replay.torn_tail {
+                "; last line cut short (ignored)"
+            } else {
+                ""
+            }
+        );
+    }
+    let mut failures: Vec<_> = replay
+        .rows
+        .values()
+        .filter(|r| matches!(r.state, RowState::Failed | RowState::Invalid))
+        .collect();
+    failures.sort_by_key(|r| r.row);
+    if !failures.is_empty() {
+        let _ = writeln!(out, "\nfailed and invalid rows:");
+        for r in failures {
+            let word = if r.state == RowState::Failed {
+                "failed"
+            } else {
+                "invalid"
+            };
+            let _ = writeln!(
+                out,
+                "  row {} ({}) {word}: {}",
+                r.row,
+                r.key,
+                r.error.as_deref().unwrap_or("")
+            );
+        }
+    }
+    out
+}
