@@ -3,7 +3,7 @@
 //! cancellation token.
 //!
 //! ```text
-//!            ┌──────────── lost answer: look up by name ───────────┐
+//!            ┌──────────── lost answer: look it up ────────────────┐
 //!            ▼                                                     │
 //! pending ─▶ submitting ──create──▶ submitted ──poll…──▶ ready ──▶ (download) ──▶ ready + file
 //!               │ 400                  │ render failed / timeout
@@ -17,6 +17,10 @@
 //! first refused credential). Tasks stop at their next wait — a budget acquire, a backoff, a
 //! poll interval — never in the middle of a request, so a create that was sent is always
 //! journaled with its answer.
+//!
+//! With [`EngineConfig::callbacks`] (webhooks), a row that follows its render also waits on its
+//! callback slot: whichever comes first — a webhook or a poll — ends it, exactly once (see
+//! [`crate::callbacks`]).
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -24,18 +28,20 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
-use batchgen_aistudios::{ApiError, Client, Progress};
+use batchgen_aistudios::{ApiError, Client};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::budget::{Budget, Priority};
+use crate::callbacks::{Callbacks, Outcome};
+use crate::claims::Claims;
 use crate::download::Downloader;
 use crate::error::EngineError;
-use crate::job::{Job, JobInput};
+use crate::job::{Found, Job, JobInput, JobKind, Lookup, Polled};
 use crate::journal::{Event, FailReason, Journal, Replay, RowRecord, RowState, now_ms};
-use crate::manifest::{self, Entry, Status};
+use crate::manifest::{self, Entry, Layout, Status};
 use crate::poll::{PollConfig, PollSchedule};
 use crate::progress::{Counters, ProgressHandle, Snapshot, dec, inc};
 use crate::retry::{Action, Backoff, decide};
@@ -61,6 +67,12 @@ pub struct EngineConfig {
     pub retry_failed: bool,
     /// How often the manifest is refreshed while something changed.
     pub manifest_every: Duration,
+    /// The manifest's fixed columns: [`Layout::Projects`] for `run`, [`Layout::Exports`] for
+    /// `export`.
+    pub layout: Layout,
+    /// Webhook callbacks, when a receiver feeds them: rows then end on a callback or a poll,
+    /// whichever comes first. Set [`EngineConfig::poll`] to a slow safety net with it.
+    pub callbacks: Option<Callbacks>,
 }
 
 impl EngineConfig {
@@ -77,6 +89,8 @@ impl EngineConfig {
             download: None,
             retry_failed: false,
             manifest_every: Duration::from_secs(2),
+            layout: Layout::Projects,
+            callbacks: None,
         }
     }
 }
@@ -149,6 +163,8 @@ struct Ctx {
     journal_failed: OnceLock<String>,
     downloads: Option<(Downloader, Semaphore)>,
     tokens_seen: AtomicU64,
+    /// Remote objects the rows hold, and pending creates (for export lookups).
+    claims: Claims,
 }
 
 #[derive(Default)]
@@ -160,10 +176,12 @@ struct Ledger {
 /// Where a row's task starts.
 #[derive(Debug)]
 enum Start {
-    /// `exclude`: earlier projects of the row that a lookup must not adopt.
+    /// `exclude`: earlier remote objects of the row that a lookup must not adopt;
+    /// `since_ms`: when the row's last create was sent, if one was.
     Submit {
         lookup: bool,
         exclude: Vec<String>,
+        since_ms: Option<u64>,
     },
     Poll {
         id: String,
@@ -230,7 +248,15 @@ impl Engine {
             )),
             None => None,
         };
+        let claims = Claims::default();
+        for r in prior.values() {
+            r.project_id
+                .iter()
+                .chain(&r.abandoned)
+                .for_each(|id| claims.hold(id));
+        }
         let ctx = Arc::new(Ctx {
+            claims,
             client,
             budget,
             journal,
@@ -295,11 +321,15 @@ impl Engine {
         }
         let closed = ctx.journal.close();
         let (entries, _) = ctx.snapshot_entries();
-        manifest::write(&ctx.config.out_dir, &ctx.config.columns, &entries).map_err(|source| {
-            EngineError::Manifest {
-                dir: ctx.config.out_dir.clone(),
-                source,
-            }
+        manifest::write(
+            &ctx.config.out_dir,
+            ctx.config.layout,
+            &ctx.config.columns,
+            &entries,
+        )
+        .map_err(|source| EngineError::Manifest {
+            dir: ctx.config.out_dir.clone(),
+            source,
         })?;
         if let Some(e) = ctx.journal_failed.get() {
             return Err(EngineError::Journal(
@@ -370,6 +400,7 @@ fn admit(
                 key,
                 status: Status::Invalid,
                 project_id: None,
+                export_id: None,
                 download_url: None,
                 file: None,
                 attempts: 0,
@@ -384,7 +415,8 @@ fn admit(
         row: job.row,
         key: job.key.clone(),
         status: Status::Pending,
-        project_id: None,
+        project_id: job.kind.known_project().map(str::to_owned),
+        export_id: None,
         download_url: None,
         file: None,
         attempts: 0,
@@ -397,12 +429,13 @@ fn admit(
             Start::Submit {
                 lookup: false,
                 exclude: Vec::new(),
+                since_ms: None,
             },
             entry,
         ));
     };
     entry.attempts = r.attempts;
-    entry.project_id.clone_from(&r.project_id);
+    set_remote(&mut entry, &job.kind, r.project_id.clone());
     entry.download_url.clone_from(&r.download_url);
     entry.file.clone_from(&r.file);
     let downloading = ctx.downloads.is_some();
@@ -410,10 +443,12 @@ fn admit(
         RowState::Submitting => Start::Submit {
             lookup: true,
             exclude: r.abandoned.clone(),
+            since_ms: r.submitting_at,
         },
         RowState::Invalid => Start::Submit {
             lookup: r.attempts > 0,
             exclude: r.abandoned.clone(),
+            since_ms: r.submitting_at,
         },
         RowState::Submitted => Start::Poll {
             id: r.project_id.clone().unwrap_or_default(),
@@ -426,6 +461,7 @@ fn admit(
                 inc(&ctx.counters.ready);
                 entry.status = Status::Ready;
                 ctx.push(entry);
+                ctx.finish_callbacks(job.row);
                 return None;
             }
         },
@@ -449,15 +485,18 @@ fn admit(
                     (None, None) => Start::Submit {
                         lookup: r.attempts > 0,
                         exclude: r.abandoned.clone(),
+                        since_ms: r.submitting_at,
                     },
                 }
             } else if ctx.config.retry_failed {
                 let mut exclude = r.abandoned.clone();
-                exclude.extend(entry.project_id.take());
+                exclude.extend(r.project_id.clone());
+                set_remote(&mut entry, &job.kind, None);
                 entry.download_url = None;
                 Start::Submit {
                     lookup: false,
                     exclude,
+                    since_ms: None,
                 }
             } else {
                 inc(&ctx.counters.skipped);
@@ -465,11 +504,21 @@ fn admit(
                 entry.status = Status::Failed;
                 entry.error = r.error;
                 ctx.push(entry);
+                ctx.finish_callbacks(job.row);
                 return None;
             }
         }
     };
     Some((job, start, entry))
+}
+
+/// Puts a remote id where the manifest shows it: `project_id` for projects, `export_id` for
+/// exports (whose `project_id` is the project exported).
+fn set_remote(entry: &mut Entry, kind: &JobKind, id: Option<String>) {
+    match kind {
+        JobKind::CreateProject { .. } => entry.project_id = id,
+        JobKind::Export { .. } => entry.export_id = id,
+    }
 }
 
 impl Ctx {
@@ -505,6 +554,13 @@ impl Ctx {
                 self.stop.cancel();
                 Err(Halt::Stopped)
             }
+        }
+    }
+
+    /// A row ended (or was found ended): later webhooks for it are acknowledged and ignored.
+    fn finish_callbacks(&self, row: u64) {
+        if let Some(c) = &self.config.callbacks {
+            c.finish(row);
         }
     }
 
@@ -620,26 +676,39 @@ async fn drive(
     start: Start,
     permit: Option<OwnedSemaphorePermit>,
 ) {
-    let url = match start {
-        Start::Submit { lookup, exclude } => {
+    let followed = match start {
+        Start::Submit {
+            lookup,
+            exclude,
+            since_ms,
+        } => {
             inc(&ctx.counters.submitting);
-            let submitted = submit(&ctx, idx, &job, lookup, &exclude).await;
+            let submitted = submit(&ctx, idx, &job, lookup, &exclude, since_ms).await;
             dec(&ctx.counters.submitting);
-            let Ok(id) = submitted else { return };
-            job.kind.release_payload();
-            let Ok(url) = follow(&ctx, idx, &job, &id, None).await else {
-                return;
-            };
-            url
+            match submitted {
+                Ok(id) => {
+                    job.kind.release_payload();
+                    follow(&ctx, idx, &job, &id, None).await
+                }
+                Err(halt) => Err(halt),
+            }
         }
         Start::Poll { id, since_ms } => {
             job.kind.release_payload();
-            let Ok(url) = follow(&ctx, idx, &job, &id, since_ms).await else {
-                return;
-            };
+            follow(&ctx, idx, &job, &id, since_ms).await
+        }
+        Start::Download { url } => Ok(url),
+    };
+    let url = match followed {
+        Ok(url) => {
+            ctx.finish_callbacks(job.row);
             url
         }
-        Start::Download { url } => url,
+        Err(Halt::Failed) => {
+            ctx.finish_callbacks(job.row);
+            return;
+        }
+        Err(Halt::Stopped) => return,
     };
     // The render is over: free its slot before downloading.
     drop(permit);
@@ -693,17 +762,38 @@ async fn submit(
     job: &Job,
     mut lookup: bool,
     exclude: &[String],
+    mut since_ms: Option<u64>,
 ) -> Result<String, Halt> {
     let mut failures = 0u32;
+    let target = job.kind.target();
+    // For exports: while this row may have a create in flight, other rows' lookups for the
+    // same project adopt nothing (see `claims`).
+    let mut pending = None;
     loop {
         if std::mem::take(&mut lookup) {
+            if let Some(t) = &target {
+                pending.get_or_insert_with(|| ctx.claims.pending(t, job.row));
+            }
             ctx.acquire(Priority::Submit).await?;
             ctx.sent();
             inc(&ctx.counters.lookups);
-            let found = job.kind.find(&ctx.client, &job.name, exclude).await;
+            let found = job
+                .kind
+                .find(
+                    &ctx.client,
+                    &Lookup {
+                        row: job.row,
+                        name: &job.name,
+                        exclude,
+                        since_ms,
+                        claims: &ctx.claims,
+                    },
+                )
+                .await;
             ctx.settle_tokens();
             match found {
-                Ok(Some(id)) => {
+                Ok(Found::One(id)) => {
+                    ctx.claims.hold(&id);
                     ctx.record(Event::Submitted {
                         row: job.row,
                         key: job.key.clone(),
@@ -713,14 +803,26 @@ async fn submit(
                     })
                     .await?;
                     inc(&ctx.counters.recovered);
-                    tracing::info!(row = job.row, key = %job.key, id, "found the project of a lost answer; adopting it");
-                    ctx.update(idx, |e| e.project_id = Some(id.clone()));
+                    tracing::info!(row = job.row, key = %job.key, id, "found what a create whose answer was lost made; adopting it");
+                    ctx.update(idx, |e| set_remote(e, &job.kind, Some(id.clone())));
                     return Ok(id);
                 }
-                Ok(None) => {}
+                Ok(Found::Nothing) => {}
+                Ok(Found::Ambiguous {
+                    candidates,
+                    others_pending,
+                }) => {
+                    tracing::warn!(
+                        row = job.row,
+                        key = %job.key,
+                        candidates,
+                        others_pending,
+                        "cannot tell which export of the project a lost answer made ({candidates} unclaimed since it was sent, {others_pending} other row(s) of this run exporting it now); sending it again, which may leave a duplicate export"
+                    );
+                }
                 Err(e) => {
                     failures += 1;
-                    let (wait, _) = ctx.on_error(idx, job, &e, failures, "look the project up")?;
+                    let (wait, _) = ctx.on_error(idx, job, &e, failures, "look it up")?;
                     lookup = true;
                     ctx.sleep(wait).await?;
                     continue;
@@ -728,12 +830,17 @@ async fn submit(
             }
         }
         ctx.acquire(Priority::Submit).await?;
+        if let Some(t) = &target {
+            pending.get_or_insert_with(|| ctx.claims.pending(t, job.row));
+        }
+        let at = now_ms();
         ctx.record(Event::Submitting {
             row: job.row,
             key: job.key.clone(),
-            at: now_ms(),
+            at,
         })
         .await?;
+        since_ms = Some(at);
         ctx.update(idx, |e| e.attempts += 1);
         ctx.sent();
         inc(&ctx.counters.creates);
@@ -741,9 +848,9 @@ async fn submit(
         ctx.settle_tokens();
         match created {
             Ok(id) => {
+                ctx.claims.hold(&id);
                 // Appended now, synced with the next batch: nothing waits for it. Lost in a
-                // crash, the row's last event is `submitting` and a resume finds the project
-                // by name.
+                // crash, the row's last event is `submitting` and a resume looks it up.
                 ctx.journal.record_later(Event::Submitted {
                     row: job.row,
                     key: job.key.clone(),
@@ -751,13 +858,13 @@ async fn submit(
                     recovered: false,
                     at: now_ms(),
                 });
-                ctx.update(idx, |e| e.project_id = Some(id.clone()));
+                ctx.update(idx, |e| set_remote(e, &job.kind, Some(id.clone())));
                 return Ok(id);
             }
             Err(e) => {
                 failures += 1;
                 let (wait, maybe_applied) =
-                    ctx.on_error(idx, job, &e, failures, "create the project")?;
+                    ctx.on_error(idx, job, &e, failures, job.kind.create_what())?;
                 lookup = maybe_applied;
                 ctx.sleep(wait).await?;
             }
@@ -794,8 +901,26 @@ async fn follow_inner(
     let mut schedule = PollSchedule::new(ctx.config.poll);
     let mut wait = schedule.first().saturating_sub(already);
     let mut failures = 0u32;
+    let callbacks = ctx.config.callbacks.as_ref();
+    let watch = callbacks.map(|c| c.watch(job.row));
     loop {
-        ctx.sleep(wait).await?;
+        // The next poll, unless a webhook ends the render first (or already did).
+        match &watch {
+            None => ctx.sleep(wait).await?,
+            Some(notify) => {
+                let due = Instant::now() + wait;
+                loop {
+                    if let Some(outcome) = callbacks.and_then(|c| c.take(job.row)) {
+                        return called_back(ctx, idx, job, id, outcome);
+                    }
+                    tokio::select! {
+                        () = tokio::time::sleep_until(due) => break,
+                        () = notify.notified() => {}
+                        () = ctx.stop.cancelled() => return Err(Halt::Stopped),
+                    }
+                }
+            }
+        }
         let elapsed = started.elapsed();
         if elapsed > ctx.config.render_timeout {
             ctx.fail(
@@ -803,39 +928,32 @@ async fn follow_inner(
                 job,
                 FailReason::RenderTimeout,
                 format!(
-                    "wait for the render of project {id}: not finished after {}s (--render-timeout); --resume follows it again",
+                    "wait for the render of {id}: not finished after {}s (--render-timeout); --resume follows it again",
                     ctx.config.render_timeout.as_secs()
                 ),
             );
             return Err(Halt::Failed);
         }
         ctx.acquire(Priority::Poll).await?;
+        // A webhook may have come while this poll waited for the budget: the request is not
+        // needed any more (its slot goes unused).
+        if let Some(outcome) = callbacks.and_then(|c| c.take(job.row)) {
+            return called_back(ctx, idx, job, id, outcome);
+        }
         ctx.sent();
         inc(&ctx.counters.polls);
         let answer = job.kind.poll(&ctx.client, id).await;
         ctx.settle_tokens();
         match answer {
-            Ok(Progress::Rendering { percent }) => {
+            Ok(Polled::Rendering { percent }) => {
                 failures = 0;
-                wait = schedule.next(Some(percent), started.elapsed());
+                wait = schedule.next(percent, started.elapsed());
             }
-            Ok(Progress::Done { download_url }) => {
-                ctx.journal.record_later(Event::Ready {
-                    row: job.row,
-                    key: job.key.clone(),
-                    download_url: download_url.clone(),
-                    at: now_ms(),
-                });
-                ctx.update(idx, |e| e.download_url = Some(download_url.clone()));
-                return Ok(download_url);
+            Ok(Polled::Done { download_url }) => {
+                return Ok(ready(ctx, idx, job, download_url));
             }
-            Ok(Progress::Failed { code, message }) => {
-                ctx.fail(
-                    idx,
-                    job,
-                    FailReason::RenderFailed,
-                    format!("render project {id}: {message} ({code})"),
-                );
+            Ok(Polled::Failed { message }) => {
+                ctx.fail(idx, job, FailReason::RenderFailed, message);
                 return Err(Halt::Failed);
             }
             Err(e) => {
@@ -843,6 +961,41 @@ async fn follow_inner(
                 let (after, _) = ctx.on_error(idx, job, &e, failures, "check the render")?;
                 wait = after;
             }
+        }
+    }
+}
+
+/// The render is done: journal it (without waiting) and note the URL.
+fn ready(ctx: &Ctx, idx: usize, job: &Job, download_url: String) -> String {
+    ctx.journal.record_later(Event::Ready {
+        row: job.row,
+        key: job.key.clone(),
+        download_url: download_url.clone(),
+        at: now_ms(),
+    });
+    ctx.update(idx, |e| e.download_url = Some(download_url.clone()));
+    download_url
+}
+
+/// A webhook ended the render of `id`.
+fn called_back(
+    ctx: &Ctx,
+    idx: usize,
+    job: &Job,
+    id: &str,
+    outcome: Outcome,
+) -> Result<String, Halt> {
+    inc(&ctx.counters.webhooks);
+    match outcome {
+        Outcome::Ready { download_url } => Ok(ready(ctx, idx, job, download_url)),
+        Outcome::Failed { progress } => {
+            ctx.fail(
+                idx,
+                job,
+                FailReason::RenderFailed,
+                format!("render project {id}: the render stopped at {progress:.0}% (reported by the webhook)"),
+            );
+            Err(Halt::Failed)
         }
     }
 }
@@ -863,8 +1016,10 @@ async fn refresh_manifest(ctx: Arc<Ctx>, done: CancellationToken) {
         }
         let dir = ctx.config.out_dir.clone();
         let columns = ctx.config.columns.clone();
+        let layout = ctx.config.layout;
         let written =
-            tokio::task::spawn_blocking(move || manifest::write(&dir, &columns, &entries)).await;
+            tokio::task::spawn_blocking(move || manifest::write(&dir, layout, &columns, &entries))
+                .await;
         if let Ok(Err(e)) = written {
             tracing::warn!(error = %e, "could not refresh the manifest; will try again");
         }

@@ -1,16 +1,28 @@
 //! Jobs: what the engine is given per row, and the calls that submit, follow and find them.
 //!
 //! The engine is built around a [`JobKind`]: each kind brings a submit call, a poll call and a
-//! lookup by name, and everything else (budget, retries, journal, resume, manifest, downloads,
-//! progress, Ctrl-C) is shared. Today there is one kind, [`JobKind::CreateProject`]; v2 exports
-//! will be another variant with its own three calls, not a second engine.
+//! lookup (to find what a create whose answer was lost made), and everything else (budget,
+//! retries, journal, resume, manifest, downloads, progress, Ctrl-C) is shared. Two kinds:
+//! [`JobKind::CreateProject`] (`batchgen run`) and [`JobKind::Export`] (`batchgen export`).
 
-use batchgen_aistudios::{ApiError, Client, Progress, ProjectId, ProjectQuery};
+use std::fmt;
+use std::time::Duration;
+
+use batchgen_aistudios::{
+    ApiError, Client, ExportRequest, ExportStatus, Progress, ProjectId, ProjectQuery,
+};
 use bytes::Bytes;
 use std::sync::Arc;
 
+use crate::claims::Claims;
+use crate::journal::parse_rfc3339;
+
+/// How much earlier than this machine's clock the server may stamp an export: a lookup after
+/// a lost answer considers exports created up to this long before the create was sent.
+pub const EXPORT_CLOCK_SKEW: Duration = Duration::from_secs(5);
+
 /// What a job asks the API for.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 #[non_exhaustive]
 pub enum JobKind {
     /// Create (and render) one v3 project from this JSON body. The body's `name` must be the
@@ -19,6 +31,78 @@ pub enum JobKind {
         /// The project JSON, compact, as sent.
         body: Bytes,
     },
+    /// Export an existing project through the v2 endpoints, in `folder_id` (or "direct" when
+    /// `None`), with the request's optional watermark. The remote id is the export id.
+    Export {
+        /// The project's folder; `None` for the direct endpoints.
+        folder_id: Option<String>,
+        /// The project to export.
+        project_id: String,
+        /// The export request (its watermark).
+        request: ExportRequest,
+    },
+}
+
+// By hand: a project body may hold a webhook URL with its token, which must not reach a log.
+impl fmt::Debug for JobKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            JobKind::CreateProject { body } => f
+                .debug_struct("CreateProject")
+                .field("body", &format_args!("<{} bytes>", body.len()))
+                .finish(),
+            JobKind::Export {
+                folder_id,
+                project_id,
+                request,
+            } => f
+                .debug_struct("Export")
+                .field("folder_id", folder_id)
+                .field("project_id", project_id)
+                .field("request", request)
+                .finish(),
+        }
+    }
+}
+
+/// What one poll found.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) enum Polled {
+    /// Not finished; the percentage if the API reports one.
+    Rendering { percent: Option<f64> },
+    /// Finished: the video is at `download_url`.
+    Done { download_url: String },
+    /// Failed; the message reads after "failed to".
+    Failed { message: String },
+}
+
+/// What a lookup found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Found {
+    /// Exactly this remote object: adopt it.
+    One(String),
+    /// Nothing: send the create again.
+    Nothing,
+    /// More than one remote object could be the row's, or another row of the run may be
+    /// creating one right now: send the create again rather than guess.
+    Ambiguous {
+        candidates: usize,
+        others_pending: usize,
+    },
+}
+
+/// What a lookup goes by.
+pub(crate) struct Lookup<'a> {
+    /// The row looking.
+    pub row: u64,
+    /// The name its remote object carries ([`JobKind::CreateProject`]).
+    pub name: &'a str,
+    /// Remote objects of the row given up for a new submission: never adopted.
+    pub exclude: &'a [String],
+    /// When the create whose answer was lost was sent (ms since the epoch), if known.
+    pub since_ms: Option<u64>,
+    /// Remote objects other rows of the run hold, and their pending creates.
+    pub claims: &'a Claims,
 }
 
 /// One valid row's job.
@@ -76,6 +160,31 @@ impl JobInput {
         })
     }
 
+    /// A valid row that exports project `project_id` (in `folder_id`, or direct when `None`).
+    /// Its [`Job::name`] is the key: exports carry no name of batchgen's choosing.
+    pub fn export(
+        row: u64,
+        key: String,
+        file_stem: String,
+        folder_id: Option<String>,
+        project_id: String,
+        request: ExportRequest,
+        inputs: Vec<String>,
+    ) -> JobInput {
+        JobInput::Valid(Job {
+            row,
+            name: key.clone(),
+            key,
+            file_stem,
+            kind: JobKind::Export {
+                folder_id,
+                project_id,
+                request,
+            },
+            inputs: inputs.into(),
+        })
+    }
+
     /// The row number.
     pub fn row(&self) -> u64 {
         match self {
@@ -91,6 +200,39 @@ impl JobKind {
     pub(crate) fn release_payload(&mut self) {
         match self {
             JobKind::CreateProject { body } => *body = Bytes::new(),
+            JobKind::Export { .. } => {}
+        }
+    }
+
+    /// For exports, what concurrent creates are compared by (`folder/project`); `None` for
+    /// projects, whose lookups go by a name unique to the row.
+    pub(crate) fn target(&self) -> Option<String> {
+        match self {
+            JobKind::CreateProject { .. } => None,
+            JobKind::Export {
+                folder_id,
+                project_id,
+                ..
+            } => Some(format!(
+                "{}/{project_id}",
+                folder_id.as_deref().unwrap_or("")
+            )),
+        }
+    }
+
+    /// The project id a manifest shows before anything is sent: the project exported.
+    pub(crate) fn known_project(&self) -> Option<&str> {
+        match self {
+            JobKind::CreateProject { .. } => None,
+            JobKind::Export { project_id, .. } => Some(project_id),
+        }
+    }
+
+    /// What a create is called in messages ("create the project", "create the export").
+    pub(crate) fn create_what(&self) -> &'static str {
+        match self {
+            JobKind::CreateProject { .. } => "create the project",
+            JobKind::Export { .. } => "create the export",
         }
     }
 
@@ -101,11 +243,19 @@ impl JobKind {
                 .create_project(body)
                 .await
                 .map(|id| id.as_str().to_owned()),
+            JobKind::Export {
+                folder_id,
+                project_id,
+                request,
+            } => client
+                .create_export(folder_id.as_deref(), project_id, request)
+                .await
+                .map(|e| e.id),
         }
     }
 
     /// Asks where the remote object stands (one request).
-    pub(crate) async fn poll(&self, client: &Client, remote: &str) -> Result<Progress, ApiError> {
+    pub(crate) async fn poll(&self, client: &Client, remote: &str) -> Result<Polled, ApiError> {
         match self {
             JobKind::CreateProject { .. } => {
                 let id = ProjectId::new(remote).map_err(|e| {
@@ -114,34 +264,106 @@ impl JobKind {
                         batchgen_aistudios::ApiErrorKind::InvalidId(e),
                     )
                 })?;
-                client.progress(&id).await
+                Ok(match client.progress(&id).await? {
+                    Progress::Rendering { percent } => Polled::Rendering {
+                        percent: Some(percent),
+                    },
+                    Progress::Done { download_url } => Polled::Done { download_url },
+                    Progress::Failed { code, message } => Polled::Failed {
+                        message: format!("render project {remote}: {message} ({code})"),
+                    },
+                })
+            }
+            JobKind::Export {
+                folder_id,
+                project_id,
+                ..
+            } => {
+                let e = client
+                    .export_status(folder_id.as_deref(), project_id, remote)
+                    .await?;
+                Ok(match (&e.status, e.src_url) {
+                    (ExportStatus::Ready, Some(url)) => Polled::Done { download_url: url },
+                    (ExportStatus::Failed, _) => Polled::Failed {
+                        message: format!(
+                            "export project {project_id} (export {remote}): {}",
+                            e.descriptions
+                                .as_deref()
+                                .filter(|d| !d.trim().is_empty())
+                                .unwrap_or("the export failed")
+                        ),
+                    },
+                    // Processing, ready without a URL yet, or a status not documented:
+                    // keep following until --render-timeout.
+                    (status, _) => {
+                        if let ExportStatus::Other(word) = status {
+                            tracing::debug!(export = remote, status = %word, "export status not documented; polling on");
+                        }
+                        Polled::Rendering { percent: None }
+                    }
+                })
             }
         }
     }
 
-    /// Looks for a remote object named exactly `name` (one request), other than those in
-    /// `exclude`; the newest wins. Used after a lost create answer, before sending the create
-    /// again. A project whose render already failed is still adopted: it is this row's project,
-    /// and polling it reports the failure.
+    /// Looks for the remote object a create whose answer was lost may have made (one request).
+    ///
+    /// - Projects: the newest project named exactly `lookup.name`, other than those in
+    ///   `lookup.exclude`. A project whose render already failed is still adopted: it is this
+    ///   row's project, and polling it reports the failure.
+    /// - Exports: the project's exports (`GET /v2/exports?project_id=`) created at or after
+    ///   `lookup.since_ms` minus [`EXPORT_CLOCK_SKEW`], not excluded and not held by another
+    ///   row of the run; adopted only when exactly one is left and no other row of the run has
+    ///   a create pending for the same project (see [`crate::claims`]). Without a known send
+    ///   time, or an export without a readable `created_at`, nothing is adopted.
     pub(crate) async fn find(
         &self,
         client: &Client,
-        name: &str,
-        exclude: &[String],
-    ) -> Result<Option<String>, ApiError> {
+        lookup: &Lookup<'_>,
+    ) -> Result<Found, ApiError> {
         match self {
             JobKind::CreateProject { .. } => {
                 let page = client
-                    .list_projects(&ProjectQuery::named(name).limit(100))
+                    .list_projects(&ProjectQuery::named(lookup.name).limit(100))
                     .await?;
                 Ok(page
                     .projects
                     .into_iter()
                     .find(|p| {
-                        p.name.as_deref() == Some(name)
-                            && !exclude.iter().any(|x| x == p.id.as_str())
+                        p.name.as_deref() == Some(lookup.name)
+                            && !lookup.exclude.iter().any(|x| x == p.id.as_str())
                     })
-                    .map(|p| p.id.as_str().to_owned()))
+                    .map_or(Found::Nothing, |p| Found::One(p.id.as_str().to_owned())))
+            }
+            JobKind::Export {
+                folder_id,
+                project_id,
+                ..
+            } => {
+                let exports = client
+                    .list_exports(folder_id.as_deref(), Some(project_id))
+                    .await?;
+                let Some(since) = lookup.since_ms else {
+                    return Ok(Found::Nothing);
+                };
+                let not_before = since.saturating_sub(EXPORT_CLOCK_SKEW.as_millis() as u64);
+                let candidates: Vec<String> = exports
+                    .into_iter()
+                    .filter(|e| &e.project_id == project_id)
+                    .filter(|e| {
+                        folder_id.is_none() || e.folder_id.is_none() || e.folder_id == *folder_id
+                    })
+                    .filter(|e| {
+                        e.created_at
+                            .as_deref()
+                            .and_then(parse_rfc3339)
+                            .is_some_and(|at| at >= not_before)
+                    })
+                    .filter(|e| !lookup.exclude.contains(&e.id))
+                    .map(|e| e.id)
+                    .collect();
+                let target = self.target().unwrap_or_default();
+                Ok(lookup.claims.adopt(lookup.row, &target, candidates))
             }
         }
     }

@@ -109,11 +109,83 @@ fn hex(bytes: &[u8]) -> String {
     s
 }
 
+/// Which command a journal belongs to. A journal of one kind is never resumed by the other:
+/// a `run` journal holds projects, an `export` journal holds exports of existing projects.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunKind {
+    /// `batchgen run`: one new v3 project per row. Journals written before the kind was
+    /// recorded are of this kind.
+    #[default]
+    Run,
+    /// `batchgen export`: one v2 export of an existing project per row.
+    Export,
+}
+
+impl RunKind {
+    /// The command's name: `run` or `export`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunKind::Run => "run",
+            RunKind::Export => "export",
+        }
+    }
+}
+
+/// A run's secret: 32 random bytes, kept in the journal header (local and private) so that a
+/// `--resume` can still verify webhook tokens of projects submitted before it. It never
+/// appears in a log, the manifest or the summary: `Debug` prints `RunSecret(***)`, and only
+/// the journal serializes it (as hex).
+#[derive(Clone, PartialEq, Eq)]
+pub struct RunSecret([u8; 32]);
+
+impl RunSecret {
+    /// A fresh random secret.
+    pub fn random() -> RunSecret {
+        RunSecret(rand::random())
+    }
+
+    /// The secret's bytes (for keying a MAC).
+    pub fn bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for RunSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RunSecret(***)")
+    }
+}
+
+impl Serialize for RunSecret {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&hex(&self.0))
+    }
+}
+
+impl<'de> Deserialize<'de> for RunSecret {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<RunSecret, D::Error> {
+        let text = String::deserialize(d)?;
+        let bad = || serde::de::Error::custom("the run secret is not 64 hex characters");
+        if text.len() != 64 || !text.is_ascii() {
+            return Err(bad());
+        }
+        let mut out = [0u8; 32];
+        for (i, b) in out.iter_mut().enumerate() {
+            *b = u8::from_str_radix(&text[2 * i..2 * i + 2], 16).map_err(|_| bad())?;
+        }
+        Ok(RunSecret(out))
+    }
+}
+
 /// The journal's first line.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Header {
     /// The format version ([`JOURNAL_VERSION`]).
     pub batchgen_journal: u32,
+    /// Which command wrote it (absent in journals older than the field: [`RunKind::Run`]).
+    #[serde(default)]
+    pub kind: RunKind,
     /// A random id for this run (32 hex chars); its first 6 are the run tag in project names.
     pub run_id: String,
     /// When the run started, RFC 3339 UTC.
@@ -126,19 +198,34 @@ pub struct Header {
     /// Rows in the input, if known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rows: Option<u64>,
+    /// The run's secret, for webhook tokens (absent in journals older than the field).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret: Option<RunSecret>,
 }
 
 impl Header {
-    /// A header for a new run with a fresh random run id.
+    /// A header for a new `run` with a fresh random run id and run secret.
     pub fn new(fingerprint: Fingerprint, command: Vec<String>, rows: Option<u64>) -> Header {
+        Header::new_kind(RunKind::Run, fingerprint, command, rows)
+    }
+
+    /// A header for a new run of `kind` with a fresh random run id and run secret.
+    pub fn new_kind(
+        kind: RunKind,
+        fingerprint: Fingerprint,
+        command: Vec<String>,
+        rows: Option<u64>,
+    ) -> Header {
         let id: [u8; 16] = rand::random();
         Header {
             batchgen_journal: JOURNAL_VERSION,
+            kind,
             run_id: hex(&id),
             created_at: rfc3339(SystemTime::now()),
             fingerprint,
             command,
             rows,
+            secret: Some(RunSecret::random()),
         }
     }
 
@@ -298,6 +385,9 @@ pub struct RowRecord {
     pub project_id: Option<String>,
     /// When the project id became known (ms since the epoch).
     pub submitted_at: Option<u64>,
+    /// When the last create request was about to be sent (ms since the epoch): a lookup
+    /// after a lost answer only adopts remote objects created after it.
+    pub submitting_at: Option<u64>,
     /// The video's URL, once ready.
     pub download_url: Option<String>,
     /// The downloaded file, relative to the output directory.
@@ -321,6 +411,7 @@ impl RowRecord {
             state,
             project_id: None,
             submitted_at: None,
+            submitting_at: None,
             download_url: None,
             file: None,
             attempts: 0,
@@ -448,9 +539,10 @@ impl Replay {
             r
         }
         match event {
-            Event::Submitting { row, key, .. } => {
+            Event::Submitting { row, key, at } => {
                 let r = entry(&mut self.rows, row, &key, RowState::Submitting);
                 r.attempts += 1;
+                r.submitting_at = Some(at);
                 if let Some(old) = r.project_id.take() {
                     r.abandoned.push(old);
                 }
@@ -533,6 +625,19 @@ pub enum JournalError {
         /// The fingerprint entries that differ.
         changed: Vec<String>,
     },
+    /// The journal was written by the other command (`run` versus `export`).
+    #[error(
+        "resume the run: {} is the journal of a `batchgen {}`, not of a `batchgen {}`; choose another --out for this command",
+        .path.display(), .found.as_str(), .expected.as_str()
+    )]
+    OtherKind {
+        /// The journal.
+        path: PathBuf,
+        /// The kind the journal records.
+        found: RunKind,
+        /// The kind this command writes.
+        expected: RunKind,
+    },
     /// The journal cannot be read.
     #[error("read the journal {}: line {line}: {reason}", .path.display())]
     Corrupt {
@@ -579,13 +684,27 @@ pub enum Opened {
 }
 
 impl Journal {
-    /// Opens `dir/journal.jsonl` for a run with `fingerprint`.
+    /// Opens `dir/journal.jsonl` for a `batchgen run` with `fingerprint`
+    /// ([`Journal::open_as`] with [`RunKind::Run`]).
+    pub fn open(
+        dir: &Path,
+        fingerprint: Fingerprint,
+        command: Vec<String>,
+        rows: Option<u64>,
+        resume: bool,
+    ) -> Result<Opened, JournalError> {
+        Journal::open_as(RunKind::Run, dir, fingerprint, command, rows, resume)
+    }
+
+    /// Opens `dir/journal.jsonl` for a run of `kind` with `fingerprint`.
     ///
     /// - none there: creates it with a new [`Header`] (whether or not `resume`);
     /// - one there, `resume` false: [`JournalError::Exists`] (nothing is touched);
-    /// - one there, `resume` true: replays it, refuses it if its fingerprint differs
-    ///   ([`JournalError::Mismatch`]), cuts off a torn last line, appends a `resumed` event.
-    pub fn open(
+    /// - one there, `resume` true: replays it, refuses it if another command wrote it
+    ///   ([`JournalError::OtherKind`]) or its fingerprint differs ([`JournalError::Mismatch`]),
+    ///   cuts off a torn last line, appends a `resumed` event.
+    pub fn open_as(
+        kind: RunKind,
         dir: &Path,
         fingerprint: Fingerprint,
         command: Vec<String>,
@@ -602,6 +721,13 @@ impl Journal {
                 return Err(JournalError::Exists { path });
             }
             let replay = Replay::read(&path)?;
+            if replay.header.kind != kind {
+                return Err(JournalError::OtherKind {
+                    path,
+                    found: replay.header.kind,
+                    expected: kind,
+                });
+            }
             let changed = replay.header.fingerprint.differences(&fingerprint);
             if !changed.is_empty() {
                 return Err(JournalError::Mismatch { path, changed });
@@ -618,7 +744,7 @@ impl Journal {
             return Ok(Opened::Resumed(journal, Box::new(replay)));
         }
         std::fs::create_dir_all(dir).map_err(io_err)?;
-        let header = Header::new(fingerprint, command, rows);
+        let header = Header::new_kind(kind, fingerprint, command, rows);
         let mut file = OpenOptions::new()
             .write(true)
             .create_new(true)
@@ -789,6 +915,68 @@ pub fn rfc3339(t: SystemTime) -> String {
     )
 }
 
+/// Reads an RFC 3339 time (`2024-06-10T08:30:00Z`, `2024-06-10T10:30:00.250+02:00`; `t`, `z`
+/// or a space accepted) as milliseconds since the Unix epoch. `None` if it is not one.
+pub fn parse_rfc3339(text: &str) -> Option<u64> {
+    let t = text.trim().as_bytes();
+    let num = |range: std::ops::Range<usize>| -> Option<i64> {
+        let part = t.get(range)?;
+        if part.is_empty() || !part.iter().all(u8::is_ascii_digit) {
+            return None;
+        }
+        std::str::from_utf8(part).ok()?.parse().ok()
+    };
+    if t.len() < 20 || t[4] != b'-' || t[7] != b'-' || t[13] != b':' || t[16] != b':' {
+        return None;
+    }
+    if !matches!(t[10], b'T' | b't' | b' ') {
+        return None;
+    }
+    let (y, mo, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    let (h, mi, s) = (num(11..13)?, num(14..16)?, num(17..19)?);
+    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || s > 60 {
+        return None;
+    }
+    let mut i = 19;
+    let mut millis = 0i64;
+    if t[i] == b'.' {
+        let start = i + 1;
+        i = start;
+        while i < t.len() && t[i].is_ascii_digit() {
+            i += 1;
+        }
+        if i == start {
+            return None;
+        }
+        let digits = &t[start..i.min(start + 3)];
+        let mut m = 0i64;
+        for (k, b) in digits.iter().enumerate() {
+            m += i64::from(b - b'0') * [100, 10, 1][k];
+        }
+        millis = m;
+    }
+    let offset_secs = match t.get(i..)? {
+        b"Z" | b"z" => 0,
+        [sign @ (b'+' | b'-'), rest @ ..] if rest.len() == 5 && rest[2] == b':' => {
+            let oh = num(i + 1..i + 3)?;
+            let om = num(i + 4..i + 6)?;
+            let o = oh * 3600 + om * 60;
+            if *sign == b'+' { o } else { -o }
+        }
+        _ => return None,
+    };
+    // Days from civil (Howard Hinnant's algorithm).
+    let y = if mo <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (mo + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    let secs = days * 86_400 + h * 3600 + mi * 60 + s - offset_secs;
+    u64::try_from(secs * 1000 + millis).ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -818,6 +1006,37 @@ mod tests {
             rfc3339(UNIX_EPOCH + Duration::from_secs(951_782_400)),
             "2000-02-29T00:00:00Z"
         );
+    }
+
+    #[test]
+    fn rfc3339_times_read_back() {
+        for secs in [0u64, 951_782_400, 1_718_008_200, 4_102_444_800] {
+            let t = UNIX_EPOCH + Duration::from_secs(secs);
+            assert_eq!(parse_rfc3339(&rfc3339(t)), Some(secs * 1000));
+        }
+        assert_eq!(
+            parse_rfc3339("2024-06-10T10:30:00.250+02:00"),
+            Some(1_718_008_200_250)
+        );
+        assert_eq!(
+            parse_rfc3339("2024-06-10t08:30:00.25z"),
+            Some(1_718_008_200_250)
+        );
+        assert_eq!(
+            parse_rfc3339("2024-06-10 03:30:00-05:00"),
+            Some(1_718_008_200_000)
+        );
+        for bad in [
+            "",
+            "2024-06-10",
+            "2024-06-10T08:30:00",
+            "2024-13-10T08:30:00Z",
+            "2024-06-10T08:30:00.Z",
+            "2024-06-10T08:30:00+0200",
+            "yesterday at noon",
+        ] {
+            assert_eq!(parse_rfc3339(bad), None, "{bad}");
+        }
     }
 
     #[tokio::test]
@@ -950,6 +1169,92 @@ mod tests {
             e.to_string().contains("(data changed)") && e.to_string().contains("new --out"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn a_journal_of_the_other_command_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        drop(open_new(dir.path()));
+        let e =
+            Journal::open_as(RunKind::Export, dir.path(), fp(), vec![], None, true).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                JournalError::OtherKind {
+                    found: RunKind::Run,
+                    expected: RunKind::Export,
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
+        assert!(
+            e.to_string()
+                .contains("journal of a `batchgen run`, not of a `batchgen export`"),
+            "{e}"
+        );
+        let other = tempfile::tempdir().unwrap();
+        let Opened::New(j) =
+            Journal::open_as(RunKind::Export, other.path(), fp(), vec![], None, false).unwrap()
+        else {
+            panic!("expected a new journal")
+        };
+        assert_eq!(j.header().kind, RunKind::Export);
+        j.close().unwrap();
+        assert!(matches!(
+            Journal::open(other.path(), fp(), vec![], None, true),
+            Err(JournalError::OtherKind { .. })
+        ));
+    }
+
+    #[test]
+    fn the_run_secret_round_trips_and_never_prints() {
+        let dir = tempfile::tempdir().unwrap();
+        let j = open_new(dir.path());
+        let secret = j
+            .header()
+            .secret
+            .clone()
+            .expect("a new header has a secret");
+        let hex_secret = hex(secret.bytes());
+        assert!(!format!("{:?}", j.header()).contains(&hex_secret));
+        j.close().unwrap();
+        let text = std::fs::read_to_string(dir.path().join(JOURNAL_FILE)).unwrap();
+        assert!(
+            text.contains(&format!("\"secret\":\"{hex_secret}\"")),
+            "{text}"
+        );
+        let r = Replay::read(&dir.path().join(JOURNAL_FILE)).unwrap();
+        assert_eq!(r.header.secret, Some(secret));
+        // Two runs never share a secret.
+        let other = tempfile::tempdir().unwrap();
+        assert_ne!(open_new(other.path()).header().secret, r.header.secret);
+    }
+
+    #[test]
+    fn headers_older_than_kind_and_secret_read_as_run() {
+        let old = r#"{"batchgen_journal":1,"run_id":"0123456789abcdef0123456789abcdef","created_at":"2024-06-10T08:30:00Z","fingerprint":{},"command":[],"rows":1}"#;
+        let h: Header = serde_json::from_str(old).unwrap();
+        assert_eq!((h.kind, h.secret), (RunKind::Run, None));
+        assert!(serde_json::from_str::<RunSecret>("\"abc\"").is_err());
+    }
+
+    #[tokio::test]
+    async fn replay_keeps_the_time_of_the_last_submitting() {
+        let dir = tempfile::tempdir().unwrap();
+        let j = open_new(dir.path());
+        for at in [10, 20] {
+            j.record(Event::Submitting {
+                row: 1,
+                key: "a".into(),
+                at,
+            })
+            .await
+            .unwrap();
+        }
+        j.close().unwrap();
+        let r = Replay::read(&dir.path().join(JOURNAL_FILE)).unwrap();
+        assert_eq!(r.rows["a"].submitting_at, Some(20));
     }
 
     /// Many concurrent records are all durable and acknowledged (group commit).

@@ -14,8 +14,12 @@
 //! - [`journal`]: append + `fdatasync` with group commit, replay, fingerprint;
 //! - [`manifest`]: atomic `manifest.csv` and `manifest.jsonl`;
 //! - [`download`]: streamed, retried video downloads;
-//! - [`job`]: the inputs, and the submit/poll/lookup calls of each [`JobKind`];
+//! - [`job`]: the inputs, and the submit/poll/lookup calls of each [`JobKind`] (v3 projects
+//!   for `batchgen run`, v2 exports for `batchgen export`);
+//! - `claims`: which remote objects the run's rows hold (export lookups adopt no other);
 //! - [`engine`]: the row state machine, task orchestration and cancellation;
+//! - [`callbacks`] and [`webhook`]: the webhook receiver and the per-row tokens; a render
+//!   ends on a callback or a poll, whichever comes first;
 //! - [`progress`]: counters for a display.
 //!
 //! **Project names.** A lost create answer (the server acted but the answer never came) is
@@ -52,6 +56,8 @@
 //! ```
 
 pub mod budget;
+pub mod callbacks;
+mod claims;
 pub mod download;
 pub mod engine;
 pub mod error;
@@ -61,9 +67,12 @@ pub mod manifest;
 pub mod poll;
 pub mod progress;
 pub mod retry;
+pub mod webhook;
 
 pub use budget::{Budget, Priority, Rate};
+pub use callbacks::Callbacks;
 pub use engine::{End, Engine, EngineConfig, Report, StatusCounts};
 pub use error::EngineError;
 pub use job::{Job, JobInput, JobKind};
 pub use progress::{ProgressHandle, Snapshot};
+pub use webhook::{WebhookAuth, WebhookReceiver};

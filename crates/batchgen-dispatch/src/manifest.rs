@@ -1,9 +1,12 @@
 //! The manifest: what became of every row, as `DIR/manifest.csv` and `DIR/manifest.jsonl`.
 //!
-//! Columns: `row,key,status,project_id,download_url,file,attempts,error`, then the input's own
-//! columns. `status` is `ready`, `failed`, `invalid` or `pending`; `file` is relative to the
-//! output directory; `attempts` counts the create requests sent for the row. The JSONL file has
-//! the same fields plus `input`, the row's cells as an object keyed by column name.
+//! Columns ([`Layout::Projects`], `batchgen run`):
+//! `row,key,status,project_id,download_url,file,attempts,error`, then the input's own columns.
+//! [`Layout::Exports`] (`batchgen export`) adds `export_id` after `project_id`, which then
+//! names the project exported. `status` is `ready`, `failed`, `invalid` or `pending`; `file` is
+//! relative to the output directory; `attempts` counts the create requests sent for the row.
+//! The JSONL file has the same fields plus `input`, the row's cells as an object keyed by
+//! column name.
 //!
 //! Both files are written atomically: to a temporary file in the same directory, synced, then
 //! renamed over the old one, so a reader (or a crash) never sees half a manifest.
@@ -21,12 +24,46 @@ pub const MANIFEST_CSV: &str = "manifest.csv";
 /// The JSONL manifest's file name.
 pub const MANIFEST_JSONL: &str = "manifest.jsonl";
 
-/// The fixed columns, before the input's own.
+/// Which fixed columns a manifest has.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Layout {
+    /// `batchgen run`: [`COLUMNS`]; `project_id` is the project each row created.
+    #[default]
+    Projects,
+    /// `batchgen export`: [`EXPORT_COLUMNS`]; `project_id` is the project exported and
+    /// `export_id` the export made of it.
+    Exports,
+}
+
+impl Layout {
+    /// The fixed columns, before the input's own.
+    pub fn columns(self) -> &'static [&'static str] {
+        match self {
+            Layout::Projects => &COLUMNS,
+            Layout::Exports => &EXPORT_COLUMNS,
+        }
+    }
+}
+
+/// The fixed columns of `batchgen run`'s manifest, before the input's own.
 pub const COLUMNS: [&str; 8] = [
     "row",
     "key",
     "status",
     "project_id",
+    "download_url",
+    "file",
+    "attempts",
+    "error",
+];
+
+/// The fixed columns of `batchgen export`'s manifest, before the input's own.
+pub const EXPORT_COLUMNS: [&str; 9] = [
+    "row",
+    "key",
+    "status",
+    "project_id",
+    "export_id",
     "download_url",
     "file",
     "attempts",
@@ -68,8 +105,10 @@ pub struct Entry {
     pub key: String,
     /// Status.
     pub status: Status,
-    /// The project id, once known.
+    /// The project id: the project created (once known), or the project exported.
     pub project_id: Option<String>,
+    /// The export id, once known ([`Layout::Exports`] only).
+    pub export_id: Option<String>,
     /// The video's URL, once ready.
     pub download_url: Option<String>,
     /// The downloaded file, relative to the output directory.
@@ -88,6 +127,8 @@ struct JsonEntry<'a> {
     key: &'a str,
     status: Status,
     project_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    export_id: Option<Option<&'a str>>,
     download_url: Option<&'a str>,
     file: Option<&'a str>,
     attempts: u32,
@@ -111,19 +152,26 @@ impl Serialize for Input<'_> {
     }
 }
 
-/// Writes both manifest files into `dir` atomically. `columns` names the input's columns.
-pub fn write(dir: &Path, columns: &[String], entries: &[Entry]) -> io::Result<()> {
+/// Writes both manifest files into `dir` atomically, with the fixed columns of `layout`.
+/// `columns` names the input's columns.
+pub fn write(dir: &Path, layout: Layout, columns: &[String], entries: &[Entry]) -> io::Result<()> {
     write_atomic(&dir.join(MANIFEST_CSV), |out| {
-        write_csv(out, columns, entries)
+        write_csv(out, layout, columns, entries)
     })?;
     write_atomic(&dir.join(MANIFEST_JSONL), |out| {
-        write_jsonl(out, columns, entries)
+        write_jsonl(out, layout, columns, entries)
     })
 }
 
-fn write_csv(out: &mut dyn Write, columns: &[String], entries: &[Entry]) -> io::Result<()> {
+fn write_csv(
+    out: &mut dyn Write,
+    layout: Layout,
+    columns: &[String],
+    entries: &[Entry],
+) -> io::Result<()> {
     let mut w = csv::Writer::from_writer(out);
-    let header = COLUMNS
+    let header = layout
+        .columns()
         .iter()
         .copied()
         .chain(columns.iter().map(String::as_str));
@@ -131,18 +179,23 @@ fn write_csv(out: &mut dyn Write, columns: &[String], entries: &[Entry]) -> io::
     let mut row_buf = itoa_buf();
     let mut att_buf = itoa_buf();
     for e in entries {
+        let export_id = match layout {
+            Layout::Projects => None,
+            Layout::Exports => Some(e.export_id.as_deref().unwrap_or("")),
+        };
         let fixed = [
-            fmt_u64(&mut row_buf, e.row),
-            e.key.as_str(),
-            e.status.as_str(),
-            e.project_id.as_deref().unwrap_or(""),
-            e.download_url.as_deref().unwrap_or(""),
-            e.file.as_deref().unwrap_or(""),
-            fmt_u64(&mut att_buf, u64::from(e.attempts)),
-            e.error.as_deref().unwrap_or(""),
+            Some(fmt_u64(&mut row_buf, e.row)),
+            Some(e.key.as_str()),
+            Some(e.status.as_str()),
+            Some(e.project_id.as_deref().unwrap_or("")),
+            export_id,
+            Some(e.download_url.as_deref().unwrap_or("")),
+            Some(e.file.as_deref().unwrap_or("")),
+            Some(fmt_u64(&mut att_buf, u64::from(e.attempts))),
+            Some(e.error.as_deref().unwrap_or("")),
         ];
         let cells = (0..columns.len()).map(|i| e.inputs.get(i).map_or("", String::as_str));
-        w.write_record(fixed.into_iter().chain(cells))?;
+        w.write_record(fixed.into_iter().flatten().chain(cells))?;
     }
     w.flush()?;
     Ok(())
@@ -159,7 +212,12 @@ fn fmt_u64(buf: &mut String, n: u64) -> &str {
     buf.as_str()
 }
 
-fn write_jsonl(out: &mut dyn Write, columns: &[String], entries: &[Entry]) -> io::Result<()> {
+fn write_jsonl(
+    out: &mut dyn Write,
+    layout: Layout,
+    columns: &[String],
+    entries: &[Entry],
+) -> io::Result<()> {
     for e in entries {
         let input = Input {
             columns,
@@ -170,6 +228,7 @@ fn write_jsonl(out: &mut dyn Write, columns: &[String], entries: &[Entry]) -> io
             key: &e.key,
             status: e.status,
             project_id: e.project_id.as_deref(),
+            export_id: (layout == Layout::Exports).then_some(e.export_id.as_deref()),
             download_url: e.download_url.as_deref(),
             file: e.file.as_deref(),
             attempts: e.attempts,
@@ -220,6 +279,7 @@ mod tests {
             key: format!("k{row}"),
             status,
             project_id: Some("p".into()),
+            export_id: None,
             download_url: None,
             file: Some("videos/k1.mp4".into()),
             attempts: 2,
@@ -235,6 +295,7 @@ mod tests {
         let cols = vec!["name".to_string(), "note".to_string()];
         write(
             dir.path(),
+            Layout::Projects,
             &cols,
             &[entry(1, Status::Ready), entry(2, Status::Failed)],
         )
@@ -267,6 +328,40 @@ mod tests {
         assert_eq!(first["download_url"], serde_json::Value::Null);
         assert_eq!(first["input"]["note"], "a,b");
         assert_eq!(jsonl.lines().count(), 2);
+        assert!(first.get("export_id").is_none(), "{first}");
+    }
+
+    #[test]
+    fn the_export_layout_adds_export_id_after_project_id() {
+        let dir = tempfile::tempdir().unwrap();
+        let cols = vec!["project_id".to_string()];
+        let mut e = entry(1, Status::Ready);
+        e.export_id = Some("export_007".into());
+        let mut pending = entry(2, Status::Pending);
+        pending.export_id = None;
+        write(dir.path(), Layout::Exports, &cols, &[e, pending]).unwrap();
+        let csv = std::fs::read_to_string(dir.path().join(MANIFEST_CSV)).unwrap();
+        let mut lines = csv.lines();
+        assert_eq!(
+            lines.next().unwrap(),
+            "row,key,status,project_id,export_id,download_url,file,attempts,error,project_id"
+        );
+        assert_eq!(
+            lines.next().unwrap(),
+            "1,k1,ready,p,export_007,,videos/k1.mp4,2,,Ann"
+        );
+        assert_eq!(
+            lines.next().unwrap(),
+            "2,k2,pending,p,,,videos/k1.mp4,2,,Ann"
+        );
+        let jsonl = std::fs::read_to_string(dir.path().join(MANIFEST_JSONL)).unwrap();
+        let v: Vec<serde_json::Value> = jsonl
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(v[0]["export_id"], "export_007");
+        assert_eq!(v[1]["export_id"], serde_json::Value::Null);
+        assert!(v[1].as_object().unwrap().contains_key("export_id"));
     }
 
     #[test]

@@ -19,14 +19,30 @@ pub struct PollConfig {
     pub interval: Duration,
     /// The longest wait between two polls (`--poll-cap`).
     pub cap: Duration,
+    /// Aim polls at the end estimated from reported progress. Off for a safety net (with
+    /// webhooks the callback says when a render ends; polls only catch lost callbacks).
+    pub aim_at_end: bool,
 }
 
 impl Default for PollConfig {
-    /// 2 s growing to 30 s.
+    /// 2 s growing to 30 s, aimed at the estimated end.
     fn default() -> PollConfig {
         PollConfig {
             interval: Duration::from_secs(2),
             cap: Duration::from_secs(30),
+            aim_at_end: true,
+        }
+    }
+}
+
+impl PollConfig {
+    /// A safety net behind webhooks: polls from `interval` growing to `cap`, never aimed at an
+    /// estimated end.
+    pub fn safety_net(interval: Duration, cap: Duration) -> PollConfig {
+        PollConfig {
+            interval,
+            cap,
+            aim_at_end: false,
         }
     }
 }
@@ -55,10 +71,7 @@ impl PollSchedule {
     pub fn new(config: PollConfig) -> PollSchedule {
         let cap = config.cap.max(config.interval);
         PollSchedule {
-            config: PollConfig {
-                interval: config.interval,
-                cap,
-            },
+            config: PollConfig { cap, ..config },
             current: config.interval,
             floor: config.interval.min(FLOOR),
             estimated: false,
@@ -79,6 +92,7 @@ impl PollSchedule {
         }
         let bound = self.current;
         self.current = self.current.mul_f64(GROWTH).min(self.config.cap);
+        let percent = percent.filter(|_| self.config.aim_at_end);
         match percent.and_then(|p| remaining(p, elapsed)) {
             Some(left) => {
                 let aim = left.mul_f64(1.1) + Duration::from_millis(100);
@@ -120,6 +134,7 @@ mod tests {
         let mut s = PollSchedule::new(PollConfig {
             interval: ms(1000),
             cap: ms(4000),
+            aim_at_end: true,
         });
         let f = s.first();
         assert!(f >= ms(800) && f <= ms(1200), "{f:?}");
@@ -136,6 +151,7 @@ mod tests {
         let mut s = PollSchedule::new(PollConfig {
             interval: ms(2000),
             cap: ms(30_000),
+            aim_at_end: true,
         });
         // 40 % after 2 s: 3 s left; the aim (3.4 s) is cut to the current bound (2 s).
         assert_eq!(s.next(Some(40.0), ms(2000)), ms(2000));
@@ -144,6 +160,16 @@ mod tests {
         // The estimate proved early: the floor doubles from 500 ms to 1 s, then 2 s.
         assert_eq!(s.next(Some(99.0), ms(5000)), ms(1000));
         assert_eq!(s.next(Some(99.5), ms(6000)), ms(2000));
+    }
+
+    #[test]
+    fn a_safety_net_ignores_progress() {
+        let mut s = PollSchedule::new(PollConfig::safety_net(ms(60_000), ms(300_000)));
+        // 99 % after 60 s would aim at ~0.7 s; the safety net waits its growing interval.
+        let d = s.next(Some(99.0), ms(60_000));
+        assert!(d >= ms(48_000) && d <= ms(72_000), "{d:?}");
+        let d = s.next(Some(99.5), ms(120_000));
+        assert!(d >= ms(72_000) && d <= ms(108_000), "{d:?}");
     }
 
     #[test]
@@ -161,6 +187,7 @@ mod tests {
         let mut s = PollSchedule::new(PollConfig {
             interval: ms(1000),
             cap: ms(10),
+            aim_at_end: true,
         });
         let d = s.next(None, ms(1));
         assert!(d >= ms(800), "{d:?}");

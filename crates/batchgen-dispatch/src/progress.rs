@@ -34,12 +34,15 @@ pub struct Snapshot {
     pub requests: u64,
     /// Create requests sent.
     pub creates: u64,
-    /// Progress requests sent.
+    /// Progress (or export status) requests sent.
     pub polls: u64,
-    /// Lookups by name (after a lost answer, or on resume).
+    /// Lookups (after a lost answer, or on resume): by name for projects, by project and time
+    /// for exports.
     pub lookups: u64,
-    /// Projects found by name and adopted instead of being sent again.
+    /// Remote objects found by a lookup and adopted instead of being sent again.
     pub recovered: u64,
+    /// Renders ended by a webhook callback (not by a poll).
+    pub webhooks: u64,
     /// Failed requests that were tried again.
     pub retries: u64,
     /// Answers that were 429 / rate limited.
@@ -87,6 +90,7 @@ pub(crate) struct Counters {
     pub polls: AtomicU64,
     pub lookups: AtomicU64,
     pub recovered: AtomicU64,
+    pub webhooks: AtomicU64,
     pub retries: AtomicU64,
     pub rate_limited: AtomicU64,
 }
@@ -121,6 +125,7 @@ impl ProgressHandle {
             polls: AtomicU64::new(0),
             lookups: AtomicU64::new(0),
             recovered: AtomicU64::new(0),
+            webhooks: AtomicU64::new(0),
             retries: AtomicU64::new(0),
             rate_limited: AtomicU64::new(0),
         }))
@@ -145,6 +150,7 @@ impl ProgressHandle {
             polls: g(&c.polls),
             lookups: g(&c.lookups),
             recovered: g(&c.recovered),
+            webhooks: g(&c.webhooks),
             retries: g(&c.retries),
             rate_limited: g(&c.rate_limited),
             elapsed: c.started.elapsed(),

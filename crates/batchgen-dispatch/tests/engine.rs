@@ -57,6 +57,7 @@ async fn run(
         poll: batchgen_dispatch::poll::PollConfig {
             interval: Duration::from_millis(100),
             cap: Duration::from_millis(300),
+            ..Default::default()
         },
         retry_failed,
         ..EngineConfig::new(dir, vec!["key".into()])
