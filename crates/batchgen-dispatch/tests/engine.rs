@@ -184,3 +184,269 @@ async fn retry_failed_submits_a_failed_render_again() {
     assert!(manifest.contains(",failed,"), "{manifest}");
     sb.shutdown().await;
 }
+
+mod exports {
+    use super::*;
+    use batchgen_aistudios::{ExportRequest, Watermark};
+    use batchgen_dispatch::journal::RunKind;
+    use batchgen_dispatch::manifest::Layout;
+
+    fn export(row: u64, folder: &str, project: &str, logo: Option<&str>) -> JobInput {
+        let key = format!("k{row}");
+        let request = match logo {
+            Some(url) => ExportRequest::with_watermark(Watermark::new(url)),
+            None => ExportRequest::default(),
+        };
+        JobInput::export(
+            row,
+            key.clone(),
+            key.clone(),
+            Some(folder.to_owned()),
+            project.to_owned(),
+            request,
+            vec![key],
+        )
+    }
+
+    fn open(
+        dir: &std::path::Path,
+        resume: bool,
+    ) -> (Journal, Option<batchgen_dispatch::journal::Replay>) {
+        match Journal::open_as(
+            RunKind::Export,
+            dir,
+            Fingerprint::new().text("t", "1"),
+            vec![],
+            Some(3),
+            resume,
+        )
+        .unwrap()
+        {
+            Opened::New(j) => (j, None),
+            Opened::Resumed(j, r) => (j, Some(*r)),
+        }
+    }
+
+    async fn run(
+        client: &Client,
+        dir: &std::path::Path,
+        journal: Journal,
+        replay: Option<batchgen_dispatch::journal::Replay>,
+        inputs: Vec<JobInput>,
+    ) -> batchgen_dispatch::Report {
+        let config = EngineConfig {
+            poll: batchgen_dispatch::poll::PollConfig {
+                interval: Duration::from_millis(100),
+                cap: Duration::from_millis(300),
+                ..Default::default()
+            },
+            layout: Layout::Exports,
+            ..EngineConfig::new(dir, vec!["key".into()])
+        };
+        let budget = Arc::new(Budget::new("50/s".parse().unwrap()));
+        let engine = Engine::new(config, client.clone(), budget, Arc::new(journal), replay);
+        let (tx, rx) = tokio::sync::mpsc::channel(4);
+        tokio::spawn(async move {
+            for i in inputs {
+                tx.send(i).await.unwrap();
+            }
+        });
+        engine.run(rx, CancellationToken::new()).await.unwrap()
+    }
+
+    /// Rows caught between `submitting` and `submitted`: the one whose export is the only
+    /// new one of its project adopts it; two rows exporting the same project cannot tell
+    /// their exports apart and send again (never sharing one); an export older than the
+    /// row's create is never adopted.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn resume_adopts_an_export_only_when_it_can_tell_it_is_the_rows() {
+        let sb = SandboxConfig::default()
+            .api_key("engine-test-key")
+            .render_time(Duration::from_millis(100)..Duration::from_millis(200))
+            .seed_projects(3)
+            .start("127.0.0.1:0".parse().unwrap())
+            .await
+            .unwrap();
+        let client = Client::new(
+            ClientConfig::new(Credentials::ApiKey(Secret::new("engine-test-key")))
+                .base_url(sb.base_url()),
+        )
+        .unwrap();
+        let seeded = sb.seeded_projects().to_vec();
+        let (f0, p0) = (seeded[0].folder_id.clone(), seeded[0].project_id.clone());
+        let (f1, p1) = (seeded[1].folder_id.clone(), seeded[1].project_id.clone());
+        let (f2, p2) = (seeded[2].folder_id.clone(), seeded[2].project_id.clone());
+        let dir = tempfile::tempdir().unwrap();
+        let (journal, _) = open(dir.path(), false);
+        let now = now_ms();
+        // Row 1 exports p0 alone: its export is adoptable.
+        // Rows 2 and 3 both export p1: two new exports, no way to tell whose is whose.
+        // Row 4 exports p2, whose only export predates the row's create by a minute.
+        for (row, at) in [(1, now), (2, now), (3, now), (4, now + 60_000)] {
+            journal
+                .record(Event::Submitting {
+                    row,
+                    key: format!("k{row}"),
+                    at,
+                })
+                .await
+                .unwrap();
+        }
+        let req = ExportRequest::default();
+        let e1 = client.create_export(Some(&f0), &p0, &req).await.unwrap();
+        client.create_export(Some(&f1), &p1, &req).await.unwrap();
+        client.create_export(Some(&f1), &p1, &req).await.unwrap();
+        client.create_export(Some(&f2), &p2, &req).await.unwrap();
+        journal.close().unwrap();
+        drop(journal);
+
+        let (journal, replay) = open(dir.path(), true);
+        let inputs = vec![
+            export(1, &f0, &p0, None),
+            export(2, &f1, &p1, Some("https://example.com/a.png")),
+            export(3, &f1, &p1, Some("https://example.com/b.png")),
+            export(4, &f2, &p2, None),
+        ];
+        let report = run(&client, dir.path(), journal, replay, inputs).await;
+        assert_eq!(report.end, End::Finished);
+        assert_eq!(report.statuses.ready, 4, "{:?}", report.failures);
+        assert_eq!(report.progress.lookups, 4);
+        assert_eq!(report.progress.recovered, 1);
+        assert_eq!(report.progress.creates, 3);
+        let count = |p: &str| {
+            let client = client.clone();
+            let p = p.to_owned();
+            async move { client.list_exports(None, Some(&p)).await.unwrap().len() }
+        };
+        assert_eq!(count(&p0).await, 1, "row 1 adopted its export");
+        assert_eq!(count(&p1).await, 4, "rows 2 and 3 sent again");
+        assert_eq!(count(&p2).await, 2, "row 4 did not adopt the old export");
+
+        let (_, rows) = {
+            let mut r = csv::Reader::from_path(dir.path().join("manifest.csv")).unwrap();
+            let h: Vec<String> = r.headers().unwrap().iter().map(String::from).collect();
+            let rows: Vec<Vec<String>> = r
+                .records()
+                .map(|x| x.unwrap().iter().map(String::from).collect())
+                .collect();
+            assert_eq!(&h[3..5], ["project_id", "export_id"]);
+            (h, rows)
+        };
+        assert_eq!(rows[0][3], p0);
+        assert_eq!(rows[0][4], e1.id);
+        assert_ne!(rows[1][4], rows[2][4], "two rows never share an export");
+        assert!(rows.iter().all(|r| r[2] == "ready"), "{rows:?}");
+        sb.shutdown().await;
+    }
+}
+
+mod webhooks {
+    use super::*;
+    use batchgen_dispatch::poll::PollConfig;
+    use batchgen_dispatch::{Callbacks, WebhookAuth, WebhookReceiver};
+
+    /// Renders end by webhook (the safety-net poll is far away), each exactly once although
+    /// half the callbacks are delivered twice; failed renders fail by their callback.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn renders_end_by_webhook_exactly_once() {
+        let sb = SandboxConfig::default()
+            .api_key("engine-test-key")
+            .render_time(Duration::from_millis(100)..Duration::from_millis(300))
+            .webhook_duplicate_rate(0.5)
+            .render_fail_rate(0.4)
+            .seed(5)
+            .start("127.0.0.1:0".parse().unwrap())
+            .await
+            .unwrap();
+        let client = Client::new(
+            ClientConfig::new(Credentials::ApiKey(Secret::new("engine-test-key")))
+                .base_url(sb.base_url()),
+        )
+        .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let (journal, _) = open(dir.path(), false);
+        let (auth, ephemeral) = WebhookAuth::for_run(journal.header());
+        assert!(!ephemeral);
+        let tag = journal.header().run_tag().to_owned();
+        let n = 12u64;
+        let callbacks = Callbacks::new(n);
+        let receiver = WebhookReceiver::new(auth.clone(), callbacks.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let public = format!("http://{}", listener.local_addr().unwrap());
+        let stop = CancellationToken::new();
+        let server = tokio::spawn(receiver.clone().serve(listener, stop.clone()));
+
+        let config = EngineConfig {
+            poll: PollConfig::safety_net(Duration::from_secs(60), Duration::from_secs(300)),
+            callbacks: Some(callbacks),
+            ..EngineConfig::new(dir.path(), vec!["key".into()])
+        };
+        let budget = Arc::new(Budget::new("50/s".parse().unwrap()));
+        let engine = Engine::new(config, client.clone(), budget, Arc::new(journal), None);
+        let (tx, rx) = tokio::sync::mpsc::channel(4);
+        tokio::spawn(async move {
+            for row in 1..=n {
+                let key = format!("k{row}");
+                let name = format!("demo [{key}] #{tag}");
+                let hook = auth.url(&public, row);
+                let body = BODY.replace("NAME", &name).replacen(
+                    "{",
+                    &format!("{{\"webhookUrl\":\"{hook}\","),
+                    1,
+                );
+                tx.send(JobInput::project(
+                    row,
+                    key.clone(),
+                    name,
+                    key.clone(),
+                    body.into_bytes(),
+                    vec![key],
+                ))
+                .await
+                .unwrap();
+            }
+        });
+        let report = tokio::time::timeout(
+            Duration::from_secs(20),
+            engine.run(rx, CancellationToken::new()),
+        )
+        .await
+        .expect("webhooks ended every render long before the first safety-net poll")
+        .unwrap();
+        assert_eq!(report.end, End::Finished);
+        let s = report.statuses;
+        assert_eq!(s.ready + s.failed, n, "{s:?}");
+        assert!(s.ready > 0 && s.failed > 0, "the seed gives both: {s:?}");
+        assert!(
+            report
+                .failures
+                .iter()
+                .all(|(_, _, e)| e.contains("(reported by the webhook)")),
+            "{:?}",
+            report.failures
+        );
+        assert_eq!(report.progress.webhooks, n);
+        assert_eq!(report.progress.polls, 0);
+        assert_eq!(report.progress.requests, n);
+        // Let the sandbox deliver its second copies (50–300 ms after the first).
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let stats = receiver.stats();
+        let dup = sb.stats().webhooks_duplicated;
+        assert!(dup > 0, "the seed gives duplicates");
+        assert_eq!(stats.accepted, n);
+        assert_eq!(stats.ignored, dup, "{stats:?}");
+        assert_eq!(stats.unauthorized + stats.unknown + stats.malformed, 0);
+        let journal = std::fs::read_to_string(dir.path().join("journal.jsonl")).unwrap();
+        assert_eq!(
+            journal.matches("\"event\":\"ready\"").count() as u64,
+            s.ready
+        );
+        assert_eq!(
+            journal.matches("\"event\":\"failed\"").count() as u64,
+            s.failed
+        );
+        stop.cancel();
+        server.await.unwrap().unwrap();
+        sb.shutdown().await;
+    }
+}
