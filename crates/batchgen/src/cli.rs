@@ -38,6 +38,11 @@ pub enum Command {
     /// Render every row, submit each project under one request budget, follow the renders,
     /// download the videos (--download), and write a journal and a manifest in --out.
     Run(Box<crate::cmd::run::RunArgs>),
+    /// Export existing projects (one v2 export per CSV row, optionally watermarked) through
+    /// the same engine as run: one budget, journal + --resume, manifest, --download.
+    Export(Box<crate::cmd::export::ExportArgs>),
+    /// Past v2 exports: `batchgen exports list [--folder-id ID] [--project-id ID] [--json]`.
+    Exports(crate::cmd::exports::ExportsArgs),
     /// What a run's journal says now: counts by status and the failed rows.
     Status(crate::cmd::status::StatusArgs),
     /// Run a local emulator of the AI Studios API (with switchable faults) for demos and tests.

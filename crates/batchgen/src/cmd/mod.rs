@@ -1,5 +1,9 @@
 //! One module per command.
 
+pub mod api;
+pub mod engine;
+pub mod export;
+pub mod exports;
 pub mod render;
 pub mod run;
 pub mod sandbox;
@@ -16,6 +20,8 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Validate(args) => render::validate(args, cli.global.quiet),
         Command::Schema => schema::run(),
         Command::Run(args) => run::run(*args, cli.global.quiet),
+        Command::Export(args) => export::run(*args, cli.global.quiet),
+        Command::Exports(args) => exports::run(args, cli.global.quiet),
         Command::Status(args) => status::run(args),
         Command::Sandbox(args) => sandbox::run(args).map(|_| Outcome::Success),
     }

@@ -7,22 +7,25 @@
 //! refused the credentials; 130 interrupted; 2 unusable input, an existing journal without
 //! `--resume`, or a journal from other inputs.
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use batchgen_aistudios::{Client, ClientConfig, Credentials, GLOBAL_BASE_URL, Secret};
+use batchgen_aistudios::Client;
 use batchgen_core::{RenderedRow, file_stem, render_stream};
-use batchgen_dispatch::journal::{Fingerprint, Journal, JournalError, Opened};
+use batchgen_dispatch::journal::{Fingerprint, RunKind};
+use batchgen_dispatch::manifest::Layout;
 use batchgen_dispatch::poll::PollConfig;
-use batchgen_dispatch::retry::Backoff;
-use batchgen_dispatch::{Budget, End, Engine, EngineConfig, JobInput, Rate, Report};
+use batchgen_dispatch::{Budget, Callbacks, Engine, JobInput, WebhookAuth, WebhookReceiver};
 use batchgen_sandbox::{Sandbox, SandboxConfig, parse_duration, parse_duration_range, parse_rate};
 use clap::Args;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
+use crate::cmd::api::{ApiArgs, SANDBOX_CONFLICTS, is_loopback, origin, start_sandbox};
+use crate::cmd::engine::{self, EngineArgs, JournalSpec, Summary};
 use crate::cmd::render::{Inputs, prepare};
 use crate::exit::{Fatal, Outcome};
 
@@ -34,55 +37,26 @@ pub struct RunArgs {
     /// Output directory: journal.jsonl, manifest.csv, manifest.jsonl, videos/.
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
-    /// The API host (https://app.aistudios.cn for China, or a sandbox's URL).
-    #[arg(long, value_name = "URL", default_value = GLOBAL_BASE_URL)]
-    pub base_url: String,
-    /// Read the API key from this file instead of AISTUDIOS_API_KEY.
-    #[arg(long, value_name = "FILE")]
-    pub api_key_file: Option<PathBuf>,
-    /// Authenticate with an AppId (and --user-key-file or AISTUDIOS_USER_KEY) for a 24 h token.
-    #[arg(
-        long,
-        value_name = "ID",
-        env = "AISTUDIOS_APP_ID",
-        hide_env_values = true
-    )]
-    pub app_id: Option<String>,
-    /// File holding the UserKey that goes with --app-id.
-    #[arg(long, value_name = "FILE")]
-    pub user_key_file: Option<PathBuf>,
-    /// Request budget for all API calls together: N per second, or N/min.
-    #[arg(long, value_name = "N|N/min", default_value = "5")]
-    pub rate: Rate,
-    /// Renders in progress at once.
-    #[arg(long, value_name = "N", default_value_t = 20)]
-    pub max_in_flight: usize,
-    /// Attempts per request (the first included) for retryable errors.
-    #[arg(long, value_name = "N", default_value_t = 6, value_parser = clap::value_parser!(u32).range(1..))]
-    pub max_attempts: u32,
-    /// Wait before the first poll of a render; later waits grow from it.
-    #[arg(long, value_name = "DURATION", default_value = "2s", value_parser = parse_duration)]
-    pub poll_interval: Duration,
-    /// Longest wait between two polls of one render.
-    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
-    pub poll_cap: Duration,
-    /// A render not finished this long after its submission fails (--resume follows it again).
-    #[arg(long, value_name = "DURATION", default_value = "30m", value_parser = parse_duration)]
-    pub render_timeout: Duration,
-    /// Download every finished video to DIR/videos/<key>.mp4.
-    #[arg(long)]
-    pub download: bool,
-    /// Downloads at once.
-    #[arg(long, value_name = "N", default_value_t = 4)]
-    pub download_concurrency: usize,
-    /// Continue the run whose journal is in DIR.
-    #[arg(long)]
-    pub resume: bool,
-    /// With --resume, also re-attempt rows that failed for good (refused, or a failed render).
-    #[arg(long)]
-    pub retry_failed: bool,
+    #[command(flatten)]
+    pub api: ApiArgs,
+    #[command(flatten)]
+    pub engine: EngineArgs,
+    /// Receive the vendor's completion webhooks on ADDR (e.g. 0.0.0.0:8080, or 127.0.0.1:0
+    /// with --sandbox); polling then only backs them up.
+    #[arg(long, value_name = "ADDR")]
+    pub webhook_listen: Option<SocketAddr>,
+    /// The receiver's public base URL, as the vendor reaches it (e.g. https://hooks.example.com).
+    /// Default: http://<listen address> when both it and --base-url are loopback.
+    #[arg(long, value_name = "URL", requires = "webhook_listen", value_parser = parse_public_url)]
+    pub webhook_url: Option<String>,
+    /// With webhooks: the first safety-net poll of a render comes no sooner than this.
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
+    pub webhook_poll_interval: Duration,
+    /// With webhooks: longest wait between two safety-net polls of one render.
+    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = parse_duration)]
+    pub webhook_poll_cap: Duration,
     /// Run against a sandbox started in this process (no account needed; cannot be resumed).
-    #[arg(long, conflicts_with_all = ["base_url", "api_key_file", "app_id", "user_key_file"])]
+    #[arg(long, conflicts_with_all = SANDBOX_CONFLICTS)]
     pub sandbox: bool,
     /// With --sandbox: how long renders take.
     #[arg(long, value_name = "A..B", default_value = "1s..3s", value_parser = parse_duration_range, requires = "sandbox")]
@@ -93,9 +67,19 @@ pub struct RunArgs {
     /// With --sandbox: share of renders that fail.
     #[arg(long, value_name = "P", default_value = "0", value_parser = parse_rate, requires = "sandbox")]
     pub sandbox_render_fail_rate: f64,
-    /// Also write the final summary as JSON to FILE.
-    #[arg(long, value_name = "FILE")]
-    pub summary_json: Option<PathBuf>,
+}
+
+/// Reads `--webhook-url`: an absolute http(s) URL without query or fragment.
+fn parse_public_url(s: &str) -> Result<String, String> {
+    let u = url::Url::parse(s)
+        .map_err(|e| format!("{e}: give an absolute URL such as https://hooks.example.com"))?;
+    if !matches!(u.scheme(), "http" | "https") || u.host().is_none() {
+        return Err("expected an http:// or https:// URL with a host".into());
+    }
+    if u.query().is_some() || u.fragment().is_some() || !u.username().is_empty() {
+        return Err("the URL must not carry a query, a fragment or credentials".into());
+    }
+    Ok(s.trim_end_matches('/').to_owned())
 }
 
 /// Rows between the renderer and the engine.
@@ -104,7 +88,7 @@ const CHANNEL: usize = 256;
 pub fn run(args: RunArgs, quiet: bool) -> anyhow::Result<Outcome> {
     let prepared = prepare(&args.inputs, quiet)?;
     let columns: Vec<String> = prepared.template.header().names().to_vec();
-    let rows = count_rows(&args.inputs.data)?;
+    let rows = engine::count_rows(&args.inputs.data)?;
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("cannot create {}", args.out.display()))?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -112,8 +96,45 @@ pub fn run(args: RunArgs, quiet: bool) -> anyhow::Result<Outcome> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    let command = command_line(&args);
+    let command = engine::command_line();
     runtime.block_on(run_async(args, prepared, columns, rows, command, quiet))
+}
+
+/// The webhook receiver of a run: bound, with its public base URL.
+struct Webhooks {
+    listener: tokio::net::TcpListener,
+    public: String,
+}
+
+/// Binds `--webhook-listen` and works out the public URL; exit 2 if it cannot be known.
+async fn bind_webhooks(args: &RunArgs, client: &Client) -> anyhow::Result<Option<Webhooks>> {
+    let Some(addr) = args.webhook_listen else {
+        return Ok(None);
+    };
+    let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| Fatal {
+        code: 2,
+        message: format!("failed to listen for webhooks on {addr}: {e}; choose another --webhook-listen address"),
+    })?;
+    let bound = listener
+        .local_addr()
+        .context("failed to read the webhook receiver's address")?;
+    let public = match &args.webhook_url {
+        Some(u) => u.clone(),
+        None if bound.ip().is_loopback() && is_loopback(client.base_url()) => {
+            format!("http://{bound}")
+        }
+        None => {
+            return Err(Fatal {
+                code: 2,
+                message: format!(
+                    "failed to set up webhooks: --webhook-url is required unless both --webhook-listen and --base-url are loopback; give the public URL at which {} can reach this receiver (e.g. https://hooks.example.com)",
+                    origin(client.base_url())
+                ),
+            }
+            .into());
+        }
+    };
+    Ok(Some(Webhooks { listener, public }))
 }
 
 async fn run_async(
@@ -126,67 +147,73 @@ async fn run_async(
 ) -> anyhow::Result<Outcome> {
     // Where to, and as whom.
     let sandbox = if args.sandbox {
-        Some(start_sandbox(&args, quiet).await?)
+        Some(start_run_sandbox(&args, quiet).await?)
     } else {
         None
     };
-    let (base_url, credentials) = match &sandbox {
-        Some(sb) => (
-            sb.base_url(),
-            Credentials::ApiKey(Secret::new(sb.api_key().to_owned())),
-        ),
-        None => (args.base_url.clone(), credentials(&args)?),
-    };
-    let client = Client::new(ClientConfig::new(credentials).base_url(base_url.as_str()))
-        .map_err(|e| anyhow::anyhow!("failed to {e}"))?;
+    let client = args.api.client(sandbox.as_ref())?;
+    let webhooks = bind_webhooks(&args, &client).await?;
 
     // The journal: new, or taken over with --resume.
-    let fingerprint = fingerprint(&args, &client)?;
-    let (journal, replay) = match Journal::open(
+    let (journal, replay) = engine::open_journal(
+        JournalSpec {
+            kind: RunKind::Run,
+            fingerprint: fingerprint(&args, &client)?,
+            command: command.clone(),
+            rows,
+        },
         &args.out,
-        fingerprint,
-        command.clone(),
-        Some(rows),
-        args.resume,
-    ) {
-        Ok(Opened::New(j)) => {
-            if args.resume && !quiet {
+        args.engine.resume,
+        args.sandbox,
+        quiet,
+    )?;
+    let tag = journal.header().run_tag().to_owned();
+
+    let mut config = args
+        .engine
+        .config(&args.out, columns.clone(), Layout::Projects);
+    // Webhooks: a receiver, a token per row, and polling as a slow safety net.
+    let receiver_stop = CancellationToken::new();
+    let mut receiver = None;
+    let hooks = match webhooks {
+        None => None,
+        Some(w) => {
+            let (auth, ephemeral) = WebhookAuth::for_run(journal.header());
+            if ephemeral && !quiet {
                 eprintln!(
-                    "note: no journal in {}; starting a new run",
-                    args.out.display()
+                    "note: this journal predates webhook secrets; callbacks for projects sent before this resume cannot be verified and are polled instead"
                 );
             }
-            (j, None)
+            let callbacks = Callbacks::new(rows);
+            let r = WebhookReceiver::new(auth.clone(), callbacks.clone());
+            let interval = args.engine.poll_interval.max(args.webhook_poll_interval);
+            config.poll = PollConfig::safety_net(interval, args.webhook_poll_cap.max(interval));
+            config.callbacks = Some(callbacks);
+            if !quiet {
+                eprintln!(
+                    "webhooks: receiving on {} (the vendor calls {}/batchgen/v1/{tag}/<row>); polling every {}s at most as a safety net",
+                    w.listener
+                        .local_addr()
+                        .map(|a| a.to_string())
+                        .unwrap_or_default(),
+                    w.public,
+                    config.poll.interval.as_secs()
+                );
+            }
+            let server = tokio::spawn(r.clone().serve(w.listener, receiver_stop.clone()));
+            receiver = Some((r, server));
+            Some((auth, w.public))
         }
-        Ok(Opened::Resumed(j, r)) => (j, Some(*r)),
-        Err(e) => return Err(journal_error(e, args.sandbox)),
     };
-    let tag = journal.header().run_tag().to_owned();
     let journal = Arc::new(journal);
-
-    let config = EngineConfig {
-        max_in_flight: args.max_in_flight.max(1),
-        backoff: Backoff {
-            max_attempts: args.max_attempts,
-            ..Backoff::default()
-        },
-        poll: PollConfig {
-            interval: args.poll_interval,
-            cap: args.poll_cap,
-        },
-        render_timeout: args.render_timeout,
-        download: args.download.then_some(args.download_concurrency.max(1)),
-        retry_failed: args.retry_failed,
-        ..EngineConfig::new(&args.out, columns.clone())
-    };
-    let budget = Arc::new(Budget::new(args.rate));
+    let budget = Arc::new(Budget::new(args.engine.rate));
     let engine = Engine::new(config, client, budget, Arc::clone(&journal), replay);
     let progress = engine.progress();
 
     // Ctrl-C / SIGTERM: the first stops the run cleanly, the second exits at once.
     let shutdown = CancellationToken::new();
-    let resume_hint = resume_hint(&command, args.sandbox);
-    tokio::spawn(watch_signals(shutdown.clone(), resume_hint.clone()));
+    let resume_hint = engine::resume_hint(&command, args.sandbox);
+    tokio::spawn(engine::watch_signals(shutdown.clone(), resume_hint.clone()));
 
     // The renderer, on its own thread, in input order.
     let (tx, rx) = tokio::sync::mpsc::channel(CHANNEL);
@@ -196,8 +223,11 @@ async fn run_async(
         let width = columns.len();
         let mut sink = |r: RenderedRow| -> Result<(), Stop> {
             let inputs: Vec<String> = (0..width).map(|i| r.row.cell(i).to_owned()).collect();
+            let hook = hooks
+                .as_ref()
+                .map(|(auth, public)| auth.url(public, r.row.number));
             let input = match r.outcome {
-                Ok(body) => match name_project(&body, &r.key, &tag) {
+                Ok(body) => match name_project(&body, &r.key, &tag, hook) {
                     Ok((name, body)) => JobInput::project(
                         r.row.number,
                         r.key.clone(),
@@ -231,6 +261,13 @@ async fn run_async(
     let rendered = renderer
         .join()
         .map_err(|_| anyhow::anyhow!("the renderer panicked"))?;
+    let mut extra = Vec::new();
+    if let Some((r, server)) = receiver {
+        receiver_stop.cancel();
+        // Callbacks still arriving only find ended rows; do not wait long for idle connections.
+        let _ = tokio::time::timeout(Duration::from_secs(2), server).await;
+        extra.push(("webhooks", serde_json::to_value(r.stats())?));
+    }
     if let Some(sb) = sandbox {
         sb.shutdown().await;
     }
@@ -239,7 +276,18 @@ async fn run_async(
         // Rows before the bad one were run and are in the manifest.
         return Err(anyhow::Error::new(e).context("the CSV could not be read to the end"));
     }
-    finish(&args, &report, &resume_hint, quiet)
+    engine::finish(
+        Summary {
+            data: &args.inputs.data,
+            out: &args.out,
+            engine: &args.engine,
+            extra,
+            invalid: (&[], 0),
+        },
+        &report,
+        &resume_hint,
+        quiet,
+    )
 }
 
 /// The engine stopped taking rows.
@@ -247,8 +295,14 @@ async fn run_async(
 struct Stop;
 
 /// Sets the project's name to `<its name or "batchgen"> [<key>] #<run tag>` so a project whose
-/// create answer is lost can be found by name, and never one from another run.
-fn name_project(body: &[u8], key: &str, tag: &str) -> Result<(String, Vec<u8>), serde_json::Error> {
+/// create answer is lost can be found by name, and never one from another run; with webhooks,
+/// sets its `webhookUrl` to the row's callback URL (replacing the template's).
+fn name_project(
+    body: &[u8],
+    key: &str,
+    tag: &str,
+    webhook_url: Option<String>,
+) -> Result<(String, Vec<u8>), serde_json::Error> {
     let mut project: serde_json::Map<String, Value> = serde_json::from_slice(body)?;
     let base = project
         .get("name")
@@ -258,60 +312,18 @@ fn name_project(body: &[u8], key: &str, tag: &str) -> Result<(String, Vec<u8>), 
         .unwrap_or("batchgen");
     let name = format!("{base} [{key}] #{tag}");
     project.insert("name".into(), Value::String(name.clone()));
+    if let Some(url) = webhook_url {
+        project.insert("webhookUrl".into(), Value::String(url));
+    }
     Ok((name, serde_json::to_vec(&project)?))
 }
 
-fn credentials(args: &RunArgs) -> anyhow::Result<Credentials> {
-    if let Some(file) = &args.api_key_file {
-        return Credentials::from_key_file(file).map_err(|e| anyhow::anyhow!("failed to {e}"));
-    }
-    if let Some(app_id) = &args.app_id {
-        let user_key = match &args.user_key_file {
-            Some(f) => {
-                match Credentials::from_key_file(f).map_err(|e| anyhow::anyhow!("failed to {e}"))? {
-                    Credentials::ApiKey(k) => k,
-                    Credentials::App { user_key, .. } => user_key,
-                }
-            }
-            None => Secret::new(
-                std::env::var(batchgen_aistudios::ENV_USER_KEY)
-                    .ok()
-                    .map(|v| v.trim().to_owned())
-                    .filter(|v| !v.is_empty())
-                    .ok_or_else(|| {
-                        anyhow::anyhow!(
-                            "failed to find the user key: --app-id needs --user-key-file or {}",
-                            batchgen_aistudios::ENV_USER_KEY
-                        )
-                    })?,
-            ),
-        };
-        return Ok(Credentials::App {
-            app_id: app_id.clone(),
-            user_key,
-        });
-    }
-    Credentials::from_env().map_err(|e| {
-        anyhow::anyhow!(
-            "failed to {e}; or try the whole run against a local sandbox with --sandbox"
-        )
-    })
-}
-
-/// What decides the projects and where they go. Rate, concurrency and polling may change.
+/// What decides the projects and where they go. Rate, concurrency, polling and webhooks may
+/// change on resume.
 fn fingerprint(args: &RunArgs, client: &Client) -> anyhow::Result<Fingerprint> {
     let read = |what: &str, p: &Path| {
         std::fs::read(p).with_context(|| format!("cannot read the {what} {}", p.display()))
     };
-    let url = client.base_url();
-    let origin = format!(
-        "{}://{}{}",
-        url.scheme(),
-        url.host_str().unwrap_or(""),
-        url.port_or_known_default()
-            .map(|p| format!(":{p}"))
-            .unwrap_or_default()
-    );
     let mut fp = Fingerprint::new()
         .bytes("data", &read("CSV", &args.inputs.data)?)
         .bytes("template", &read("template", &args.inputs.template)?)
@@ -319,7 +331,7 @@ fn fingerprint(args: &RunArgs, client: &Client) -> anyhow::Result<Fingerprint> {
             "key",
             args.inputs.key.clone().unwrap_or_else(|| "row-N".into()),
         )
-        .text("base_url", origin);
+        .text("base_url", origin(client.base_url()));
     fp = match &args.inputs.patch {
         Some(p) => fp.bytes("patch", &read("patch", p)?),
         None => fp.text("patch", "none"),
@@ -327,197 +339,12 @@ fn fingerprint(args: &RunArgs, client: &Client) -> anyhow::Result<Fingerprint> {
     Ok(fp)
 }
 
-fn journal_error(e: JournalError, sandbox: bool) -> anyhow::Error {
-    let mut message = format!("failed to {e}");
-    if sandbox && matches!(e, JournalError::Mismatch { .. }) {
-        message.push_str(
-            " (a --sandbox run cannot be resumed: each one talks to a new sandbox on a new port)",
-        );
-    }
-    anyhow::Error::new(Fatal { code: 2, message })
-}
-
-async fn start_sandbox(args: &RunArgs, quiet: bool) -> anyhow::Result<Sandbox> {
-    // The key only has to be unguessable for this process's lifetime.
-    let key: [u8; 16] = rand::random();
-    let key: String = key.iter().map(|b| format!("{b:02x}")).collect();
-    let sb = SandboxConfig::default()
-        .api_key(format!("sbx-{key}"))
+async fn start_run_sandbox(args: &RunArgs, quiet: bool) -> anyhow::Result<Sandbox> {
+    let config = SandboxConfig::default()
         .render_time(args.sandbox_render_time.clone())
         .fail_rate(args.sandbox_fail_rate)
-        .render_fail_rate(args.sandbox_render_fail_rate)
-        .start("127.0.0.1:0".parse().expect("a valid address"))
-        .await
-        .context("failed to start the sandbox")?;
-    if !quiet {
-        eprintln!(
-            "sandbox: running against a local AI Studios emulator at {} with a generated key (nothing leaves this machine)",
-            sb.base_url()
-        );
-    }
-    Ok(sb)
-}
-
-/// Rows in the CSV (for the display's total and ETA, and the journal header).
-fn count_rows(path: &Path) -> anyhow::Result<u64> {
-    let mut reader = csv::ReaderBuilder::new()
-        .flexible(true)
-        .from_path(path)
-        .with_context(|| format!("cannot read {}", path.display()))?;
-    let mut record = csv::ByteRecord::new();
-    let mut n = 0u64;
-    while reader.read_byte_record(&mut record).unwrap_or(false) {
-        if !(record.len() == 1 && record[0].is_empty()) {
-            n += 1;
-        }
-    }
-    Ok(n)
-}
-
-/// The command line as given (it holds no secret: keys come from the environment or files).
-fn command_line(_args: &RunArgs) -> Vec<String> {
-    std::env::args_os()
-        .map(|a| a.to_string_lossy().into_owned())
-        .collect()
-}
-
-/// What to tell the user to run to continue.
-fn resume_hint(command: &[String], sandbox: bool) -> String {
-    if sandbox {
-        return "a --sandbox run cannot be resumed (its sandbox ends with this process); run it again with a new --out".into();
-    }
-    let mut words: Vec<String> = command.to_vec();
-    if !words.iter().any(|w| w == "--resume") {
-        words.push("--resume".into());
-    }
-    format!(
-        "resume with: {}",
-        words
-            .iter()
-            .map(|w| shell_quote(w))
-            .collect::<Vec<_>>()
-            .join(" ")
-    )
-}
-
-/// Quotes a word for a POSIX shell (only when needed).
-fn shell_quote(word: &str) -> String {
-    let plain = !word.is_empty()
-        && word
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"_@%+=:,./-".contains(&b));
-    if plain {
-        word.to_owned()
-    } else {
-        format!("'{}'", word.replace('\'', r"'\''"))
-    }
-}
-
-async fn watch_signals(shutdown: CancellationToken, hint: String) {
-    let mut count = 0;
-    loop {
-        wait_signal().await;
-        count += 1;
-        if count == 1 {
-            eprintln!(
-                "\ninterrupted: finishing the requests in flight, then stopping (Ctrl-C again to exit at once)"
-            );
-            shutdown.cancel();
-        } else {
-            eprintln!("\nexiting at once; the journal is consistent\n{hint}");
-            std::process::exit(130);
-        }
-    }
-}
-
-#[cfg(unix)]
-async fn wait_signal() {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = match signal(SignalKind::terminate()) {
-        Ok(s) => s,
-        Err(_) => {
-            let _ = tokio::signal::ctrl_c().await;
-            return;
-        }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
-    }
-}
-
-#[cfg(not(unix))]
-async fn wait_signal() {
-    let _ = tokio::signal::ctrl_c().await;
-}
-
-/// Prints the summary, writes --summary-json, picks the exit code.
-fn finish(args: &RunArgs, report: &Report, hint: &str, quiet: bool) -> anyhow::Result<Outcome> {
-    let s = &report.statuses;
-    let p = &report.progress;
-    let (outcome, word) = match &report.end {
-        End::AuthRefused { .. } => (Outcome::AuthRefused, "auth_refused"),
-        End::Interrupted => (Outcome::Interrupted, "interrupted"),
-        End::Finished if s.failed + s.invalid + s.pending > 0 => {
-            (Outcome::SomeRowsFailed, "finished")
-        }
-        End::Finished => (Outcome::Success, "finished"),
-    };
-    if let Some(path) = &args.summary_json {
-        let failures: Vec<Value> = report
-            .failures
-            .iter()
-            .map(|(row, key, error)| serde_json::json!({"row": row, "key": key, "error": error}))
-            .collect();
-        let summary = serde_json::json!({
-            "outcome": word,
-            "exit_code": outcome.code(),
-            "out": args.out,
-            "statuses": s,
-            "progress": p,
-            "requests_per_row": if p.rows > 0 { p.requests as f64 / p.rows as f64 } else { 0.0 },
-            "rate": args.rate.to_string(),
-            "peak_requests_per_window": report.peak_per_window,
-            "failures": failures,
-        });
-        let text = serde_json::to_vec_pretty(&summary)?;
-        batchgen_dispatch::manifest::write_atomic(path, |w| w.write_all(&text))
-            .with_context(|| format!("cannot write {}", path.display()))?;
-    }
-    if let End::AuthRefused { message } = &report.end {
-        eprintln!(
-            "error: failed to {message}\nthe run stopped at the first refusal; nothing more was sent. Fix the key and run the same command with --resume"
-        );
-    }
-    if !quiet {
-        for (row, key, error) in report.failures.iter().take(10) {
-            eprintln!("failed: row {row} ({key}): {error}");
-        }
-        if report.failures.len() > 10 {
-            eprintln!(
-                "... and {} more failed rows: see {}",
-                report.failures.len() - 10,
-                args.out.join("manifest.csv").display()
-            );
-        }
-        eprintln!(
-            "{}: {} ready, {} failed, {} invalid, {} pending; {} requests ({:.1}/s) in {:.1}s; manifest: {}",
-            args.inputs.data.display(),
-            s.ready,
-            s.failed,
-            s.invalid,
-            s.pending,
-            p.requests,
-            p.requests_per_second(),
-            p.elapsed.as_secs_f64(),
-            args.out.join("manifest.csv").display()
-        );
-    }
-    if report.end == End::Interrupted {
-        // Printed even with --quiet: it is the one thing the user needs next.
-        eprintln!("{hint}");
-    }
-    Ok(outcome)
+        .render_fail_rate(args.sandbox_render_fail_rate);
+    start_sandbox(config, quiet).await
 }
 
 #[cfg(test)]
@@ -527,26 +354,45 @@ mod tests {
     #[test]
     fn names_carry_key_and_run_tag() {
         let (name, body) =
-            name_project(br#"{"name":"Promo","scenes":[]}"#, "C1", "abc123").unwrap();
+            name_project(br#"{"name":"Promo","scenes":[]}"#, "C1", "abc123", None).unwrap();
         assert_eq!(name, "Promo [C1] #abc123");
         assert_eq!(
             String::from_utf8(body).unwrap(),
             r#"{"name":"Promo [C1] #abc123","scenes":[]}"#
         );
-        let (name, _) = name_project(br#"{"scenes":[]}"#, "row-2", "abc123").unwrap();
+        let (name, _) = name_project(br#"{"scenes":[]}"#, "row-2", "abc123", None).unwrap();
         assert_eq!(name, "batchgen [row-2] #abc123");
-        assert!(name_project(b"[1]", "k", "t").is_err());
+        assert!(name_project(b"[1]", "k", "t", None).is_err());
     }
 
     #[test]
-    fn resume_hints_quote_for_a_shell() {
-        let cmd: Vec<String> = ["batchgen", "run", "my data.csv", "t.json", "--out", "o'ut"]
-            .map(String::from)
-            .to_vec();
+    fn webhooks_replace_the_templates_webhook_url() {
+        let (_, body) = name_project(
+            br#"{"name":"P","webhookUrl":"https://old.example.com/h","scenes":[]}"#,
+            "C1",
+            "abc123",
+            Some("http://127.0.0.1:9/batchgen/v1/abc123/1?token=t".into()),
+        )
+        .unwrap();
         assert_eq!(
-            resume_hint(&cmd, false),
-            r"resume with: batchgen run 'my data.csv' t.json --out 'o'\''ut' --resume"
+            String::from_utf8(body).unwrap(),
+            r#"{"name":"P [C1] #abc123","webhookUrl":"http://127.0.0.1:9/batchgen/v1/abc123/1?token=t","scenes":[]}"#
         );
-        assert!(resume_hint(&cmd, true).contains("cannot be resumed"));
+    }
+
+    #[test]
+    fn public_urls() {
+        assert_eq!(
+            parse_public_url("https://hooks.example.com/in/").unwrap(),
+            "https://hooks.example.com/in"
+        );
+        for bad in [
+            "hooks.example.com",
+            "ftp://x",
+            "https://h/?a=1",
+            "https://u:p@h",
+        ] {
+            assert!(parse_public_url(bad).is_err(), "{bad}");
+        }
     }
 }

@@ -1,0 +1,194 @@
+//! Where the API is and as whom batchgen calls it: the flags every command that talks to AI
+//! Studios shares (`run`, `export`, `exports list`), and the in-process sandbox of `--sandbox`.
+//!
+//! No flag takes a secret on the command line: the key comes from `AISTUDIOS_API_KEY` or
+//! `--api-key-file`, the user key from `AISTUDIOS_USER_KEY` or `--user-key-file`. So neither a
+//! journal header (which records the command) nor a printed resume command can hold one.
+
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use batchgen_aistudios::{Client, ClientConfig, Credentials, GLOBAL_BASE_URL, Secret};
+use batchgen_sandbox::{Sandbox, SandboxConfig};
+use clap::Args;
+
+/// Credentials and base URLs.
+#[derive(Debug, Args)]
+pub struct ApiArgs {
+    /// The API host (https://app.aistudios.cn for China, or a sandbox's URL).
+    #[arg(long, value_name = "URL", default_value = GLOBAL_BASE_URL)]
+    pub base_url: String,
+    /// The v2 (exports) API base. Default: {--base-url}/v2.
+    #[arg(long, value_name = "URL")]
+    pub v2_base_url: Option<String>,
+    /// Read the API key from this file instead of AISTUDIOS_API_KEY.
+    #[arg(long, value_name = "FILE")]
+    pub api_key_file: Option<PathBuf>,
+    /// Authenticate with an AppId (and --user-key-file or AISTUDIOS_USER_KEY) for a 24 h token.
+    #[arg(
+        long,
+        value_name = "ID",
+        env = "AISTUDIOS_APP_ID",
+        hide_env_values = true
+    )]
+    pub app_id: Option<String>,
+    /// File holding the UserKey that goes with --app-id.
+    #[arg(long, value_name = "FILE")]
+    pub user_key_file: Option<PathBuf>,
+}
+
+/// The arg ids `--sandbox` conflicts with (a sandbox brings its own URL and key).
+pub const SANDBOX_CONFLICTS: [&str; 5] = [
+    "base_url",
+    "v2_base_url",
+    "api_key_file",
+    "app_id",
+    "user_key_file",
+];
+
+impl ApiArgs {
+    /// The credentials: `--api-key-file`, else `--app-id` with its user key, else
+    /// `AISTUDIOS_API_KEY`.
+    pub fn credentials(&self) -> anyhow::Result<Credentials> {
+        if let Some(file) = &self.api_key_file {
+            return Credentials::from_key_file(file).map_err(|e| anyhow::anyhow!("failed to {e}"));
+        }
+        if let Some(app_id) = &self.app_id {
+            let user_key = match &self.user_key_file {
+                Some(f) => match Credentials::from_key_file(f)
+                    .map_err(|e| anyhow::anyhow!("failed to {e}"))?
+                {
+                    Credentials::ApiKey(k) => k,
+                    Credentials::App { user_key, .. } => user_key,
+                },
+                None => Secret::new(
+                    std::env::var(batchgen_aistudios::ENV_USER_KEY)
+                        .ok()
+                        .map(|v| v.trim().to_owned())
+                        .filter(|v| !v.is_empty())
+                        .ok_or_else(|| {
+                            anyhow::anyhow!(
+                                "failed to find the user key: --app-id needs --user-key-file or {}",
+                                batchgen_aistudios::ENV_USER_KEY
+                            )
+                        })?,
+                ),
+            };
+            return Ok(Credentials::App {
+                app_id: app_id.clone(),
+                user_key,
+            });
+        }
+        Credentials::from_env().map_err(|e| {
+            anyhow::anyhow!(
+                "failed to {e}; or try the whole run against a local sandbox with --sandbox"
+            )
+        })
+    }
+
+    /// The v2 base as the client will use it: `--v2-base-url`, or `{--base-url}/v2`.
+    pub fn v2_base(&self) -> String {
+        match &self.v2_base_url {
+            Some(u) => u.trim_end_matches('/').to_owned(),
+            None => format!("{}/v2", self.base_url.trim_end_matches('/')),
+        }
+    }
+
+    /// A client for these flags, or for `sandbox` when one runs in-process.
+    pub fn client(&self, sandbox: Option<&Sandbox>) -> anyhow::Result<Client> {
+        if let Some(sb) = sandbox {
+            return sandbox_client(sb);
+        }
+        let mut config = ClientConfig::new(self.credentials()?).base_url(self.base_url.as_str());
+        if let Some(v2) = &self.v2_base_url {
+            config = config.v2_base_url(v2.as_str());
+        }
+        Client::new(config).map_err(|e| anyhow::anyhow!("failed to {e}"))
+    }
+}
+
+/// A client for a sandbox running in this process.
+pub fn sandbox_client(sb: &Sandbox) -> anyhow::Result<Client> {
+    let config = ClientConfig::new(Credentials::ApiKey(Secret::new(sb.api_key().to_owned())))
+        .base_url(sb.base_url());
+    Client::new(config).map_err(|e| anyhow::anyhow!("failed to {e}"))
+}
+
+/// `scheme://host:port` of `url` (the port spelled out), for fingerprints.
+pub fn origin(url: &url::Url) -> String {
+    format!(
+        "{}://{}{}",
+        url.scheme(),
+        url.host_str().unwrap_or(""),
+        url.port_or_known_default()
+            .map(|p| format!(":{p}"))
+            .unwrap_or_default()
+    )
+}
+
+/// Whether `url` points at this machine (127.0.0.0/8, ::1 or `localhost`).
+pub fn is_loopback(url: &url::Url) -> bool {
+    match url.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        None => false,
+    }
+}
+
+/// Starts `config` on a loopback port with a generated key (unguessable for this process's
+/// lifetime) and says so unless `quiet`.
+pub async fn start_sandbox(config: SandboxConfig, quiet: bool) -> anyhow::Result<Sandbox> {
+    let key: [u8; 16] = rand::random();
+    let key: String = key.iter().map(|b| format!("{b:02x}")).collect();
+    let sb = config
+        .api_key(format!("sbx-{key}"))
+        .start("127.0.0.1:0".parse().expect("a valid address"))
+        .await
+        .context("failed to start the sandbox")?;
+    if !quiet {
+        eprintln!(
+            "sandbox: running against a local AI Studios emulator at {} with a generated key (nothing leaves this machine)",
+            sb.base_url()
+        );
+    }
+    Ok(sb)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn origins_and_loopback() {
+        let u = |s: &str| url::Url::parse(s).unwrap();
+        assert_eq!(
+            origin(&u("https://app.aistudios.com/x")),
+            "https://app.aistudios.com:443"
+        );
+        assert_eq!(origin(&u("http://127.0.0.1:8787")), "http://127.0.0.1:8787");
+        assert!(is_loopback(&u("http://127.0.0.1:1")));
+        assert!(is_loopback(&u("http://127.9.9.9:1")));
+        assert!(is_loopback(&u("http://[::1]:1")));
+        assert!(is_loopback(&u("http://LOCALHOST:1")));
+        assert!(!is_loopback(&u("https://app.aistudios.com")));
+        assert!(!is_loopback(&u("http://10.0.0.1")));
+    }
+
+    #[test]
+    fn v2_base_defaults_under_the_base() {
+        let a = ApiArgs {
+            base_url: "http://127.0.0.1:9/".into(),
+            v2_base_url: None,
+            api_key_file: None,
+            app_id: None,
+            user_key_file: None,
+        };
+        assert_eq!(a.v2_base(), "http://127.0.0.1:9/v2");
+        let a = ApiArgs {
+            v2_base_url: Some("https://v2.example.com/api/".into()),
+            ..a
+        };
+        assert_eq!(a.v2_base(), "https://v2.example.com/api");
+    }
+}

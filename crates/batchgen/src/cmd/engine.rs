@@ -1,0 +1,345 @@
+//! What `batchgen run` and `batchgen export` share around the engine: its flags, opening the
+//! journal, Ctrl-C, the printed resume command, and the summary with its exit code. Each
+//! command only says what its rows are.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::Context as _;
+use batchgen_dispatch::journal::{Fingerprint, Journal, JournalError, Opened, Replay, RunKind};
+use batchgen_dispatch::manifest::Layout;
+use batchgen_dispatch::poll::PollConfig;
+use batchgen_dispatch::retry::Backoff;
+use batchgen_dispatch::{End, EngineConfig, Rate, Report};
+use batchgen_sandbox::parse_duration;
+use clap::Args;
+use serde_json::Value;
+use tokio_util::sync::CancellationToken;
+
+use crate::exit::{Fatal, Outcome};
+
+/// The engine's flags: budget, concurrency, retries, polling, downloads, resume, summary.
+#[derive(Debug, Args)]
+pub struct EngineArgs {
+    /// Request budget for all API calls together: N per second, or N/min.
+    #[arg(long, value_name = "N|N/min", default_value = "5")]
+    pub rate: Rate,
+    /// Renders in progress at once.
+    #[arg(long, value_name = "N", default_value_t = 20)]
+    pub max_in_flight: usize,
+    /// Attempts per request (the first included) for retryable errors.
+    #[arg(long, value_name = "N", default_value_t = 6, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_attempts: u32,
+    /// Wait before the first poll of a render; later waits grow from it.
+    #[arg(long, value_name = "DURATION", default_value = "2s", value_parser = parse_duration)]
+    pub poll_interval: Duration,
+    /// Longest wait between two polls of one render.
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
+    pub poll_cap: Duration,
+    /// A render not finished this long after its submission fails (--resume follows it again).
+    #[arg(long, value_name = "DURATION", default_value = "30m", value_parser = parse_duration)]
+    pub render_timeout: Duration,
+    /// Download every finished video to DIR/videos/<key>.mp4.
+    #[arg(long)]
+    pub download: bool,
+    /// Downloads at once.
+    #[arg(long, value_name = "N", default_value_t = 4)]
+    pub download_concurrency: usize,
+    /// Continue the run whose journal is in DIR.
+    #[arg(long)]
+    pub resume: bool,
+    /// With --resume, also re-attempt rows that failed for good (refused, or a failed render).
+    #[arg(long)]
+    pub retry_failed: bool,
+    /// Also write the final summary as JSON to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub summary_json: Option<PathBuf>,
+}
+
+impl EngineArgs {
+    /// The engine's configuration for output directory `out` and input `columns`.
+    pub fn config(&self, out: &Path, columns: Vec<String>, layout: Layout) -> EngineConfig {
+        EngineConfig {
+            max_in_flight: self.max_in_flight.max(1),
+            backoff: Backoff {
+                max_attempts: self.max_attempts,
+                ..Backoff::default()
+            },
+            poll: PollConfig {
+                interval: self.poll_interval,
+                cap: self.poll_cap,
+                ..PollConfig::default()
+            },
+            render_timeout: self.render_timeout,
+            download: self.download.then_some(self.download_concurrency.max(1)),
+            retry_failed: self.retry_failed,
+            layout,
+            ..EngineConfig::new(out, columns)
+        }
+    }
+}
+
+/// What a new journal's header records.
+pub struct JournalSpec {
+    /// The command writing it.
+    pub kind: RunKind,
+    /// What decides the run's remote objects.
+    pub fingerprint: Fingerprint,
+    /// The command line.
+    pub command: Vec<String>,
+    /// Rows in the input.
+    pub rows: u64,
+}
+
+/// Opens the journal in `out`: new, or taken over with `resume`. Refusals (an existing journal
+/// without `--resume`, other inputs, the other command's journal) exit 2.
+pub fn open_journal(
+    spec: JournalSpec,
+    out: &Path,
+    resume: bool,
+    sandbox: bool,
+    quiet: bool,
+) -> anyhow::Result<(Journal, Option<Replay>)> {
+    let JournalSpec {
+        kind,
+        fingerprint,
+        command,
+        rows,
+    } = spec;
+    match Journal::open_as(kind, out, fingerprint, command, Some(rows), resume) {
+        Ok(Opened::New(j)) => {
+            if resume && !quiet {
+                eprintln!("note: no journal in {}; starting a new run", out.display());
+            }
+            Ok((j, None))
+        }
+        Ok(Opened::Resumed(j, r)) => Ok((j, Some(*r))),
+        Err(e) => Err(journal_error(e, sandbox)),
+    }
+}
+
+fn journal_error(e: JournalError, sandbox: bool) -> anyhow::Error {
+    let mut message = format!("failed to {e}");
+    if sandbox && matches!(e, JournalError::Mismatch { .. }) {
+        message.push_str(
+            " (a --sandbox run cannot be resumed: each one talks to a new sandbox on a new port)",
+        );
+    }
+    anyhow::Error::new(Fatal { code: 2, message })
+}
+
+/// Rows in the CSV (for the display's total and ETA, and the journal header).
+pub fn count_rows(path: &Path) -> anyhow::Result<u64> {
+    let mut reader = csv::ReaderBuilder::new()
+        .flexible(true)
+        .from_path(path)
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    let mut record = csv::ByteRecord::new();
+    let mut n = 0u64;
+    while reader.read_byte_record(&mut record).unwrap_or(false) {
+        if !(record.len() == 1 && record[0].is_empty()) {
+            n += 1;
+        }
+    }
+    Ok(n)
+}
+
+/// The command line as given (it holds no secret: keys come from the environment or files,
+/// and webhook tokens are made per row, never passed).
+pub fn command_line() -> Vec<String> {
+    std::env::args_os()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect()
+}
+
+/// What to tell the user to run to continue.
+pub fn resume_hint(command: &[String], sandbox: bool) -> String {
+    if sandbox {
+        return "a --sandbox run cannot be resumed (its sandbox ends with this process); run it again with a new --out".into();
+    }
+    let mut words: Vec<String> = command.to_vec();
+    if !words.iter().any(|w| w == "--resume") {
+        words.push("--resume".into());
+    }
+    format!(
+        "resume with: {}",
+        words
+            .iter()
+            .map(|w| shell_quote(w))
+            .collect::<Vec<_>>()
+            .join(" ")
+    )
+}
+
+/// Quotes a word for a POSIX shell (only when needed).
+fn shell_quote(word: &str) -> String {
+    let plain = !word.is_empty()
+        && word
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_@%+=:,./-".contains(&b));
+    if plain {
+        word.to_owned()
+    } else {
+        format!("'{}'", word.replace('\'', r"'\''"))
+    }
+}
+
+/// Ctrl-C / SIGTERM: the first cancels `shutdown` (the run stops cleanly), the second exits
+/// at once after printing `hint`.
+pub async fn watch_signals(shutdown: CancellationToken, hint: String) {
+    let mut count = 0;
+    loop {
+        wait_signal().await;
+        count += 1;
+        if count == 1 {
+            eprintln!(
+                "\ninterrupted: finishing the requests in flight, then stopping (Ctrl-C again to exit at once)"
+            );
+            shutdown.cancel();
+        } else {
+            eprintln!("\nexiting at once; the journal is consistent\n{hint}");
+            std::process::exit(130);
+        }
+    }
+}
+
+#[cfg(unix)]
+async fn wait_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}
+
+#[cfg(not(unix))]
+async fn wait_signal() {
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+/// What the summary is about.
+pub struct Summary<'a> {
+    /// The input CSV.
+    pub data: &'a Path,
+    /// The output directory.
+    pub out: &'a Path,
+    /// The engine's flags (rate, --summary-json).
+    pub engine: &'a EngineArgs,
+    /// Fields the command adds to the JSON summary (e.g. `webhooks`).
+    pub extra: Vec<(&'static str, Value)>,
+    /// Invalid rows to show (row, key, error), and how many there are in all.
+    pub invalid: (&'a [(u64, String, String)], u64),
+}
+
+/// Prints the summary, writes --summary-json, picks the exit code.
+pub fn finish(
+    summary: Summary<'_>,
+    report: &Report,
+    hint: &str,
+    quiet: bool,
+) -> anyhow::Result<Outcome> {
+    let s = &report.statuses;
+    let p = &report.progress;
+    let (outcome, word) = match &report.end {
+        End::AuthRefused { .. } => (Outcome::AuthRefused, "auth_refused"),
+        End::Interrupted => (Outcome::Interrupted, "interrupted"),
+        End::Finished if s.failed + s.invalid + s.pending > 0 => {
+            (Outcome::SomeRowsFailed, "finished")
+        }
+        End::Finished => (Outcome::Success, "finished"),
+    };
+    let manifest = summary.out.join("manifest.csv");
+    if let Some(path) = &summary.engine.summary_json {
+        let failures: Vec<Value> = report
+            .failures
+            .iter()
+            .map(|(row, key, error)| serde_json::json!({"row": row, "key": key, "error": error}))
+            .collect();
+        let mut json = serde_json::json!({
+            "outcome": word,
+            "exit_code": outcome.code(),
+            "out": summary.out,
+            "statuses": s,
+            "progress": p,
+            "requests_per_row": if p.rows > 0 { p.requests as f64 / p.rows as f64 } else { 0.0 },
+            "rate": summary.engine.rate.to_string(),
+            "peak_requests_per_window": report.peak_per_window,
+            "failures": failures,
+        });
+        for (k, v) in summary.extra {
+            json[k] = v;
+        }
+        let text = serde_json::to_vec_pretty(&json)?;
+        batchgen_dispatch::manifest::write_atomic(path, |w| w.write_all(&text))
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    if let End::AuthRefused { message } = &report.end {
+        eprintln!(
+            "error: failed to {message}\nthe run stopped at the first refusal; nothing more was sent. Fix the key and run the same command with --resume"
+        );
+    }
+    if !quiet {
+        let (shown, all) = summary.invalid;
+        for (row, key, error) in shown {
+            eprintln!("invalid: row {row} ({key}): {error}");
+        }
+        if all > shown.len() as u64 {
+            eprintln!(
+                "... and {} more invalid rows: see {}",
+                all - shown.len() as u64,
+                manifest.display()
+            );
+        }
+        for (row, key, error) in report.failures.iter().take(10) {
+            eprintln!("failed: row {row} ({key}): {error}");
+        }
+        if report.failures.len() > 10 {
+            eprintln!(
+                "... and {} more failed rows: see {}",
+                report.failures.len() - 10,
+                manifest.display()
+            );
+        }
+        eprintln!(
+            "{}: {} ready, {} failed, {} invalid, {} pending; {} requests ({:.1}/s) in {:.1}s; manifest: {}",
+            summary.data.display(),
+            s.ready,
+            s.failed,
+            s.invalid,
+            s.pending,
+            p.requests,
+            p.requests_per_second(),
+            p.elapsed.as_secs_f64(),
+            manifest.display()
+        );
+    }
+    if report.end == End::Interrupted {
+        // Printed even with --quiet: it is the one thing the user needs next.
+        eprintln!("{hint}");
+    }
+    Ok(outcome)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resume_hints_quote_for_a_shell() {
+        let cmd: Vec<String> = ["batchgen", "run", "my data.csv", "t.json", "--out", "o'ut"]
+            .map(String::from)
+            .to_vec();
+        assert_eq!(
+            resume_hint(&cmd, false),
+            r"resume with: batchgen run 'my data.csv' t.json --out 'o'\''ut' --resume"
+        );
+        assert!(resume_hint(&cmd, true).contains("cannot be resumed"));
+    }
+}
