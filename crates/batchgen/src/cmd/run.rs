@@ -191,7 +191,7 @@ async fn run_async(
             config.callbacks = Some(callbacks);
             if !quiet {
                 eprintln!(
-                    "webhooks: receiving on {} (the vendor calls {}/batchgen/v1/{tag}/<row>?token=…); safety-net polls from {}s after each submission",
+                    "webhooks: receiving on {} (the vendor calls {}/batchgen/v1/{tag}/<row> with a per-row token); safety-net polls from {}s after each submission",
                     w.listener
                         .local_addr()
                         .map(|a| a.to_string())
