@@ -11,8 +11,10 @@
 //! writer takes all that are waiting, writes them in one `write`, calls `fdatasync` once, and
 //! then acknowledges each of them. A task that must not go on before its event is durable
 //! (`submitting` before the POST) awaits [`Journal::record`]; others use
-//! [`Journal::record_later`], which is synced with the next batch all the same (a batch of such
-//! events only waits up to 10 ms for company, and an awaited event ends that wait at once).
+//! [`Journal::record_later`]: those are written at once (a crash of the process loses nothing)
+//! and synced with the next awaited batch, or within [`LAZY_SYNC`] at the latest (a power cut
+//! loses at most that much of them, and losing one costs only a repeated poll or download on
+//! resume). One `fdatasync` per create instead of one per event is most of the journal's cost.
 //!
 //! **Replay** ([`Replay::read`]) folds the events into one [`RowRecord`] per key. A last line
 //! cut short (a power cut during a write) is ignored with a warning and cut off before the
@@ -36,8 +38,8 @@ use tokio::sync::oneshot;
 
 /// The journal's file name inside the output directory.
 pub const JOURNAL_FILE: &str = "journal.jsonl";
-/// How long the writer holds events nobody waits for, to sync more of them at once.
-const LINGER: Duration = Duration::from_millis(10);
+/// How long events nobody waits for may stay written but not yet synced.
+pub const LAZY_SYNC: Duration = Duration::from_secs(1);
 /// The journal format version written in the header.
 pub const JOURNAL_VERSION: u32 = 1;
 
@@ -848,44 +850,59 @@ fn write_loop(mut file: File, rx: mpsc::Receiver<Msg>) -> Result<(), String> {
         batch.extend_from_slice(&line);
         acks.extend(ack);
     };
-    while let Ok(first) = rx.recv() {
+    // When events nobody waits for were written without a sync: the time they must be synced by.
+    let mut sync_by: Option<Instant> = None;
+    loop {
+        let first = match sync_by {
+            None => match rx.recv() {
+                Ok(m) => m,
+                Err(_) => break,
+            },
+            Some(deadline) => {
+                match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+                    Ok(m) => m,
+                    Err(mpsc::RecvTimeoutError::Timeout) => {
+                        if failed.is_none() {
+                            if let Err(e) = file.sync_data() {
+                                failed = Some(e.to_string());
+                            }
+                        }
+                        sync_by = None;
+                        continue;
+                    }
+                    Err(mpsc::RecvTimeoutError::Disconnected) => break,
+                }
+            }
+        };
         take(first, &mut batch, &mut acks);
         while let Ok(m) = rx.try_recv() {
             take(m, &mut batch, &mut acks);
         }
-        // Nobody waits for these events: linger briefly so more share the sync. An event
-        // somebody waits for ends the linger at once.
-        if acks.is_empty() {
-            let until = Instant::now() + LINGER;
-            while let Some(left) = until.checked_duration_since(Instant::now()) {
-                match rx.recv_timeout(left) {
-                    Ok(m) => {
-                        take(m, &mut batch, &mut acks);
-                        if !acks.is_empty() {
-                            while let Ok(m) = rx.try_recv() {
-                                take(m, &mut batch, &mut acks);
-                            }
-                            break;
-                        }
-                    }
-                    Err(_) => break,
-                }
-            }
-        }
+        let sync_now = !acks.is_empty();
         let result = match &failed {
             Some(e) => Err(e.clone()),
             None => file
                 .write_all(&batch)
-                .and_then(|()| file.sync_data())
+                .and_then(|()| if sync_now { file.sync_data() } else { Ok(()) })
                 .map_err(|e| e.to_string()),
         };
         if let Err(e) = &result {
             failed.get_or_insert_with(|| e.clone());
         }
+        if sync_now {
+            sync_by = None;
+        } else if sync_by.is_none() {
+            sync_by = Some(Instant::now() + LAZY_SYNC);
+        }
         for ack in acks.drain(..) {
             let _ = ack.send(result.clone());
         }
         batch.clear();
+    }
+    if sync_by.is_some() && failed.is_none() {
+        if let Err(e) = file.sync_data() {
+            failed = Some(e.to_string());
+        }
     }
     match failed {
         Some(e) => Err(e),

@@ -140,8 +140,11 @@ fn the_budget_holds_at_the_servers_own_limit() {
             .seed(3),
     );
     let csv = env.csv(30);
+    let summary = env.dir.path().join("budget-summary.json");
     let out = env
         .run_cmd(&csv, &["--rate", "10", "--max-in-flight", "30"])
+        .arg("--summary-json")
+        .arg(&summary)
         .output()
         .unwrap();
     assert_eq!(
@@ -151,7 +154,12 @@ fn the_budget_holds_at_the_servers_own_limit() {
         String::from_utf8_lossy(&out.stderr)
     );
     let stats = env.stats();
-    assert!(stats.peak_requests_per_second <= 10, "{stats:?}");
+    // The client never sends more than the rate in any second, by its own clock...
+    let s: serde_json::Value = serde_json::from_slice(&std::fs::read(&summary).unwrap()).unwrap();
+    assert!(s["peak_requests_per_window"].as_u64().unwrap() <= 10, "{s}");
+    // ...and at a rate equal to the server's limit the server refuses nothing. The server counts
+    // arrivals, which scheduling jitter on a loaded 2-core machine can bunch by one request.
     assert_eq!(stats.rate_limited, 0, "{stats:?}");
+    assert!(stats.peak_requests_per_second <= 11, "{stats:?}");
     assert_eq!(stats.submissions, 30);
 }
