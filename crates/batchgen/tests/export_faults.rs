@@ -94,3 +94,42 @@ fn faults_end_every_row_ready_or_failed_and_nothing_is_exported_twice() {
     }
     assert!(!stderr.contains(KEY));
 }
+
+/// A budget set above the vendor's limit: 429s with Retry-After pause the run and every row
+/// still ends ready, each project exported once.
+#[test]
+fn rate_limited_answers_are_waited_out() {
+    let env = Env::start(
+        SandboxConfig::default()
+            .seed_projects(15)
+            .rate_limit(8)
+            .render_time(Duration::from_millis(100)..Duration::from_millis(200))
+            .seed(9),
+    );
+    let csv = seeded_csv(&env);
+    let summary = env.dir.path().join("summary.json");
+    let out = export_cmd(
+        &env,
+        &csv,
+        &[
+            "--rate",
+            "40",
+            "--max-in-flight",
+            "15",
+            "--summary-json",
+            summary.to_str().unwrap(),
+        ],
+    )
+    .output()
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let stats = env.stats();
+    assert!(stats.rate_limited > 0, "{stats:?}");
+    let s: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&summary).unwrap()).unwrap();
+    assert_eq!(s["progress"]["rate_limited"], stats.rate_limited, "{s}");
+    let (_, rows) = manifest(&env.out());
+    assert!(rows.iter().all(|r| r[2] == "ready"), "{rows:?}");
+    assert_eq!(stats.exports, 15, "{stats:?}");
+}
