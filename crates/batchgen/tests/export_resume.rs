@@ -209,4 +209,5 @@ fn journals_of_run_and_export_are_not_mixed() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{text}");
     assert!(text.contains("ready       2"), "{text}");
+    assert!(text.starts_with("export "), "{text}");
 }

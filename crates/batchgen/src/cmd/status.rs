@@ -12,7 +12,7 @@ use crate::exit::{Fatal, Outcome};
 /// `batchgen status`.
 #[derive(Debug, Args)]
 pub struct StatusArgs {
-    /// A run's output directory (the one given to `batchgen run --out`).
+    /// A run's output directory (the one given to `batchgen run --out` or `batchgen export --out`).
     #[arg(value_name = "DIR")]
     pub dir: PathBuf,
 }
@@ -23,7 +23,7 @@ pub fn run(args: StatusArgs) -> anyhow::Result<Outcome> {
         return Err(Fatal {
             code: 2,
             message: format!(
-                "failed to read the run's journal: {} does not exist; give the --out directory of a `batchgen run`",
+                "failed to read the run's journal: {} does not exist; give the --out directory of a `batchgen run` or `batchgen export`",
                 path.display()
             ),
         }
@@ -48,7 +48,13 @@ fn report(replay: &Replay) -> String {
     let not_started = total - known;
     let mut out = String::new();
     let h = &replay.header;
-    let _ = writeln!(out, "run {} started {}", &h.run_id, h.created_at);
+    let _ = writeln!(
+        out,
+        "{} {} started {}",
+        h.kind.as_str(),
+        &h.run_id,
+        h.created_at
+    );
     let _ = writeln!(out, "rows        {total}");
     let _ = writeln!(out, "ready       {ready}");
     let _ = writeln!(out, "failed      {failed}");
