@@ -28,7 +28,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
-use batchgen_aistudios::{ApiError, Client};
+use batchgen_aistudios::{ApiError, ApiErrorKind, Client};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
@@ -102,6 +102,13 @@ pub enum End {
     Finished,
     /// The caller's token was cancelled (Ctrl-C); the journal says where to resume.
     Interrupted,
+    /// No API call of the run ever reached the server (connection refused, unknown host) and a
+    /// row ran out of attempts: the run stopped rather than fail every row the same way. The
+    /// rows not done stay pending for `--resume`. The message reads after "failed to".
+    Unreachable {
+        /// The last connection error.
+        message: String,
+    },
     /// The API refused the credentials; the run stopped at once. The message reads after
     /// "failed to".
     AuthRefused {
@@ -160,6 +167,10 @@ struct Ctx {
     /// Cancelled by the caller's token or by a refused credential.
     stop: CancellationToken,
     auth_refused: OnceLock<String>,
+    /// Set when some API call got an answer (any answer) from the server.
+    reached: std::sync::atomic::AtomicBool,
+    /// Set when the run stops because the API was never reached.
+    unreachable: OnceLock<String>,
     journal_failed: OnceLock<String>,
     downloads: Option<(Downloader, Semaphore)>,
     tokens_seen: AtomicU64,
@@ -264,6 +275,8 @@ impl Engine {
             ledger: Mutex::new(Ledger::default()),
             stop: shutdown.child_token(),
             auth_refused: OnceLock::new(),
+            reached: std::sync::atomic::AtomicBool::new(false),
+            unreachable: OnceLock::new(),
             journal_failed: OnceLock::new(),
             downloads,
             tokens_seen: AtomicU64::new(0),
@@ -314,7 +327,9 @@ impl Engine {
         refresher_done.cancel();
         let _ = refresher.await;
 
-        let interrupted = shutdown.is_cancelled() && ctx.auth_refused.get().is_none();
+        let interrupted = shutdown.is_cancelled()
+            && ctx.auth_refused.get().is_none()
+            && ctx.unreachable.get().is_none();
         if interrupted {
             ctx.journal
                 .record_later(Event::Interrupted { at: now_ms() });
@@ -352,6 +367,10 @@ impl Engine {
         }
         let end = if let Some(message) = ctx.auth_refused.get() {
             End::AuthRefused {
+                message: message.clone(),
+            }
+        } else if let Some(message) = ctx.unreachable.get() {
+            End::Unreachable {
                 message: message.clone(),
             }
         } else if interrupted {
@@ -605,6 +624,10 @@ impl Ctx {
         failures: u32,
         what: &str,
     ) -> Result<(Duration, bool), Halt> {
+        let no_connection = matches!(error.kind(), ApiErrorKind::Connect { .. });
+        if !no_connection {
+            self.reached_server();
+        }
         match decide(error, failures, &self.config.backoff) {
             Action::Retry {
                 after,
@@ -628,6 +651,15 @@ impl Ctx {
                 tracing::debug!(row = job.row, key = %job.key, %error, failures, ?after, "retrying");
                 Ok((after, maybe_applied))
             }
+            Action::GiveUp if no_connection && !self.reached.load(Ordering::Relaxed) => {
+                // Nothing of this run ever reached the API: failing every row the same way,
+                // one after another, would only burn time. Stop; the rows stay pending.
+                if self.unreachable.set(error.to_string()).is_ok() {
+                    tracing::error!(%error, "the API cannot be reached; stopping the run");
+                }
+                self.stop.cancel();
+                Err(Halt::Stopped)
+            }
             Action::GiveUp => {
                 self.fail(
                     idx,
@@ -649,6 +681,11 @@ impl Ctx {
                 Err(Halt::Stopped)
             }
         }
+    }
+
+    /// Notes that an API call got an answer from the server.
+    fn reached_server(&self) {
+        self.reached.store(true, Ordering::Relaxed);
     }
 
     fn fail(&self, idx: usize, job: &Job, reason: FailReason, error: String) {
@@ -791,6 +828,9 @@ async fn submit(
                 )
                 .await;
             ctx.settle_tokens();
+            if found.is_ok() {
+                ctx.reached_server();
+            }
             match found {
                 Ok(Found::One(id)) => {
                     ctx.claims.hold(&id);
@@ -848,6 +888,7 @@ async fn submit(
         ctx.settle_tokens();
         match created {
             Ok(id) => {
+                ctx.reached_server();
                 ctx.claims.hold(&id);
                 // Appended now, synced with the next batch: nothing waits for it. Lost in a
                 // crash, the row's last event is `submitting` and a resume looks it up.
@@ -944,6 +985,9 @@ async fn follow_inner(
         inc(&ctx.counters.polls);
         let answer = job.kind.poll(&ctx.client, id).await;
         ctx.settle_tokens();
+        if answer.is_ok() {
+            ctx.reached_server();
+        }
         match answer {
             Ok(Polled::Rendering { percent }) => {
                 failures = 0;

@@ -85,3 +85,54 @@ fn a_key_file_works_and_a_missing_key_is_explained() {
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("AISTUDIOS_API_KEY"), "{stderr}");
 }
+
+/// An API that nothing reaches (a closed port) stops the run after the first row runs out of
+/// attempts, instead of failing every row the same way: exit 3, every row still pending, the
+/// resume command printed, nothing journaled as submitted.
+#[test]
+fn an_unreachable_api_stops_the_run_with_rows_pending() {
+    let env = Env::start(SandboxConfig::default());
+    let csv = env.csv(40);
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap()
+    }; // dropped: nothing listens there now
+    let t0 = Instant::now();
+    let out = run_support::batchgen()
+        .arg("run")
+        .arg(&csv)
+        .arg(run_support::repo().join("templates/welcome.json"))
+        .arg("--out")
+        .arg(env.out())
+        .args([
+            "--base-url",
+            &format!("http://{closed}"),
+            "--rate",
+            "50",
+            "--max-attempts",
+            "2",
+        ])
+        .env("AISTUDIOS_API_KEY", KEY)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(t0.elapsed() < Duration::from_secs(20), "{:?}", t0.elapsed());
+    assert!(stderr.contains("could not connect"), "{stderr}");
+    assert!(
+        stderr.contains("no request of this run ever reached the API"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("--resume"), "{stderr}");
+    assert!(!stderr.contains(KEY), "{stderr}");
+    let (_, rows) = run_support::manifest(&env.out());
+    assert_eq!(rows.len(), 40);
+    assert!(rows.iter().all(|r| r[2] == "pending"), "{rows:?}");
+    let events = run_support::journal_events(&env.out());
+    assert!(
+        !events
+            .iter()
+            .any(|e| e["event"] == "submitted" || e["event"] == "failed"),
+        "{events:?}"
+    );
+}

@@ -249,6 +249,7 @@ pub fn finish(
     let p = &report.progress;
     let (outcome, word) = match &report.end {
         End::AuthRefused { .. } => (Outcome::AuthRefused, "auth_refused"),
+        End::Unreachable { .. } => (Outcome::SomeRowsFailed, "unreachable"),
         End::Interrupted => (Outcome::Interrupted, "interrupted"),
         End::Finished if s.failed + s.invalid + s.pending > 0 => {
             (Outcome::SomeRowsFailed, "finished")
@@ -319,6 +320,12 @@ pub fn finish(
             p.elapsed.as_secs_f64(),
             manifest.display()
         );
+    }
+    if let End::Unreachable { message } = &report.end {
+        eprintln!(
+            "error: failed to {message}\nno request of this run ever reached the API, so it stopped instead of failing every row; nothing was created.\nIf the service was down, resume once it is back (below). If --base-url is wrong, start again with the right one and a new --out (a journal is tied to its base URL; this one holds nothing worth keeping):"
+        );
+        eprintln!("{hint}");
     }
     if report.end == End::Interrupted {
         // Printed even with --quiet: it is the one thing the user needs next.
