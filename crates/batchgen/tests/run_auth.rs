@@ -136,3 +136,55 @@ fn an_unreachable_api_stops_the_run_with_rows_pending() {
         "{events:?}"
     );
 }
+
+/// `--app-id` with `--user-key-file`: the binary fetches a token (POST /auth/token), uses it for
+/// every v3 call, and neither the user key nor the token shows in any output or file.
+#[test]
+fn app_credentials_fetch_a_token_and_stay_secret() {
+    let user_key = "user-key-5f4e3d2c1b0a99887766";
+    let env = Env::start(
+        SandboxConfig::default()
+            .app_credentials("app-123", user_key)
+            .render_time(Duration::from_millis(50)..Duration::from_millis(150)),
+    );
+    let csv = env.csv(5);
+    let key_file = env.dir.path().join("user-key.txt");
+    std::fs::write(&key_file, format!("{user_key}\n")).unwrap();
+    let out = env
+        .run_cmd(
+            &csv,
+            &["--rate", "50", "--app-id", "app-123", "--user-key-file"],
+        )
+        .arg(&key_file)
+        .env_remove("AISTUDIOS_API_KEY")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let stats = env.stats();
+    assert_eq!(stats.tokens_issued, 1, "{stats:?}");
+    assert_eq!(stats.submissions, 5);
+    assert!(!stderr.contains(user_key));
+    for (path, text) in env.output_texts() {
+        assert!(
+            !text.contains(user_key),
+            "the user key leaked into {}",
+            path.display()
+        );
+    }
+    // A wrong user key is a refused credential: exit 4, nothing created.
+    let env = Env::start(SandboxConfig::default().app_credentials("app-123", user_key));
+    let csv = env.csv(5);
+    let wrong = env.dir.path().join("wrong.txt");
+    std::fs::write(&wrong, "not-the-user-key-123456").unwrap();
+    let out = env
+        .run_cmd(&csv, &["--app-id", "app-123", "--user-key-file"])
+        .arg(&wrong)
+        .env_remove("AISTUDIOS_API_KEY")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(4), "{stderr}");
+    assert!(!stderr.contains("not-the-user-key-123456"), "{stderr}");
+    assert_eq!(env.stats().submissions, 0);
+}
