@@ -113,42 +113,27 @@ fn resolve_clip(
     })?;
     let mut found = Vec::new();
     let mut all_ids = Vec::new();
-    for (i, scene) in document
-        .get("scenes")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .enumerate()
-    {
-        for (j, clip) in scene
-            .get("clips")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .enumerate()
-        {
-            let Some(clip_id) = clip.get("id").and_then(Value::as_str) else {
-                continue;
-            };
-            all_ids.push(clip_id);
-            if clip_id != id {
-                continue;
-            }
-            let mut tokens = vec![
-                "scenes".to_string(),
-                i.to_string(),
-                "clips".to_string(),
-                j.to_string(),
-            ];
-            tokens.extend(rest_tokens.iter().cloned());
-            let p =
-                pointer::resolve(document, &tokens).map_err(|u| CompileError::BindingTarget {
-                    column: column.to_string(),
-                    pointer: format!("/scenes/{i}/clips/{j}{rest}"),
-                    suggestion: u.suggestion,
-                })?;
-            found.push(p);
+    for (i, j, clip) in crate::project::clips(document) {
+        let Some(clip_id) = clip.get("id").and_then(Value::as_str) else {
+            continue;
+        };
+        all_ids.push(clip_id);
+        if clip_id != id {
+            continue;
         }
+        let mut tokens = vec![
+            "scenes".to_string(),
+            i.to_string(),
+            "clips".to_string(),
+            j.to_string(),
+        ];
+        tokens.extend(rest_tokens.iter().cloned());
+        let p = pointer::resolve(document, &tokens).map_err(|u| CompileError::BindingTarget {
+            column: column.to_string(),
+            pointer: format!("/scenes/{i}/clips/{j}{rest}"),
+            suggestion: u.suggestion,
+        })?;
+        found.push(p);
     }
     if found.is_empty() {
         return Err(CompileError::UnknownClip {

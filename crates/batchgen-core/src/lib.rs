@@ -41,6 +41,7 @@ mod hole;
 mod key;
 mod patch;
 mod pointer;
+mod project;
 mod render;
 mod row;
 mod template;

@@ -317,25 +317,11 @@ fn site_pointers(doc: &Doc) -> Vec<&str> {
 /// `(clip pointer, clip)` for every live AI model clip of the template.
 fn script_groups(document: &Value) -> Vec<(String, &Value)> {
     let mut out = Vec::new();
-    for (i, scene) in document
-        .get("scenes")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .enumerate()
-    {
-        for (j, clip) in scene
-            .get("clips")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .enumerate()
-        {
-            let live_model = clip.get("type").and_then(Value::as_str) == Some("aiModel")
-                && clip.get("isDelete").and_then(Value::as_bool) != Some(true);
-            if live_model {
-                out.push((format!("/scenes/{i}/clips/{j}"), clip));
-            }
+    for (i, j, clip) in crate::project::clips(document) {
+        let live_model = clip.get("type").and_then(Value::as_str) == Some("aiModel")
+            && clip.get("isDelete").and_then(Value::as_bool) != Some(true);
+        if live_model {
+            out.push((format!("/scenes/{i}/clips/{j}"), clip));
         }
     }
     out

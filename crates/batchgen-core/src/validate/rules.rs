@@ -114,29 +114,23 @@ pub fn script_text_is_empty(text: &str) -> bool {
 
 /// Runs every semantic rule over a whole project, appending violations in document order.
 pub(crate) fn check_project(project: &Value, out: &mut Vec<Violation>) {
-    if let Some(scenes) = project.get("scenes").and_then(Value::as_array) {
-        for (i, scene) in scenes.iter().enumerate() {
-            let Some(clips) = scene.get("clips").and_then(Value::as_array) else {
-                continue;
-            };
-            let mut first_at: HashMap<&str, usize> = HashMap::new();
-            for (j, clip) in clips.iter().enumerate() {
-                let base = format!("/scenes/{i}/clips/{j}");
-                if let Some(id) = clip.get("id").and_then(Value::as_str) {
-                    if let Some(k) = first_at.get(id) {
-                        out.push(Violation::new(
-                            format!("{base}/id"),
-                            format!(
-                                "clip id {id:?} is used twice in scene {i} (first by /scenes/{i}/clips/{k}): give every clip of a scene its own id"
-                            ),
-                        ));
-                    } else {
-                        first_at.insert(id, j);
-                    }
-                }
-                check_clip_script(clip, &base, out);
+    // Clip ids are unique per scene: (scene, id) -> the clip that had it first.
+    let mut first_at: HashMap<(usize, &str), usize> = HashMap::new();
+    for (i, j, clip) in crate::project::clips(project) {
+        let base = format!("/scenes/{i}/clips/{j}");
+        if let Some(id) = clip.get("id").and_then(Value::as_str) {
+            if let Some(k) = first_at.get(&(i, id)) {
+                out.push(Violation::new(
+                    format!("{base}/id"),
+                    format!(
+                        "clip id {id:?} is used twice in scene {i} (first by /scenes/{i}/clips/{k}): give every clip of a scene its own id"
+                    ),
+                ));
+            } else {
+                first_at.insert((i, id), j);
             }
         }
+        check_clip_script(clip, &base, out);
     }
     check_urls(project, &mut String::new(), out);
 }
