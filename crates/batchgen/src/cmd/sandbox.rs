@@ -68,24 +68,11 @@ pub struct SandboxArgs {
 }
 
 impl std::fmt::Debug for SandboxArgs {
+    /// The configuration's own `Debug`, which redacts the key and the user key.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SandboxArgs")
             .field("listen", &self.listen)
-            .field("api_key", &"<redacted>")
-            .field("app_id", &self.app_id)
-            .field("user_key", &"<redacted>")
-            .field("rate_limit", &self.rate_limit)
-            .field("render_time", &self.render_time)
-            .field("latency", &self.latency)
-            .field("fail_rate", &self.fail_rate)
-            .field("drop_rate", &self.drop_rate)
-            .field("lost_rate", &self.lost_rate)
-            .field("render_fail_rate", &self.render_fail_rate)
-            .field("download_fail_rate", &self.download_fail_rate)
-            .field("webhook_duplicate_rate", &self.webhook_duplicate_rate)
-            .field("seed", &self.seed)
-            .field("seed_projects", &self.seed_projects)
-            .field("token_ttl", &self.token_ttl)
+            .field("config", &self.config())
             .finish()
     }
 }
