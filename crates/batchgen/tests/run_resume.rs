@@ -312,3 +312,45 @@ fn shell_words(line: &str) -> Vec<String> {
     }
     words
 }
+
+/// A `--sandbox` run into a directory that already holds a journal says it cannot be resumed
+/// (its emulator is gone) and how to go on, instead of suggesting `--resume`.
+#[test]
+fn a_second_sandbox_run_into_the_same_dir_says_what_to_do() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("demo");
+    let run = || {
+        run_support::batchgen()
+            .arg("run")
+            .arg(run_support::repo().join("samples/welcome.csv"))
+            .arg(run_support::repo().join("templates/welcome.json"))
+            .arg("--out")
+            .arg(&out)
+            .args([
+                "--sandbox",
+                "--sandbox-render-time",
+                "50ms..100ms",
+                "--poll-interval",
+                "100ms",
+                "-q",
+            ])
+            .env_remove("AISTUDIOS_API_KEY")
+            .output()
+            .unwrap()
+    };
+    let first = run();
+    assert_eq!(
+        first.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    let second = run();
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    assert_eq!(second.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("a --sandbox run cannot be resumed"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("choose another --out"), "{stderr}");
+}

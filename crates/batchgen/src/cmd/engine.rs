@@ -119,6 +119,15 @@ pub fn open_journal(
 }
 
 fn journal_error(e: JournalError, sandbox: bool) -> anyhow::Error {
+    if let (true, JournalError::Exists { path }) = (sandbox, &e) {
+        let dir = path.parent().unwrap_or(path);
+        let message = format!(
+            "failed to start the run: {} already holds a run's journal, and a --sandbox run cannot be resumed (its emulator is gone): remove {} or choose another --out",
+            path.display(),
+            dir.display()
+        );
+        return anyhow::Error::new(Fatal { code: 2, message });
+    }
     let mut message = format!("failed to {e}");
     if sandbox && matches!(e, JournalError::Mismatch { .. }) {
         message.push_str(
