@@ -11,7 +11,7 @@ use batchgen_dispatch::{Budget, End, Engine, EngineConfig, JobInput};
 use batchgen_sandbox::SandboxConfig;
 use tokio_util::sync::CancellationToken;
 
-const BODY: &str = r#"{"name":"NAME","scenes":[{"sceneIdx":0,"background":{},"clips":[{"id":"m","type":"aiModel","layer":1,"left":0,"top":0,"width":10,"height":10,"model":{"ai_name":"M1"},"script":{"org":"Hello"}}]}]}"#;
+const BODY: &str = r#"{"name":"NAME","scenes":[{"sceneIdx":0,"background":{},"clips":[{"id":"m","type":"aiModel","layer":1,"left":0,"top":0,"width":10,"height":10,"model":{"ai_name":"M000045058","emotion":"BG00002320"},"script":{"org":"Hello"}}]}]}"#;
 
 fn job(key: &str, tag: &str) -> (String, JobInput) {
     let name = format!("demo [{key}] #{tag}");
@@ -104,6 +104,11 @@ async fn resume_adopts_the_project_of_a_row_caught_while_submitting() {
     journal.close().unwrap();
     drop(journal);
     assert_eq!(sb.stats().submissions, 1);
+    // The vendor lists a project only once it is exported: resume after its render ended
+    // (a lookup during the render finds nothing; issue 10 item 4 makes lookups patient).
+    while !client.progress(&created).await.unwrap().is_finished() {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 
     let (journal, replay) = open(dir.path(), true);
     let report = run(&client, dir.path(), journal, replay, input, false).await;
