@@ -45,6 +45,7 @@ use crate::manifest::{self, Entry, Layout, Status};
 use crate::poll::{PollConfig, PollSchedule};
 use crate::progress::{Counters, ProgressHandle, Snapshot, dec, inc};
 use crate::retry::{Action, Backoff, decide};
+use crate::webhook::WebhookUrls;
 
 /// Engine settings. Everything here may change between a run and its `--resume`.
 #[derive(Clone, Debug)]
@@ -73,6 +74,9 @@ pub struct EngineConfig {
     /// Webhook callbacks, when a receiver feeds them: rows then end on a callback or a poll,
     /// whichever comes first. Set [`EngineConfig::poll`] to a slow safety net with it.
     pub callbacks: Option<Callbacks>,
+    /// With webhooks: where each project's `webhookUrl` points (set on the body when the job
+    /// is made).
+    pub webhook_urls: Option<WebhookUrls>,
 }
 
 impl EngineConfig {
@@ -91,6 +95,7 @@ impl EngineConfig {
             manifest_every: Duration::from_secs(2),
             layout: Layout::Projects,
             callbacks: None,
+            webhook_urls: None,
         }
     }
 }
@@ -395,13 +400,10 @@ fn admit(
     input: JobInput,
     prior: &mut HashMap<String, RowRecord>,
 ) -> Option<(Job, Start, Entry)> {
-    let job = match input {
-        JobInput::Invalid {
-            row,
-            key,
-            error,
-            inputs,
-        } => {
+    let tag = ctx.journal.header().run_tag();
+    let job = match input.into_job(tag, ctx.config.webhook_urls.as_ref()) {
+        Ok(job) => job,
+        Err((row, key, error, inputs)) => {
             let known = prior.remove(&key).is_some_and(|r| {
                 r.state == RowState::Invalid && r.error.as_deref() == Some(&error)
             });
@@ -428,7 +430,6 @@ fn admit(
             });
             return None;
         }
-        JobInput::Valid(job) => job,
     };
     let mut entry = Entry {
         row: job.row,

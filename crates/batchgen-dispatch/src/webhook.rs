@@ -130,6 +130,23 @@ impl WebhookAuth {
     }
 }
 
+/// Where the vendor sends a run's callbacks: the run's tokens and the receiver's public base
+/// URL (as the vendor reaches it). The engine sets each project's `webhookUrl` from it.
+#[derive(Clone, Debug)]
+pub struct WebhookUrls {
+    /// The run's tokens.
+    pub auth: WebhookAuth,
+    /// The receiver's public base URL, e.g. `https://hooks.example.com/batchgen-in`.
+    pub public_base: String,
+}
+
+impl WebhookUrls {
+    /// Row `row`'s callback URL (see [`WebhookAuth::url`]).
+    pub fn url(&self, row: u64) -> String {
+        self.auth.url(&self.public_base, row)
+    }
+}
+
 fn decode_hex(text: &str) -> Option<Vec<u8>> {
     if text.len() != TOKEN_HEX || !text.is_ascii() {
         return None;

@@ -1,12 +1,10 @@
 //! End to end under faults: the real binary against the real sandbox over loopback with 429s,
 //! 500s, dropped connections, lost answers, slow answers and failed renders switched on.
 
-mod run_support;
-
 use std::time::Duration;
 
+use crate::support::{Env, KEY, journal_events, manifest};
 use batchgen_sandbox::SandboxConfig;
-use run_support::{Env, KEY, journal_events, manifest};
 
 #[test]
 fn under_faults_every_row_ends_ready_or_failed_with_a_reason_and_nothing_is_sent_twice() {

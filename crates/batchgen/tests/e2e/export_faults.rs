@@ -2,14 +2,11 @@
 //! latency, failed exports, cut downloads): every row ends ready or failed with a reason, and
 //! no project is exported twice.
 
-mod export_support;
-mod run_support;
-
 use std::time::Duration;
 
+use crate::support::export::{export_cmd, exports_of, seeded_csv};
+use crate::support::{Env, KEY, manifest};
 use batchgen_sandbox::SandboxConfig;
-use export_support::{export_cmd, exports_of, seeded_csv};
-use run_support::{Env, KEY, manifest};
 
 #[test]
 fn faults_end_every_row_ready_or_failed_and_nothing_is_exported_twice() {
