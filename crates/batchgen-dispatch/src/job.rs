@@ -15,7 +15,6 @@ use bytes::Bytes;
 use std::sync::Arc;
 
 use crate::claims::Claims;
-use crate::journal::parse_rfc3339;
 use crate::naming;
 use crate::webhook::WebhookUrls;
 
@@ -393,12 +392,7 @@ impl JobKind {
                     .filter(|e| {
                         folder_id.is_none() || e.folder_id.is_none() || e.folder_id == *folder_id
                     })
-                    .filter(|e| {
-                        e.created_at
-                            .as_deref()
-                            .and_then(parse_rfc3339)
-                            .is_some_and(|at| at >= not_before)
-                    })
+                    .filter(|e| e.created_at_ms().is_some_and(|at| at >= not_before))
                     .filter(|e| !lookup.exclude.contains(&e.id))
                     .map(|e| e.id)
                     .collect();

@@ -11,7 +11,8 @@
 //!   submit-before-poll priority;
 //! - [`retry`]: exponential backoff with full jitter; error class → action;
 //! - [`poll`]: per-project polling schedule, aimed at the estimated end of the render;
-//! - [`journal`]: append + `fdatasync` with group commit, replay, fingerprint;
+//! - [`journal`]: its format (header, events, fingerprint), its replay (one record per row)
+//!   and its writer (append + `fdatasync` with group commit);
 //! - [`manifest`]: atomic `manifest.csv` and `manifest.jsonl`;
 //! - [`download`]: streamed, retried video downloads;
 //! - [`job`]: the inputs, and the submit/poll/lookup calls of each [`JobKind`] (v3 projects
@@ -19,7 +20,9 @@
 //! - [`naming`]: the unique project name and per-row webhook URL, set by a top-level edit of
 //!   the rendered body;
 //! - `claims`: which remote objects the run's rows hold (export lookups adopt no other);
-//! - [`engine`]: the row state machine, task orchestration and cancellation;
+//! - [`engine`]: the run loop (task orchestration, cancellation), the resume plan (a pure
+//!   function from a row's journaled state and the flags to where it starts), the row driver
+//!   (submit, follow, download) and the ledger that refreshes the manifest;
 //! - [`callbacks`] and [`webhook`]: the webhook receiver and the per-row tokens; a render
 //!   ends on a callback or a poll, whichever comes first;
 //! - [`progress`]: counters for a display.
