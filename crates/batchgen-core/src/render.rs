@@ -65,6 +65,8 @@ pub struct RenderStats {
     pub rendered: u64,
     /// Rows invalid.
     pub invalid: u64,
+    /// Blank rows skipped (every cell empty); not counted in `rows`.
+    pub blank: u64,
 }
 
 /// Renders every row of `rows` with `template` on rayon's thread pool and pushes the results into
@@ -85,6 +87,7 @@ pub fn render_stream<R: Read, S: Sink + ?Sized>(
             }
         }
         if chunk.is_empty() {
+            stats.blank = rows.blank_rows();
             return Ok(stats);
         }
         let rendered: Vec<RenderedRow> = std::mem::take(&mut chunk)

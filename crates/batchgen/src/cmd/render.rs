@@ -44,7 +44,7 @@ pub struct ValidateArgs {
 /// The inputs, loaded and checked: everything that can fail before any row is rendered.
 pub struct Prepared {
     pub template: Template,
-    pub rows: RowReader<std::io::BufReader<std::fs::File>>,
+    pub rows: RowReader<std::fs::File>,
 }
 
 /// Loads the template and the CSV, compiles, and checks keys. Any failure here means nothing
