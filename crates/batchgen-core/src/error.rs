@@ -138,6 +138,15 @@ pub enum CompileError {
         /// The violations, with template pointers.
         violations: Vec<Violation>,
     },
+    /// Several placeholders, bindings or the key name what the CSV or the template lacks: each
+    /// one, with what is closest ([`UnknownColumn`](Self::UnknownColumn),
+    /// [`BindingTarget`](Self::BindingTarget), [`UnknownClip`](Self::UnknownClip),
+    /// [`KeyColumn`](Self::KeyColumn)).
+    #[error("{} names are missing:{}", missing.len(), list_errors(missing))]
+    Missing {
+        /// Each missing name, in the order found (key, bindings, template, patch).
+        missing: Vec<CompileError>,
+    },
     /// The key column is not in the CSV.
     #[error(
         "--key {name:?}: the CSV has no such column{}",
@@ -149,6 +158,22 @@ pub enum CompileError {
         /// The closest existing column.
         suggestion: Option<String>,
     },
+}
+
+impl CompileError {
+    /// One error for names found missing: the error itself when there is one, else
+    /// [`CompileError::Missing`] listing them all.
+    pub fn missing(mut all: Vec<CompileError>) -> CompileError {
+        if all.len() == 1 {
+            all.remove(0)
+        } else {
+            CompileError::Missing { missing: all }
+        }
+    }
+}
+
+fn list_errors(errors: &[CompileError]) -> String {
+    errors.iter().map(|e| format!("\n  {e}")).collect()
 }
 
 fn list(violations: &[Violation]) -> String {

@@ -138,7 +138,8 @@ pub(crate) struct Unknown {
 #[derive(Debug)]
 pub(crate) enum HoleError {
     Syntax(String),
-    Unknown(Unknown),
+    /// Every name the string asks for that the header lacks.
+    Unknown(Vec<Unknown>),
 }
 
 impl Hole {
@@ -148,37 +149,42 @@ impl Hole {
             Template::compile(text).map_err(|e| HoleError::Syntax(e.reason().to_string()))?;
         let mut refs = Refs::default();
         refs.walk(&template.elements, true);
+        let mut unknown: Vec<Unknown> = Vec::new();
         for (raw, name) in &refs.columns {
-            if header.position(name).is_none() {
-                let joined = raw.trim_start_matches('[').trim_end_matches(']');
-                let hint = if raw.contains('.') && header.position(raw).is_some() {
-                    Some(format!(
-                        "the column is named {raw:?}: write {{{{[{raw}]}}}} (a dot means a nested field)"
-                    ))
-                } else if joined != name && header.position(joined).is_some() {
-                    Some(format!("write {{{{[{joined}]}}}}"))
-                } else {
-                    header.closest(name).map(|c| {
-                        if c.contains(' ') || c.contains('.') {
-                            format!("closest column: {c:?}, written {{{{[{c}]}}}}")
-                        } else {
-                            format!("closest column: {c:?}")
-                        }
-                    })
-                };
-                return Err(HoleError::Unknown(Unknown {
-                    name: name.clone(),
-                    placeholder: raw.clone(),
-                    hint,
-                }));
+            if header.position(name).is_some() || unknown.iter().any(|u| u.name == *name) {
+                continue;
             }
+            let joined = raw.trim_start_matches('[').trim_end_matches(']');
+            let hint = if raw.contains('.') && header.position(raw).is_some() {
+                Some(format!(
+                    "the column is named {raw:?}: write {{{{[{raw}]}}}} (a dot means a nested field)"
+                ))
+            } else if joined != name && header.position(joined).is_some() {
+                Some(format!("write {{{{[{joined}]}}}}"))
+            } else {
+                header.closest(name).map(|c| {
+                    if c.contains(' ') || c.contains('.') {
+                        format!("closest column: {c:?}, written {{{{[{c}]}}}}")
+                    } else {
+                        format!("closest column: {c:?}")
+                    }
+                })
+            };
+            unknown.push(Unknown {
+                name: name.clone(),
+                placeholder: raw.clone(),
+                hint,
+            });
         }
-        if let Some(local) = refs.unknown_locals.first() {
-            return Err(HoleError::Unknown(Unknown {
+        for local in &refs.unknown_locals {
+            unknown.push(Unknown {
                 name: format!("@{local}"),
                 placeholder: text.to_string(),
                 hint: Some("batchgen provides @row (the row number) and @key (the row key)".into()),
-            }));
+            });
+        }
+        if !unknown.is_empty() {
+            return Err(HoleError::Unknown(unknown));
         }
         let typed = whole_typed(&template);
         let program = match simple_parts(&template, typed.is_some(), header) {
@@ -489,22 +495,31 @@ mod tests {
     fn unknown_columns_are_found_at_compile_time() {
         let h = header(&["first_name", "a.b", "customer id"]);
         let e = Hole::compile("/x", "Hi {{frist_name}}", &h).unwrap_err();
-        let HoleError::Unknown(u) = e else { panic!() };
+        let HoleError::Unknown(mut u) = e else {
+            panic!()
+        };
+        let u = u.remove(0);
         assert_eq!(u.name, "frist_name");
         assert!(u.hint.unwrap().contains("first_name"));
-        let HoleError::Unknown(u) = Hole::compile("/x", "{{a.b}}", &h).unwrap_err() else {
+        let HoleError::Unknown(mut u) = Hole::compile("/x", "{{a.b}}", &h).unwrap_err() else {
             panic!()
         };
+        let u = u.remove(0);
         assert!(u.hint.unwrap().contains("{{[a.b]}}"));
-        let HoleError::Unknown(u) = Hole::compile("/x", "{{#if nope}}x{{/if}}", &h).unwrap_err()
-        else {
+        let HoleError::Unknown(u) = Hole::compile(
+            "/x",
+            "{{#if nope}}{{nope2}}{{/if}} {{first_name}} {{nope}}",
+            &h,
+        )
+        .unwrap_err() else {
             panic!()
         };
-        assert_eq!(u.name, "nope");
+        let names: Vec<&str> = u.iter().map(|u| u.name.as_str()).collect();
+        assert_eq!(names, ["nope", "nope2"]);
         let HoleError::Unknown(u) = Hole::compile("/x", "{{@index}}", &h).unwrap_err() else {
             panic!()
         };
-        assert_eq!(u.name, "@index");
+        assert_eq!(u[0].name, "@index");
         assert!(matches!(
             Hole::compile("/x", "{{", &h),
             Err(HoleError::Syntax(_))

@@ -74,13 +74,27 @@ impl<'a> TemplateBuilder<'a> {
     pub fn build(self) -> Result<Template, CompileError> {
         let document = self.source.document();
         let header = self.header.clone();
-        let key = KeySource::for_header(&header, self.key_column.as_deref())?;
-        let bindings = binding::resolve_all(&header, document)?;
-        let doc = Doc::compile(document, &header, bindings, "template")?;
+        // Every missing name is collected, so that one report names them all.
+        let mut missing = Vec::new();
+        let key = KeySource::for_header(&header, self.key_column.as_deref()).unwrap_or_else(|e| {
+            missing.push(e);
+            KeySource::RowNumber
+        });
+        let bindings = binding::resolve_all(&header, document, &mut missing)?;
+        let doc = Doc::compile(document, &header, bindings, "template", &mut missing)?;
         let patch_file = match &self.patch {
-            Some((origin, text)) => Some(PatchFile::compile(origin, text, &header, document)?),
+            Some((origin, text)) => Some(PatchFile::compile(
+                origin,
+                text,
+                &header,
+                document,
+                &mut missing,
+            )?),
             None => None,
         };
+        if !missing.is_empty() {
+            return Err(CompileError::missing(missing));
+        }
         let patch_column = header.position("patch");
         let merge_column = header.position("merge");
         let patched = patch_file.is_some() || patch_column.is_some() || merge_column.is_some();
@@ -371,4 +385,63 @@ fn collect_origins(doc: &Doc, pred: impl Fn(&str) -> bool) -> Vec<Origin> {
         add(Origin::Column(b.column.clone()));
     }
     origins
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn header(names: &[&str]) -> Header {
+        Header::new(names.iter().map(|s| s.to_string()).collect()).unwrap()
+    }
+
+    #[test]
+    fn every_missing_name_is_reported_at_once_with_its_closest() {
+        let source = TemplateSource::parse(
+            "t.json",
+            r#"{"name": "{{frist_name}} {{lastname}}", "a": "{{number zom}}",
+                "scenes": [{"clips": [{"id": "img", "source_url": "x"}]}],
+                "b": ["{{#if vip}}{{offer}}{{/if}}"]}"#,
+        )
+        .unwrap();
+        let h = header(&[
+            "first_name",
+            "last_name",
+            "zoom",
+            "/scenes/0/clips/0/sorce_url",
+            "@im/x",
+        ]);
+        let e = Template::builder(&source, &h)
+            .key_column(Some("idd"))
+            .validate(false)
+            .build()
+            .unwrap_err();
+        let CompileError::Missing { missing } = &e else {
+            panic!("{e}")
+        };
+        let text = e.to_string();
+        assert_eq!(missing.len(), 8, "{text}");
+        assert!(
+            text.starts_with("8 names are missing:\n  --key \"idd\""),
+            "{text}"
+        );
+        for part in [
+            "closest existing path: /scenes/0/clips/0/source_url",
+            "closest clip id: \"img\"",
+            "\"frist_name\" names column \"frist_name\", which the CSV does not have (closest column: \"first_name\")",
+            "(closest column: \"last_name\")",
+            "(closest column: \"zoom\")",
+            "names column \"vip\"",
+            "names column \"offer\"",
+        ] {
+            assert!(text.contains(part), "{part}: {text}");
+        }
+        // One missing name is reported as itself.
+        let h = header(&["frist_name", "lastname", "zom", "vip"]);
+        let e = Template::builder(&source, &h)
+            .validate(false)
+            .build()
+            .unwrap_err();
+        assert!(matches!(e, CompileError::UnknownColumn { .. }), "{e}");
+    }
 }
