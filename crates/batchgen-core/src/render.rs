@@ -21,6 +21,9 @@ pub struct RenderedRow {
     pub key: String,
     /// The project as compact JSON, or why the row is invalid.
     pub outcome: Result<Vec<u8>, RowError>,
+    /// The columns (positions) whose cell is empty under a plain placeholder
+    /// ([`Template::empty_columns`]); empty for a row that could not be read.
+    pub empty: Vec<usize>,
 }
 
 /// Where rendered rows go: a JSONL writer, a dispatcher's queue, a test's `Vec`.
@@ -98,7 +101,17 @@ pub fn render_stream<R: Read, S: Sink + ?Sized>(
                 let outcome = template
                     .render_into(&row, &key, scratch, &mut out)
                     .map(|()| out);
-                RenderedRow { row, key, outcome }
+                let empty = if row.defect.is_none() {
+                    template.empty_columns(&row)
+                } else {
+                    Vec::new()
+                };
+                RenderedRow {
+                    row,
+                    key,
+                    outcome,
+                    empty,
+                }
             })
             .collect();
         for r in rendered {

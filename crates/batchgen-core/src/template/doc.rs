@@ -162,7 +162,8 @@ impl Doc {
                             None => write_json_string(out, cell),
                             Some(t) => {
                                 scratch.text.clear();
-                                match t.write_json(cell, &mut scratch.text) {
+                                match t.write_json_as(cell, scope.decimal_comma, &mut scratch.text)
+                                {
                                     Ok(()) => out.extend_from_slice(scratch.text.as_bytes()),
                                     Err(message) => {
                                         // Keep the output well-formed so the rest of the row can still be checked.
@@ -349,12 +350,13 @@ mod tests {
             fields: &fields,
             context: Default::default(),
             header: &header,
+            decimal_comma: false,
         };
         let mut out = Vec::new();
         let mut problems = Vec::new();
         doc.render(
             &scope,
-            &crate::hole::registry(),
+            &crate::hole::registry(false),
             &mut Scratch::default(),
             &mut out,
             &mut problems,
