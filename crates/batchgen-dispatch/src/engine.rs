@@ -70,6 +70,8 @@ pub struct EngineConfig {
     /// The manifest's fixed columns: [`Layout::Projects`] for `run`, [`Layout::Exports`] for
     /// `export`.
     pub layout: Layout,
+    /// The CSV manifest's separator and BOM (the input's).
+    pub manifest_csv: manifest::CsvStyle,
     /// Webhook callbacks, when a receiver feeds them: rows then end on a callback or a poll,
     /// whichever comes first. Set [`EngineConfig::poll`] to a slow safety net with it.
     pub callbacks: Option<Callbacks>,
@@ -90,6 +92,7 @@ impl EngineConfig {
             retry_failed: false,
             manifest_every: Duration::from_secs(2),
             layout: Layout::Projects,
+            manifest_csv: manifest::CsvStyle::default(),
             callbacks: None,
         }
     }
@@ -336,9 +339,10 @@ impl Engine {
         }
         let closed = ctx.journal.close();
         let (entries, _) = ctx.snapshot_entries();
-        manifest::write(
+        manifest::write_with(
             &ctx.config.out_dir,
             ctx.config.layout,
+            ctx.config.manifest_csv,
             &ctx.config.columns,
             &entries,
         )
@@ -1060,10 +1064,11 @@ async fn refresh_manifest(ctx: Arc<Ctx>, done: CancellationToken) {
         }
         let dir = ctx.config.out_dir.clone();
         let columns = ctx.config.columns.clone();
-        let layout = ctx.config.layout;
-        let written =
-            tokio::task::spawn_blocking(move || manifest::write(&dir, layout, &columns, &entries))
-                .await;
+        let (layout, style) = (ctx.config.layout, ctx.config.manifest_csv);
+        let written = tokio::task::spawn_blocking(move || {
+            manifest::write_with(&dir, layout, style, &columns, &entries)
+        })
+        .await;
         if let Ok(Err(e)) = written {
             tracing::warn!(error = %e, "could not refresh the manifest; will try again");
         }
