@@ -19,7 +19,9 @@ use batchgen_dispatch::journal::{Fingerprint, RunKind};
 use batchgen_dispatch::manifest::Layout;
 use batchgen_dispatch::poll::PollConfig;
 use batchgen_dispatch::{Budget, Callbacks, Engine, JobInput, WebhookAuth, WebhookReceiver};
-use batchgen_sandbox::{Sandbox, SandboxConfig, parse_duration, parse_duration_range, parse_rate};
+use batchgen_sandbox::{
+    Sandbox, SandboxConfig, parse_duration, parse_duration_range, parse_probability,
+};
 use clap::Args;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
@@ -62,11 +64,11 @@ pub struct RunArgs {
     #[arg(long, value_name = "A..B", default_value = "1s..3s", value_parser = parse_duration_range, requires = "sandbox")]
     pub sandbox_render_time: std::ops::Range<Duration>,
     /// With --sandbox: share of API calls answered 500.
-    #[arg(long, value_name = "P", default_value = "0", value_parser = parse_rate, requires = "sandbox")]
-    pub sandbox_fail_rate: f64,
+    #[arg(long, value_name = "P", default_value = "0", value_parser = parse_probability, requires = "sandbox")]
+    pub sandbox_fail_probability: f64,
     /// With --sandbox: share of renders that fail.
-    #[arg(long, value_name = "P", default_value = "0", value_parser = parse_rate, requires = "sandbox")]
-    pub sandbox_render_fail_rate: f64,
+    #[arg(long, value_name = "P", default_value = "0", value_parser = parse_probability, requires = "sandbox")]
+    pub sandbox_render_fail_probability: f64,
 }
 
 /// Reads `--webhook-url`: an absolute http(s) URL without query or fragment.
@@ -342,8 +344,8 @@ fn fingerprint(args: &RunArgs, client: &Client) -> anyhow::Result<Fingerprint> {
 async fn start_run_sandbox(args: &RunArgs, quiet: bool) -> anyhow::Result<Sandbox> {
     let config = SandboxConfig::default()
         .render_time(args.sandbox_render_time.clone())
-        .fail_rate(args.sandbox_fail_rate)
-        .render_fail_rate(args.sandbox_render_fail_rate);
+        .fail_probability(args.sandbox_fail_probability)
+        .render_fail_probability(args.sandbox_render_fail_probability);
     start_sandbox(config, quiet).await
 }
 
