@@ -43,9 +43,14 @@ impl FileEncoding {
         self.encoding.name()
     }
 
+    /// `true` when the file is UTF-8 (with or without a BOM).
+    pub fn is_utf8(&self) -> bool {
+        self.encoding == UTF_8
+    }
+
     /// `true` when the bytes need decoding (anything but UTF-8).
     pub(crate) fn decodes(&self) -> bool {
-        self.encoding != UTF_8
+        !self.is_utf8()
     }
 }
 
