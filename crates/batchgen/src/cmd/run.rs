@@ -31,6 +31,7 @@ use crate::cmd::api::{ApiArgs, SANDBOX_CONFLICTS, is_loopback, origin, start_san
 use crate::cmd::engine::{self, EngineArgs, JournalSpec, Summary};
 use crate::cmd::render::{Inputs, prepare};
 use crate::exit::{Fatal, Outcome};
+use crate::report;
 
 /// `batchgen run`.
 #[derive(Debug, Args)]
@@ -44,6 +45,10 @@ pub struct RunArgs {
     pub api: ApiArgs,
     #[command(flatten)]
     pub engine: EngineArgs,
+    /// Refuse to send anything when any row is invalid (exit 3): a partly bad batch never
+    /// spends credits by accident.
+    #[arg(long)]
+    pub strict: bool,
     /// Receive the vendor's completion webhooks on ADDR (e.g. 0.0.0.0:8080, or 127.0.0.1:0
     /// with --sandbox); polling then only backs them up.
     #[arg(long, value_name = "ADDR")]
@@ -91,7 +96,13 @@ const CHANNEL: usize = 256;
 pub fn run(args: RunArgs, quiet: bool) -> anyhow::Result<Outcome> {
     let prepared = prepare(&args.inputs, quiet)?;
     let columns: Vec<String> = prepared.template.header().names().to_vec();
-    let rows = engine::count_rows(&args.inputs.data)?;
+    // Every row is checked before anything is sent: the reasons come before any credit is spent.
+    let checked = report::check_rows(&prepared.template, &args.inputs.data, prepared.options)?;
+    if !quiet {
+        checked.warn_cells(&args.inputs.data);
+        checked.print_invalid(&mut std::io::stderr().lock())?;
+    }
+    checked.refuse_if_strict(args.strict, &args.inputs.data)?;
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("cannot create {}", args.out.display()))?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -100,7 +111,7 @@ pub fn run(args: RunArgs, quiet: bool) -> anyhow::Result<Outcome> {
         .build()
         .context("cannot start the async runtime")?;
     let command = engine::command_line();
-    runtime.block_on(run_async(args, prepared, columns, rows, command, quiet))
+    runtime.block_on(run_async(args, prepared, columns, checked, command, quiet))
 }
 
 /// The webhook receiver of a run: bound, with its public base URL.
@@ -144,10 +155,12 @@ async fn run_async(
     args: RunArgs,
     prepared: crate::cmd::render::Prepared,
     columns: Vec<String>,
-    rows: u64,
+    checked: report::RowReport,
     command: Vec<String>,
     quiet: bool,
 ) -> anyhow::Result<Outcome> {
+    let rows = checked.rows;
+    let invalid = (checked.shown(), checked.invalid);
     // Where to, and as whom.
     let sandbox = if args.sandbox {
         Some(start_run_sandbox(&args, quiet).await?)
@@ -175,6 +188,7 @@ async fn run_async(
     let mut config = args
         .engine
         .config(&args.out, columns.clone(), Layout::Projects);
+    config.manifest_csv = prepared.style;
     // Webhooks: a receiver, a token per row, and polling as a slow safety net.
     let receiver_stop = CancellationToken::new();
     let mut receiver = None;
@@ -273,7 +287,7 @@ async fn run_async(
             out: &args.out,
             engine: &args.engine,
             extra,
-            invalid: (&[], 0),
+            invalid: (&invalid.0, invalid.1),
         },
         &report,
         &resume_hint,
