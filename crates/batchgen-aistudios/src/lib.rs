@@ -43,7 +43,7 @@ pub use export::{Export, ExportRequest, ExportStatus, Watermark};
 pub use progress::Progress;
 pub use project::{ProjectId, ProjectInfo, ProjectPage, ProjectQuery, ProjectState};
 pub use project_export::{ProjectExport, Resolution, ResolutionError};
-pub use retry_after::parse_retry_after;
+pub use retry_after::{parse_reset, parse_retry_after};
 pub use secret::Secret;
 pub use segment::{SegmentError, check_segment};
 pub use webhook::{WebhookEnd, WebhookPayload};
