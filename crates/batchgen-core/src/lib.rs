@@ -50,9 +50,9 @@ pub mod validate;
 mod value_type;
 
 pub use error::{CompileError, InputError, Origin, Problem, RowError, TemplateError};
-pub use key::{KeySource, check_unique, file_stem};
+pub use key::{KeySource, check_unique, check_unique_with, file_stem};
 pub use render::{RenderError, RenderStats, RenderedRow, Sink, render_stream};
-pub use row::{Header, Row, RowDefect, RowReader};
+pub use row::{EncodingSource, FileEncoding, Header, ReadOptions, Row, RowDefect, RowReader};
 pub use template::{Scratch, Template, TemplateBuilder, TemplateSource, Warning};
 pub use value_type::ValueType;
 

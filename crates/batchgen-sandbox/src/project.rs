@@ -21,32 +21,18 @@ pub(crate) struct ProjectId([u8; 12]);
 impl ProjectId {
     /// Parses 24 lowercase hex characters; anything else is no project id.
     pub fn parse(s: &str) -> Option<Self> {
-        let b = s.as_bytes();
-        if b.len() != 24 {
+        if s.bytes().any(|c| c.is_ascii_uppercase()) {
             return None;
         }
         let mut out = [0u8; 12];
-        for (i, pair) in b.chunks_exact(2).enumerate() {
-            out[i] = (hex_val(pair[0])? << 4) | hex_val(pair[1])?;
-        }
+        hex::decode_to_slice(s, &mut out).ok()?;
         Some(ProjectId(out))
-    }
-}
-
-fn hex_val(c: u8) -> Option<u8> {
-    match c {
-        b'0'..=b'9' => Some(c - b'0'),
-        b'a'..=b'f' => Some(c - b'a' + 10),
-        _ => None,
     }
 }
 
 impl fmt::Display for ProjectId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for b in self.0 {
-            write!(f, "{b:02x}")?;
-        }
-        Ok(())
+        f.write_str(&hex::encode(self.0))
     }
 }
 
@@ -158,11 +144,11 @@ impl Render {
     pub fn draw(
         rng: &mut StdRng,
         range: &std::ops::Range<Duration>,
-        fail_rate: f64,
+        fail_probability: f64,
         now: Instant,
         now_wall: SystemTime,
     ) -> Self {
-        // Always draw the same three numbers so the stream stays aligned whatever the rates.
+        // Always draw the same three numbers so the stream stays aligned whatever the probabilities.
         let duration = crate::faults::draw_duration(rng, range);
         let fail: f64 = rng.random();
         let at: f32 = rng.random_range(0.1..0.9);
@@ -170,7 +156,7 @@ impl Render {
             started: now,
             started_at: now_wall,
             duration,
-            fails_at: (fail < fail_rate).then_some(at),
+            fails_at: (fail < fail_probability).then_some(at),
         }
     }
 

@@ -7,6 +7,7 @@ mod cmd;
 mod exit;
 mod output;
 mod progress;
+mod report;
 
 use clap::Parser;
 use std::process::ExitCode;

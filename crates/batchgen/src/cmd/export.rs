@@ -17,13 +17,14 @@ use batchgen_aistudios::{ExportRequest, Watermark, check_segment};
 use batchgen_core::{Header, KeySource, Row, RowReader, file_stem};
 use batchgen_dispatch::journal::{Fingerprint, RunKind};
 use batchgen_dispatch::manifest::Layout;
-use batchgen_dispatch::{Budget, Engine, JobInput};
+use batchgen_dispatch::{Budget, Engine, ExportRow, JobInput};
 use clap::Args;
 use tokio_util::sync::CancellationToken;
 
 use crate::cmd::api::{ApiArgs, origin};
 use crate::cmd::engine::{self, EngineArgs, JournalSpec, Summary};
 use crate::exit::{Fatal, Outcome};
+use crate::report::{self, Invalid, RowReport};
 
 /// `batchgen export`.
 #[derive(Debug, Args)]
@@ -38,6 +39,13 @@ pub struct ExportArgs {
     /// Column whose values are the row keys (unique; they name output files). Default: row-N.
     #[arg(long, value_name = "COLUMN")]
     pub key: Option<String>,
+    /// Read the CSV in this encoding (utf-8, utf-16le, windows-1252, …). Default: a BOM
+    /// decides, else UTF-8, else Windows-1252 (with a warning).
+    #[arg(long, value_name = "NAME")]
+    pub encoding: Option<String>,
+    /// Refuse to send anything when any row is invalid (exit 3).
+    #[arg(long)]
+    pub strict: bool,
     #[command(flatten)]
     pub watermark: WatermarkArgs,
     #[command(flatten)]
@@ -180,15 +188,15 @@ impl Columns {
         let key = self.key.key_of(row);
         let inputs: Vec<String> = row.fields.iter().map(str::to_owned).collect();
         match self.check(row, flags) {
-            Ok((folder, project, request)) => JobInput::export(
-                row.number,
-                key.clone(),
-                file_stem(&key),
-                folder,
-                project,
+            Ok((folder_id, project_id, request)) => JobInput::Export(ExportRow {
+                row: row.number,
+                file_stem: file_stem(&key),
+                key,
+                folder_id,
+                project_id,
                 request,
                 inputs,
-            ),
+            }),
             Err(error) => JobInput::Invalid {
                 row: row.number,
                 key,
@@ -267,38 +275,48 @@ impl Columns {
 
 /// Rows between the reader and the engine.
 const CHANNEL: usize = 256;
-/// Invalid rows listed before the run starts (all are in the manifest).
-const SHOW_INVALID: usize = 10;
 
 pub fn run(args: ExportArgs, quiet: bool) -> anyhow::Result<Outcome> {
     // Everything that can be refused is refused before anything is sent.
-    let reader = RowReader::from_path(&args.data)?;
-    let columns_found = Columns::find(reader.header(), args.key.as_deref(), &args.data)?;
-    if let Some(key) = &args.key {
-        batchgen_core::check_unique(&args.data, key)?;
-    }
-    // A first pass counts the rows and lists the invalid ones (export rows are small).
-    let mut rows = 0u64;
-    let mut invalid = Vec::new();
-    let mut invalid_count = 0u64;
-    for row in reader {
-        let row = row?;
-        rows += 1;
-        if let JobInput::Invalid {
-            row, key, error, ..
-        } = columns_found.input(&row, &args.watermark)
-        {
-            invalid_count += 1;
-            if invalid.len() < SHOW_INVALID {
-                invalid.push((row, key, error));
-            }
+    let options = report::read_options(args.encoding.as_deref())?;
+    let reader = RowReader::with_options(&args.data, options)?;
+    if !quiet {
+        if let Some(w) = report::encoding_warning(&args.data, reader.encoding()) {
+            eprintln!("{w}");
         }
     }
-    if !quiet && invalid_count > 0 {
-        eprintln!(
-            "{invalid_count} of {rows} rows are invalid and will not be sent (listed at the end and in the manifest)"
-        );
+    let style = report::manifest_style(reader.delimiter(), reader.encoding());
+    let columns_found = Columns::find(reader.header(), args.key.as_deref(), &args.data)?;
+    if let Some(key) = &args.key {
+        batchgen_core::check_unique_with(&args.data, options, key)?;
     }
+    // A first pass counts the rows and lists the invalid ones (export rows are small).
+    let mut checked = RowReport::new(reader.header().names());
+    let mut reader = reader;
+    for row in reader.by_ref() {
+        let row = row?;
+        checked.rows += 1;
+        if let JobInput::Invalid {
+            row: number,
+            key,
+            error,
+            ..
+        } = columns_found.input(&row, &args.watermark)
+        {
+            checked.add_invalid(Invalid {
+                row: number,
+                line: row.line,
+                key,
+                reason: error,
+            });
+        }
+    }
+    checked.blank = reader.blank_rows();
+    if !quiet {
+        checked.warn_cells(&args.data);
+        checked.print_invalid(&mut std::io::stderr().lock())?;
+    }
+    checked.refuse_if_strict(args.strict, &args.data)?;
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("cannot create {}", args.out.display()))?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -310,8 +328,8 @@ pub fn run(args: ExportArgs, quiet: bool) -> anyhow::Result<Outcome> {
     runtime.block_on(run_async(
         args,
         columns_found,
-        rows,
-        (invalid, invalid_count),
+        checked,
+        (style, options),
         command,
         quiet,
     ))
@@ -320,11 +338,16 @@ pub fn run(args: ExportArgs, quiet: bool) -> anyhow::Result<Outcome> {
 async fn run_async(
     args: ExportArgs,
     columns_found: Columns,
-    rows: u64,
-    invalid: (Vec<(u64, String, String)>, u64),
+    checked: RowReport,
+    (style, options): (
+        batchgen_dispatch::manifest::CsvStyle,
+        batchgen_core::ReadOptions,
+    ),
     command: Vec<String>,
     quiet: bool,
 ) -> anyhow::Result<Outcome> {
+    let rows = checked.rows;
+    let invalid = (checked.shown(), checked.invalid);
     let client = args.api.client(None)?;
     let (journal, replay) = engine::open_journal(
         JournalSpec {
@@ -338,11 +361,12 @@ async fn run_async(
         false,
         quiet,
     )?;
-    let reader = RowReader::from_path(&args.data)?;
+    let reader = RowReader::with_options(&args.data, options)?;
     let columns: Vec<String> = reader.header().names().to_vec();
-    let config = args
+    let mut config = args
         .engine
         .config(&args.out, columns.clone(), Layout::Exports);
+    config.manifest_csv = style;
     let budget = Arc::new(Budget::new(args.engine.rate));
     let engine = Engine::new(config, client, budget, Arc::new(journal), replay);
     let progress = engine.progress();
@@ -437,25 +461,18 @@ mod tests {
     fn error(i: &JobInput) -> &str {
         match i {
             JobInput::Invalid { error, .. } => error,
-            JobInput::Valid(j) => panic!("row {} is valid: {:?}", j.row, j.kind),
+            valid => panic!("row {} is valid: {valid:?}", valid.row()),
         }
     }
 
     fn request(i: &JobInput) -> (Option<String>, String, String) {
         match i {
-            JobInput::Valid(j) => match &j.kind {
-                batchgen_dispatch::JobKind::Export {
-                    folder_id,
-                    project_id,
-                    request,
-                } => (
-                    folder_id.clone(),
-                    project_id.clone(),
-                    serde_json::to_string(request).unwrap(),
-                ),
-                other => panic!("{other:?}"),
-            },
-            JobInput::Invalid { error, .. } => panic!("invalid: {error}"),
+            JobInput::Export(e) => (
+                e.folder_id.clone(),
+                e.project_id.clone(),
+                serde_json::to_string(&e.request).unwrap(),
+            ),
+            other => panic!("not an export: {other:?}"),
         }
     }
 

@@ -18,16 +18,20 @@ use batchgen_core::{RenderedRow, file_stem, render_stream};
 use batchgen_dispatch::journal::{Fingerprint, RunKind};
 use batchgen_dispatch::manifest::Layout;
 use batchgen_dispatch::poll::PollConfig;
-use batchgen_dispatch::{Budget, Callbacks, Engine, JobInput, WebhookAuth, WebhookReceiver};
-use batchgen_sandbox::{Sandbox, SandboxConfig, parse_duration, parse_duration_range, parse_rate};
+use batchgen_dispatch::{
+    Budget, Callbacks, Engine, JobInput, ProjectRow, WebhookAuth, WebhookReceiver, WebhookUrls,
+};
+use batchgen_sandbox::{
+    Sandbox, SandboxConfig, parse_duration, parse_duration_range, parse_probability,
+};
 use clap::Args;
-use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
 use crate::cmd::api::{ApiArgs, SANDBOX_CONFLICTS, is_loopback, origin, start_sandbox};
 use crate::cmd::engine::{self, EngineArgs, JournalSpec, Summary};
 use crate::cmd::render::{Inputs, prepare};
 use crate::exit::{Fatal, Outcome};
+use crate::report;
 
 /// `batchgen run`.
 #[derive(Debug, Args)]
@@ -41,6 +45,10 @@ pub struct RunArgs {
     pub api: ApiArgs,
     #[command(flatten)]
     pub engine: EngineArgs,
+    /// Refuse to send anything when any row is invalid (exit 3): a partly bad batch never
+    /// spends credits by accident.
+    #[arg(long)]
+    pub strict: bool,
     /// Receive the vendor's completion webhooks on ADDR (e.g. 0.0.0.0:8080, or 127.0.0.1:0
     /// with --sandbox); polling then only backs them up.
     #[arg(long, value_name = "ADDR")]
@@ -62,11 +70,11 @@ pub struct RunArgs {
     #[arg(long, value_name = "A..B", default_value = "1s..3s", value_parser = parse_duration_range, requires = "sandbox")]
     pub sandbox_render_time: std::ops::Range<Duration>,
     /// With --sandbox: share of API calls answered 500.
-    #[arg(long, value_name = "P", default_value = "0", value_parser = parse_rate, requires = "sandbox")]
-    pub sandbox_fail_rate: f64,
+    #[arg(long, value_name = "P", default_value = "0", value_parser = parse_probability, requires = "sandbox")]
+    pub sandbox_fail_probability: f64,
     /// With --sandbox: share of renders that fail.
-    #[arg(long, value_name = "P", default_value = "0", value_parser = parse_rate, requires = "sandbox")]
-    pub sandbox_render_fail_rate: f64,
+    #[arg(long, value_name = "P", default_value = "0", value_parser = parse_probability, requires = "sandbox")]
+    pub sandbox_render_fail_probability: f64,
 }
 
 /// Reads `--webhook-url`: an absolute http(s) URL without query or fragment.
@@ -88,7 +96,13 @@ const CHANNEL: usize = 256;
 pub fn run(args: RunArgs, quiet: bool) -> anyhow::Result<Outcome> {
     let prepared = prepare(&args.inputs, quiet)?;
     let columns: Vec<String> = prepared.template.header().names().to_vec();
-    let rows = engine::count_rows(&args.inputs.data)?;
+    // Every row is checked before anything is sent: the reasons come before any credit is spent.
+    let checked = report::check_rows(&prepared.template, &args.inputs.data, prepared.options)?;
+    if !quiet {
+        checked.warn_cells(&args.inputs.data);
+        checked.print_invalid(&mut std::io::stderr().lock())?;
+    }
+    checked.refuse_if_strict(args.strict, &args.inputs.data)?;
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("cannot create {}", args.out.display()))?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -97,7 +111,7 @@ pub fn run(args: RunArgs, quiet: bool) -> anyhow::Result<Outcome> {
         .build()
         .context("cannot start the async runtime")?;
     let command = engine::command_line();
-    runtime.block_on(run_async(args, prepared, columns, rows, command, quiet))
+    runtime.block_on(run_async(args, prepared, columns, checked, command, quiet))
 }
 
 /// The webhook receiver of a run: bound, with its public base URL.
@@ -141,10 +155,12 @@ async fn run_async(
     args: RunArgs,
     prepared: crate::cmd::render::Prepared,
     columns: Vec<String>,
-    rows: u64,
+    checked: report::RowReport,
     command: Vec<String>,
     quiet: bool,
 ) -> anyhow::Result<Outcome> {
+    let rows = checked.rows;
+    let invalid = (checked.shown(), checked.invalid);
     // Where to, and as whom.
     let sandbox = if args.sandbox {
         Some(start_run_sandbox(&args, quiet).await?)
@@ -172,39 +188,40 @@ async fn run_async(
     let mut config = args
         .engine
         .config(&args.out, columns.clone(), Layout::Projects);
+    config.manifest_csv = prepared.style;
     // Webhooks: a receiver, a token per row, and polling as a slow safety net.
     let receiver_stop = CancellationToken::new();
     let mut receiver = None;
-    let hooks = match webhooks {
-        None => None,
-        Some(w) => {
-            let (auth, ephemeral) = WebhookAuth::for_run(journal.header());
-            if ephemeral && !quiet {
-                eprintln!(
-                    "note: this journal predates webhook secrets; callbacks for projects sent before this resume cannot be verified and are polled instead"
-                );
-            }
-            let callbacks = Callbacks::new(rows);
-            let r = WebhookReceiver::new(auth.clone(), callbacks.clone());
-            let interval = args.engine.poll_interval.max(args.webhook_poll_interval);
-            config.poll = PollConfig::safety_net(interval, args.webhook_poll_cap.max(interval));
-            config.callbacks = Some(callbacks);
-            if !quiet {
-                eprintln!(
-                    "webhooks: receiving on {} (the vendor calls {}/batchgen/v1/{tag}/<row> with a per-row token); safety-net polls from {}s after each submission",
-                    w.listener
-                        .local_addr()
-                        .map(|a| a.to_string())
-                        .unwrap_or_default(),
-                    w.public,
-                    config.poll.interval.as_secs()
-                );
-            }
-            let server = tokio::spawn(r.clone().serve(w.listener, receiver_stop.clone()));
-            receiver = Some((r, server));
-            Some((auth, w.public))
+    if let Some(w) = webhooks {
+        let (auth, ephemeral) = WebhookAuth::for_run(journal.header());
+        if ephemeral && !quiet {
+            eprintln!(
+                "note: this journal predates webhook secrets; callbacks for projects sent before this resume cannot be verified and are polled instead"
+            );
         }
-    };
+        let callbacks = Callbacks::new(rows);
+        let r = WebhookReceiver::new(auth.clone(), callbacks.clone());
+        let interval = args.engine.poll_interval.max(args.webhook_poll_interval);
+        config.poll = PollConfig::safety_net(interval, args.webhook_poll_cap.max(interval));
+        config.callbacks = Some(callbacks);
+        if !quiet {
+            eprintln!(
+                "webhooks: receiving on {} (the vendor calls {}/batchgen/v1/{tag}/<row> with a per-row token); safety-net polls from {}s after each submission",
+                w.listener
+                    .local_addr()
+                    .map(|a| a.to_string())
+                    .unwrap_or_default(),
+                w.public,
+                config.poll.interval.as_secs()
+            );
+        }
+        let server = tokio::spawn(r.clone().serve(w.listener, receiver_stop.clone()));
+        receiver = Some((r, server));
+        config.webhook_urls = Some(WebhookUrls {
+            auth,
+            public_base: w.public,
+        });
+    }
     let journal = Arc::new(journal);
     let budget = Arc::new(Budget::new(args.engine.rate));
     let engine = Engine::new(config, client, budget, Arc::clone(&journal), replay);
@@ -223,26 +240,14 @@ async fn run_async(
         let width = columns.len();
         let mut sink = |r: RenderedRow| -> Result<(), Stop> {
             let inputs: Vec<String> = (0..width).map(|i| r.row.cell(i).to_owned()).collect();
-            let hook = hooks
-                .as_ref()
-                .map(|(auth, public)| auth.url(public, r.row.number));
             let input = match r.outcome {
-                Ok(body) => match name_project(&body, &r.key, &tag, hook) {
-                    Ok((name, body)) => JobInput::project(
-                        r.row.number,
-                        r.key.clone(),
-                        name,
-                        file_stem(&r.key),
-                        body,
-                        inputs,
-                    ),
-                    Err(e) => JobInput::Invalid {
-                        row: r.row.number,
-                        key: r.key,
-                        error: format!("the rendered project is not a JSON object: {e}"),
-                        inputs,
-                    },
-                },
+                Ok(body) => JobInput::Project(ProjectRow {
+                    row: r.row.number,
+                    file_stem: file_stem(&r.key),
+                    key: r.key,
+                    body: body.into(),
+                    inputs,
+                }),
                 Err(e) => JobInput::Invalid {
                     row: r.row.number,
                     key: r.key,
@@ -282,7 +287,7 @@ async fn run_async(
             out: &args.out,
             engine: &args.engine,
             extra,
-            invalid: (&[], 0),
+            invalid: (&invalid.0, invalid.1),
         },
         &report,
         &resume_hint,
@@ -293,30 +298,6 @@ async fn run_async(
 /// The engine stopped taking rows.
 #[derive(Debug)]
 struct Stop;
-
-/// Sets the project's name to `<its name or "batchgen"> [<key>] #<run tag>` so a project whose
-/// create answer is lost can be found by name, and never one from another run; with webhooks,
-/// sets its `webhookUrl` to the row's callback URL (replacing the template's).
-fn name_project(
-    body: &[u8],
-    key: &str,
-    tag: &str,
-    webhook_url: Option<String>,
-) -> Result<(String, Vec<u8>), serde_json::Error> {
-    let mut project: serde_json::Map<String, Value> = serde_json::from_slice(body)?;
-    let base = project
-        .get("name")
-        .and_then(Value::as_str)
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .unwrap_or("batchgen");
-    let name = format!("{base} [{key}] #{tag}");
-    project.insert("name".into(), Value::String(name.clone()));
-    if let Some(url) = webhook_url {
-        project.insert("webhookUrl".into(), Value::String(url));
-    }
-    Ok((name, serde_json::to_vec(&project)?))
-}
 
 /// What decides the projects and where they go. Rate, concurrency, polling and webhooks may
 /// change on resume.
@@ -342,43 +323,14 @@ fn fingerprint(args: &RunArgs, client: &Client) -> anyhow::Result<Fingerprint> {
 async fn start_run_sandbox(args: &RunArgs, quiet: bool) -> anyhow::Result<Sandbox> {
     let config = SandboxConfig::default()
         .render_time(args.sandbox_render_time.clone())
-        .fail_rate(args.sandbox_fail_rate)
-        .render_fail_rate(args.sandbox_render_fail_rate);
+        .fail_probability(args.sandbox_fail_probability)
+        .render_fail_probability(args.sandbox_render_fail_probability);
     start_sandbox(config, quiet).await
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn names_carry_key_and_run_tag() {
-        let (name, body) =
-            name_project(br#"{"name":"Promo","scenes":[]}"#, "C1", "abc123", None).unwrap();
-        assert_eq!(name, "Promo [C1] #abc123");
-        assert_eq!(
-            String::from_utf8(body).unwrap(),
-            r#"{"name":"Promo [C1] #abc123","scenes":[]}"#
-        );
-        let (name, _) = name_project(br#"{"scenes":[]}"#, "row-2", "abc123", None).unwrap();
-        assert_eq!(name, "batchgen [row-2] #abc123");
-        assert!(name_project(b"[1]", "k", "t", None).is_err());
-    }
-
-    #[test]
-    fn webhooks_replace_the_templates_webhook_url() {
-        let (_, body) = name_project(
-            br#"{"name":"P","webhookUrl":"https://old.example.com/h","scenes":[]}"#,
-            "C1",
-            "abc123",
-            Some("http://127.0.0.1:9/batchgen/v1/abc123/1?token=t".into()),
-        )
-        .unwrap();
-        assert_eq!(
-            String::from_utf8(body).unwrap(),
-            r#"{"name":"P [C1] #abc123","webhookUrl":"http://127.0.0.1:9/batchgen/v1/abc123/1?token=t","scenes":[]}"#
-        );
-    }
 
     #[test]
     fn public_urls() {

@@ -1,14 +1,11 @@
 //! `batchgen export` end to end against the sandbox: projects in folders and direct ones,
 //! watermarks from flags and from cells, invalid rows reported and never sent, downloads.
 
-mod export_support;
-mod run_support;
-
 use std::time::Duration;
 
+use crate::support::export::{Recorder, direct_projects, export_cmd_to, write};
+use crate::support::{Env, manifest};
 use batchgen_sandbox::SandboxConfig;
-use export_support::{Recorder, direct_projects, export_cmd_to, write};
-use run_support::{Env, manifest};
 
 fn quick() -> SandboxConfig {
     SandboxConfig::default().render_time(Duration::from_millis(100)..Duration::from_millis(300))
@@ -227,8 +224,8 @@ fn without_a_watermark_image_cells_are_invalid_and_bad_flags_stop_before_anythin
             "has no project_id column (is \"projectid\" meant?)",
         ),
     ] {
-        let out = run_support::batchgen()
-            .env("AISTUDIOS_API_KEY", run_support::KEY)
+        let out = crate::support::batchgen()
+            .env("AISTUDIOS_API_KEY", crate::support::KEY)
             .arg("export")
             .arg(csv)
             .arg("--out")

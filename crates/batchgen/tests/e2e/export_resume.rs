@@ -2,15 +2,12 @@
 //! Ctrl-C exits 130 with the command that resumes; a journal of `batchgen run` is refused by
 //! `batchgen export` and the other way round.
 
-mod export_support;
-mod run_support;
-
 use std::process::Stdio;
 use std::time::Duration;
 
+use crate::support::export::{export_cmd, exports_of, seeded_csv};
+use crate::support::{Env, KEY, batchgen, journal_events, manifest, submitted_count, wait_for};
 use batchgen_sandbox::SandboxConfig;
-use export_support::{export_cmd, exports_of, seeded_csv};
-use run_support::{Env, KEY, batchgen, journal_events, manifest, submitted_count, wait_for};
 
 fn slow_exports(n: usize) -> SandboxConfig {
     SandboxConfig::default()
@@ -22,7 +19,7 @@ fn slow_exports(n: usize) -> SandboxConfig {
 
 #[test]
 fn kill_9_mid_export_then_resume_exports_no_project_twice() {
-    let env = Env::start(slow_exports(40).lost_rate(0.05));
+    let env = Env::start(slow_exports(40).lost_probability(0.05));
     let csv = seeded_csv(&env);
     let args = ["--key", "key", "--rate", "20", "--max-in-flight", "40"];
     let mut child = export_cmd(&env, &csv, &args)
@@ -190,7 +187,7 @@ fn journals_of_run_and_export_are_not_mixed() {
         .env("AISTUDIOS_API_KEY", KEY)
         .arg("run")
         .arg(&people)
-        .arg(run_support::repo().join("templates/welcome.json"))
+        .arg(crate::support::repo().join("templates/welcome.json"))
         .args(["--key", "email", "--out"])
         .arg(&other)
         .args(["--base-url", &env.sandbox().base_url(), "--resume"])

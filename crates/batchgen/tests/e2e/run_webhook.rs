@@ -3,15 +3,13 @@
 //! unknown callbacks change nothing; kill -9 + `--resume` still verifies callbacks of projects
 //! sent before the kill.
 
-mod run_support;
-
 use std::process::Stdio;
 use std::time::Duration;
 
+use crate::support::{Env, batchgen, journal_events, manifest, submitted_count, wait_for};
 use batchgen_dispatch::WebhookAuth;
 use batchgen_dispatch::journal::Replay;
 use batchgen_sandbox::SandboxConfig;
-use run_support::{Env, batchgen, journal_events, manifest, submitted_count, wait_for};
 
 fn summary(path: &std::path::Path) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
@@ -49,7 +47,7 @@ fn every_row_ends_by_webhook_with_one_request_each_despite_duplicates() {
         SandboxConfig::default()
             .rate_limit(50)
             .render_time(Duration::from_millis(100)..Duration::from_millis(400))
-            .webhook_duplicate_rate(0.5)
+            .webhook_duplicate_probability(0.5)
             .seed(21),
     );
     let csv = env.csv(40);
@@ -269,10 +267,10 @@ fn a_remote_api_needs_a_public_webhook_url() {
     let env = Env::start(SandboxConfig::default());
     let csv = env.csv(1);
     let out = batchgen()
-        .env("AISTUDIOS_API_KEY", run_support::KEY)
+        .env("AISTUDIOS_API_KEY", crate::support::KEY)
         .arg("run")
         .arg(&csv)
-        .arg(run_support::repo().join("templates/welcome.json"))
+        .arg(crate::support::repo().join("templates/welcome.json"))
         .arg("--out")
         .arg(env.out())
         .args([

@@ -1,7 +1,7 @@
-//! Shared by the `run_*` end-to-end tests: a sandbox started in the test process (the real
-//! server, on loopback), generated inputs, and the real binary.
+//! Shared by the end-to-end tests: a sandbox started in the test process (the real server, on
+//! loopback), generated inputs, and the real binary; [`export`] adds what the export tests need.
 
-#![allow(dead_code)]
+pub mod export;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -2,13 +2,11 @@
 //! exits 130 and prints the command that resumes; an existing journal needs `--resume`; a
 //! journal from other inputs is refused; `batchgen status` reads it.
 
-mod run_support;
-
 use std::process::Stdio;
 use std::time::Duration;
 
+use crate::support::{Env, batchgen, journal_events, manifest, submitted_count, wait_for};
 use batchgen_sandbox::SandboxConfig;
-use run_support::{Env, batchgen, journal_events, manifest, submitted_count, wait_for};
 
 fn slow_renders() -> SandboxConfig {
     SandboxConfig::default()
@@ -19,7 +17,7 @@ fn slow_renders() -> SandboxConfig {
 
 #[test]
 fn kill_9_mid_run_then_resume_finishes_with_no_duplicate() {
-    let env = Env::start(slow_renders().lost_rate(0.05));
+    let env = Env::start(slow_renders().lost_probability(0.05));
     let csv = env.csv(60);
     let mut child = env
         .run_cmd(&csv, &["--rate", "40", "--max-in-flight", "60", "-q"])
@@ -101,7 +99,7 @@ fn ctrl_c_exits_130_prints_the_resume_command_and_the_journal_resumes() {
     // Run exactly the printed command (minus the program, which is the same binary).
     let words = shell_words(hint.trim_start_matches("resume with: "));
     let out = batchgen()
-        .env("AISTUDIOS_API_KEY", run_support::KEY)
+        .env("AISTUDIOS_API_KEY", crate::support::KEY)
         .args(&words[1..])
         .output()
         .unwrap();
@@ -214,9 +212,9 @@ fn status_reports_counts_and_failed_rows() {
     let env = Env::start(
         SandboxConfig::default().render_time(Duration::from_millis(50)..Duration::from_millis(100)),
     );
-    let repo = run_support::repo();
+    let repo = crate::support::repo();
     let out = batchgen()
-        .env("AISTUDIOS_API_KEY", run_support::KEY)
+        .env("AISTUDIOS_API_KEY", crate::support::KEY)
         .arg("run")
         .arg(repo.join("samples/promo-with-errors.csv"))
         .arg(repo.join("templates/two-scene-promo.json"))
@@ -320,10 +318,10 @@ fn a_second_sandbox_run_into_the_same_dir_says_what_to_do() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("demo");
     let run = || {
-        run_support::batchgen()
+        crate::support::batchgen()
             .arg("run")
-            .arg(run_support::repo().join("samples/welcome.csv"))
-            .arg(run_support::repo().join("templates/welcome.json"))
+            .arg(crate::support::repo().join("samples/welcome.csv"))
+            .arg(crate::support::repo().join("templates/welcome.json"))
             .arg("--out")
             .arg(&out)
             .args([

@@ -1,8 +1,6 @@
-//! Shared by the `export_*` end-to-end tests: a v2 client against the test sandbox, CSVs of
+//! Shared by the export end-to-end tests: a v2 client against the test sandbox, CSVs of
 //! exports, the `batchgen export` command line, and a recording proxy that shows what reached
 //! the server.
-
-#![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -10,7 +8,7 @@ use std::sync::{Arc, Mutex};
 
 use batchgen_aistudios::{Client, ClientConfig, Credentials, Secret};
 
-use crate::run_support::{Env, KEY, batchgen};
+use super::{Env, KEY, batchgen};
 
 /// A project body the sandbox accepts (for direct projects made through v3).
 pub const PROJECT: &str = r#"{"name":"NAME","scenes":[{"sceneIdx":0,"background":{},"clips":[{"id":"m","type":"aiModel","layer":1,"left":0,"top":0,"width":10,"height":10,"model":{"ai_name":"M1"},"script":{"org":"Hello"}}]}]}"#;

@@ -1,12 +1,10 @@
 //! A wrong key stops the run at the first refusal: exit 4, a clear message, no more requests,
 //! and the key (right or wrong) is never shown.
 
-mod run_support;
-
 use std::time::{Duration, Instant};
 
+use crate::support::{Env, KEY};
 use batchgen_sandbox::SandboxConfig;
-use run_support::{Env, KEY};
 
 #[test]
 fn a_wrong_key_stops_at_once_with_exit_4() {
@@ -50,7 +48,7 @@ fn a_wrong_key_stops_at_once_with_exit_4() {
         );
     }
     // Nothing became of the rows: they are pending, and the journal can be resumed.
-    let (_, rows) = run_support::manifest(&env.out());
+    let (_, rows) = crate::support::manifest(&env.out());
     assert!(rows.iter().all(|r| r[2] == "pending"), "{rows:?}");
 }
 
@@ -98,10 +96,10 @@ fn an_unreachable_api_stops_the_run_with_rows_pending() {
         l.local_addr().unwrap()
     }; // dropped: nothing listens there now
     let t0 = Instant::now();
-    let out = run_support::batchgen()
+    let out = crate::support::batchgen()
         .arg("run")
         .arg(&csv)
-        .arg(run_support::repo().join("templates/welcome.json"))
+        .arg(crate::support::repo().join("templates/welcome.json"))
         .arg("--out")
         .arg(env.out())
         .args([
@@ -125,10 +123,10 @@ fn an_unreachable_api_stops_the_run_with_rows_pending() {
     );
     assert!(stderr.contains("--resume"), "{stderr}");
     assert!(!stderr.contains(KEY), "{stderr}");
-    let (_, rows) = run_support::manifest(&env.out());
+    let (_, rows) = crate::support::manifest(&env.out());
     assert_eq!(rows.len(), 40);
     assert!(rows.iter().all(|r| r[2] == "pending"), "{rows:?}");
-    let events = run_support::journal_events(&env.out());
+    let events = crate::support::journal_events(&env.out());
     assert!(
         !events
             .iter()

@@ -1,15 +1,12 @@
 //! `batchgen exports list`: a table and `--json` of the sandbox's exports, filters, refused
 //! credentials, and the `--sandbox` demo.
 
-mod export_support;
-mod run_support;
-
 use std::time::Duration;
 
+use crate::support::export::{client, direct_projects, rt};
+use crate::support::{Env, KEY, batchgen};
 use batchgen_aistudios::{ExportRequest, Watermark};
 use batchgen_sandbox::SandboxConfig;
-use export_support::{client, direct_projects, rt};
-use run_support::{Env, KEY, batchgen};
 
 fn list(env: &Env, extra: &[&str]) -> std::process::Output {
     batchgen()
