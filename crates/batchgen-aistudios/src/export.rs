@@ -72,6 +72,13 @@ pub struct Export {
 }
 
 impl Export {
+    /// When the export was created, in milliseconds since the Unix epoch: `created_at` read as
+    /// RFC 3339 (`2024-06-10T08:30:00Z`, `2024-06-10T10:30:00.250+02:00`; a lowercase `t` or
+    /// `z`, or a space for the `T`, accepted). `None` when absent or not such a time.
+    pub fn created_at_ms(&self) -> Option<u64> {
+        self.created_at.as_deref().and_then(parse_rfc3339_ms)
+    }
+
     /// Reads one export object; unknown fields are ignored.
     pub(crate) fn from_value(v: &Value) -> Result<Export, String> {
         let obj = v
@@ -224,10 +231,56 @@ impl Watermark {
     }
 }
 
+/// Reads an RFC 3339 time as milliseconds since the Unix epoch (see [`Export::created_at_ms`]).
+fn parse_rfc3339_ms(text: &str) -> Option<u64> {
+    let mut t = text.trim().to_ascii_uppercase();
+    if t.as_bytes().get(10) == Some(&b' ') {
+        t.replace_range(10..11, "T");
+    }
+    let at =
+        time::OffsetDateTime::parse(&t, &time::format_description::well_known::Rfc3339).ok()?;
+    u64::try_from(at.unix_timestamp_nanos() / 1_000_000).ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn created_at_reads_as_rfc3339() {
+        for (text, secs) in [
+            ("1970-01-01T00:00:00Z", 0u64),
+            ("2000-02-29T00:00:00Z", 951_782_400),
+            ("2024-06-10T08:30:00Z", 1_718_008_200),
+            ("2100-01-01T00:00:00Z", 4_102_444_800),
+        ] {
+            assert_eq!(parse_rfc3339_ms(text), Some(secs * 1000), "{text}");
+        }
+        assert_eq!(
+            parse_rfc3339_ms("2024-06-10T10:30:00.250+02:00"),
+            Some(1_718_008_200_250)
+        );
+        assert_eq!(
+            parse_rfc3339_ms("2024-06-10t08:30:00.25z"),
+            Some(1_718_008_200_250)
+        );
+        assert_eq!(
+            parse_rfc3339_ms("2024-06-10 03:30:00-05:00"),
+            Some(1_718_008_200_000)
+        );
+        for bad in [
+            "",
+            "2024-06-10",
+            "2024-06-10T08:30:00",
+            "2024-13-10T08:30:00Z",
+            "2024-06-10T08:30:00.Z",
+            "2024-06-10T08:30:00+0200",
+            "yesterday at noon",
+        ] {
+            assert_eq!(parse_rfc3339_ms(bad), None, "{bad}");
+        }
+    }
 
     fn documented_ready() -> Value {
         json!({

@@ -15,7 +15,8 @@ use bytes::Bytes;
 use std::sync::Arc;
 
 use crate::claims::Claims;
-use crate::journal::parse_rfc3339;
+use crate::naming;
+use crate::webhook::WebhookUrls;
 
 /// How much earlier than this machine's clock the server may stamp an export: a lookup after
 /// a lost answer considers exports created up to this long before the create was sent.
@@ -112,7 +113,7 @@ pub struct Job {
     pub row: u64,
     /// Row key (unique in the run).
     pub key: String,
-    /// The name the remote object carries, unique per run and key (see the crate docs).
+    /// The name the remote object carries, unique per run and key (see [`crate::naming`]).
     pub name: String,
     /// The file stem for the row's video (`videos/<stem>.mp4`), safe as a file name.
     pub file_stem: String,
@@ -125,9 +126,11 @@ pub struct Job {
 /// What the CLI feeds the engine, one per input row, in input order.
 #[derive(Clone, Debug)]
 pub enum JobInput {
-    /// A row that rendered to a valid job.
-    Valid(Job),
-    /// A row that did not; it goes into the manifest as `invalid`.
+    /// A row that rendered to a project: `batchgen run`.
+    Project(ProjectRow),
+    /// A row that names a project to export: `batchgen export`.
+    Export(ExportRow),
+    /// A row that did not make a job; it goes into the manifest as `invalid`.
     Invalid {
         /// Row number.
         row: u64,
@@ -140,56 +143,92 @@ pub enum JobInput {
     },
 }
 
+/// A valid row of `batchgen run`: the project rendered from it. The engine names the project
+/// (see [`crate::naming`]) and, with webhooks, sets its callback URL.
+#[derive(Clone, Debug)]
+pub struct ProjectRow {
+    /// Row number (1-based, as in the CSV).
+    pub row: u64,
+    /// Row key (unique in the run).
+    pub key: String,
+    /// The file stem for the row's video (`videos/<stem>.mp4`), safe as a file name.
+    pub file_stem: String,
+    /// The rendered project: one JSON object, compact.
+    pub body: Bytes,
+    /// The row's input cells, for the manifest.
+    pub inputs: Vec<String>,
+}
+
+/// A valid row of `batchgen export`: export project `project_id` (in `folder_id`, or direct
+/// when `None`). Its [`Job::name`] is the key: exports carry no name of batchgen's choosing.
+#[derive(Clone, Debug)]
+pub struct ExportRow {
+    /// Row number (1-based, as in the CSV).
+    pub row: u64,
+    /// Row key (unique in the run).
+    pub key: String,
+    /// The file stem for the row's video (`videos/<stem>.mp4`), safe as a file name.
+    pub file_stem: String,
+    /// The project's folder; `None` for the direct endpoints.
+    pub folder_id: Option<String>,
+    /// The project to export.
+    pub project_id: String,
+    /// The export request (its watermark).
+    pub request: ExportRequest,
+    /// The row's input cells, for the manifest.
+    pub inputs: Vec<String>,
+}
+
 impl JobInput {
-    /// A valid row that creates a project.
-    pub fn project(
-        row: u64,
-        key: String,
-        name: String,
-        file_stem: String,
-        body: impl Into<Bytes>,
-        inputs: Vec<String>,
-    ) -> JobInput {
-        JobInput::Valid(Job {
-            row,
-            key,
-            name,
-            file_stem,
-            kind: JobKind::CreateProject { body: body.into() },
-            inputs: inputs.into(),
-        })
-    }
-
-    /// A valid row that exports project `project_id` (in `folder_id`, or direct when `None`).
-    /// Its [`Job::name`] is the key: exports carry no name of batchgen's choosing.
-    pub fn export(
-        row: u64,
-        key: String,
-        file_stem: String,
-        folder_id: Option<String>,
-        project_id: String,
-        request: ExportRequest,
-        inputs: Vec<String>,
-    ) -> JobInput {
-        JobInput::Valid(Job {
-            row,
-            name: key.clone(),
-            key,
-            file_stem,
-            kind: JobKind::Export {
-                folder_id,
-                project_id,
-                request,
-            },
-            inputs: inputs.into(),
-        })
-    }
-
     /// The row number.
     pub fn row(&self) -> u64 {
         match self {
-            JobInput::Valid(j) => j.row,
+            JobInput::Project(p) => p.row,
+            JobInput::Export(e) => e.row,
             JobInput::Invalid { row, .. } => *row,
+        }
+    }
+
+    /// The row's job in run `tag` (its project named, its callback URL set from `webhooks`),
+    /// or the row as invalid: `(row, key, error, inputs)`.
+    pub(crate) fn into_job(
+        self,
+        tag: &str,
+        webhooks: Option<&WebhookUrls>,
+    ) -> Result<Job, (u64, String, String, Vec<String>)> {
+        match self {
+            JobInput::Project(p) => {
+                let url = webhooks.map(|w| w.url(p.row));
+                match naming::name_project(&p.body, &p.key, tag, url.as_deref()) {
+                    Ok((name, body)) => Ok(Job {
+                        row: p.row,
+                        key: p.key,
+                        name,
+                        file_stem: p.file_stem,
+                        kind: JobKind::CreateProject { body: body.into() },
+                        inputs: p.inputs.into(),
+                    }),
+                    Err(e) => Err((p.row, p.key, e.to_string(), p.inputs)),
+                }
+            }
+            JobInput::Export(e) => Ok(Job {
+                row: e.row,
+                name: e.key.clone(),
+                key: e.key,
+                file_stem: e.file_stem,
+                kind: JobKind::Export {
+                    folder_id: e.folder_id,
+                    project_id: e.project_id,
+                    request: e.request,
+                },
+                inputs: e.inputs.into(),
+            }),
+            JobInput::Invalid {
+                row,
+                key,
+                error,
+                inputs,
+            } => Err((row, key, error, inputs)),
         }
     }
 }
@@ -353,12 +392,7 @@ impl JobKind {
                     .filter(|e| {
                         folder_id.is_none() || e.folder_id.is_none() || e.folder_id == *folder_id
                     })
-                    .filter(|e| {
-                        e.created_at
-                            .as_deref()
-                            .and_then(parse_rfc3339)
-                            .is_some_and(|at| at >= not_before)
-                    })
+                    .filter(|e| e.created_at_ms().is_some_and(|at| at >= not_before))
                     .filter(|e| !lookup.exclude.contains(&e.id))
                     .map(|e| e.id)
                     .collect();

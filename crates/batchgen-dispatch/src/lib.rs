@@ -11,28 +11,33 @@
 //!   submit-before-poll priority;
 //! - [`retry`]: exponential backoff with full jitter; error class → action;
 //! - [`poll`]: per-project polling schedule, aimed at the estimated end of the render;
-//! - [`journal`]: append + `fdatasync` with group commit, replay, fingerprint;
+//! - [`journal`]: its format (header, events, fingerprint), its replay (one record per row)
+//!   and its writer (append + `fdatasync` with group commit);
 //! - [`manifest`]: atomic `manifest.csv` and `manifest.jsonl`;
 //! - [`download`]: streamed, retried video downloads;
 //! - [`job`]: the inputs, and the submit/poll/lookup calls of each [`JobKind`] (v3 projects
 //!   for `batchgen run`, v2 exports for `batchgen export`);
+//! - [`naming`]: the unique project name and per-row webhook URL, set by a top-level edit of
+//!   the rendered body;
 //! - `claims`: which remote objects the run's rows hold (export lookups adopt no other);
-//! - [`engine`]: the row state machine, task orchestration and cancellation;
+//! - [`engine`]: the run loop (task orchestration, cancellation), the resume plan (a pure
+//!   function from a row's journaled state and the flags to where it starts), the row driver
+//!   (submit, follow, download) and the ledger that refreshes the manifest;
 //! - [`callbacks`] and [`webhook`]: the webhook receiver and the per-row tokens; a render
 //!   ends on a callback or a poll, whichever comes first;
 //! - [`progress`]: counters for a display.
 //!
 //! **Project names.** A lost create answer (the server acted but the answer never came) is
 //! recovered by listing projects by name, so every project needs a name no other project has:
-//! the CLI names each `"<project name> [<row key>] #<run tag>"`, the run tag being the first 6
-//! hex characters of the run id in the journal header. A project of another run with the same
-//! key is never adopted.
+//! the engine names each `"<project name> [<row key>] #<run tag>"` when it makes the row's job
+//! ([`naming`]), the run tag being the first 6 hex characters of the run id in the journal
+//! header. A project of another run with the same key is never adopted.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
 //! use std::sync::Arc;
 //! use batchgen_aistudios::{Client, ClientConfig, Credentials};
-//! use batchgen_dispatch::{Budget, Engine, EngineConfig, JobInput};
+//! use batchgen_dispatch::{Budget, Engine, EngineConfig, JobInput, ProjectRow};
 //! use batchgen_dispatch::journal::{Fingerprint, Journal, Opened};
 //! use tokio_util::sync::CancellationToken;
 //!
@@ -44,11 +49,17 @@
 //!     Opened::New(j) => (j, None),
 //!     Opened::Resumed(j, r) => (j, Some(*r)),
 //! };
-//! let tag = journal.header().run_tag().to_owned();
 //! let engine = Engine::new(EngineConfig::new(out, vec![]), client, budget, Arc::new(journal), replay);
 //! let (tx, rx) = tokio::sync::mpsc::channel(64);
-//! let body = format!(r#"{{"name":"demo [row-1] #{tag}","scenes":[]}}"#);
-//! tx.send(JobInput::project(1, "row-1".into(), format!("demo [row-1] #{tag}"), "row-1".into(), body, vec![])).await?;
+//! let body = r#"{"name":"demo","scenes":[]}"#; // sent as "demo [row-1] #<run tag>"
+//! tx.send(JobInput::Project(ProjectRow {
+//!     row: 1,
+//!     key: "row-1".into(),
+//!     file_stem: "row-1".into(),
+//!     body: body.into(),
+//!     inputs: vec![],
+//! }))
+//! .await?;
 //! drop(tx);
 //! let report = engine.run(rx, CancellationToken::new()).await?;
 //! println!("{:?}: {} ready", report.end, report.statuses.ready);
@@ -64,6 +75,7 @@ pub mod error;
 pub mod job;
 pub mod journal;
 pub mod manifest;
+pub mod naming;
 pub mod poll;
 pub mod progress;
 pub mod retry;
@@ -73,6 +85,6 @@ pub use budget::{Budget, Priority, Rate};
 pub use callbacks::Callbacks;
 pub use engine::{End, Engine, EngineConfig, Report, StatusCounts};
 pub use error::EngineError;
-pub use job::{Job, JobInput, JobKind};
+pub use job::{ExportRow, Job, JobInput, JobKind, ProjectRow};
 pub use progress::{ProgressHandle, Snapshot};
-pub use webhook::{WebhookAuth, WebhookReceiver};
+pub use webhook::{WebhookAuth, WebhookReceiver, WebhookUrls};

@@ -98,17 +98,15 @@ impl WebhookAuth {
     /// Row `row`'s token: 32 lowercase hex characters.
     pub fn token(&self, row: u64) -> String {
         let tag = self.mac(row).finalize().into_bytes();
-        tag[..TOKEN_HEX / 2]
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect()
+        hex::encode(&tag[..TOKEN_HEX / 2])
     }
 
     /// Whether `token` is row `row`'s, compared in constant time.
     pub fn verify(&self, row: u64, token: &str) -> bool {
-        let Some(bytes) = decode_hex(token) else {
+        let mut bytes = [0u8; TOKEN_HEX / 2];
+        if hex::decode_to_slice(token, &mut bytes).is_err() {
             return false;
-        };
+        }
         self.mac(row).verify_truncated_left(&bytes).is_ok()
     }
 
@@ -130,13 +128,21 @@ impl WebhookAuth {
     }
 }
 
-fn decode_hex(text: &str) -> Option<Vec<u8>> {
-    if text.len() != TOKEN_HEX || !text.is_ascii() {
-        return None;
+/// Where the vendor sends a run's callbacks: the run's tokens and the receiver's public base
+/// URL (as the vendor reaches it). The engine sets each project's `webhookUrl` from it.
+#[derive(Clone, Debug)]
+pub struct WebhookUrls {
+    /// The run's tokens.
+    pub auth: WebhookAuth,
+    /// The receiver's public base URL, e.g. `https://hooks.example.com/batchgen-in`.
+    pub public_base: String,
+}
+
+impl WebhookUrls {
+    /// Row `row`'s callback URL (see [`WebhookAuth::url`]).
+    pub fn url(&self, row: u64) -> String {
+        self.auth.url(&self.public_base, row)
     }
-    (0..TOKEN_HEX / 2)
-        .map(|i| u8::from_str_radix(&text[2 * i..2 * i + 2], 16).ok())
-        .collect()
 }
 
 /// Reads a callback body: `{"progress":100,"credit":1,"backendTaskId":"…","download_url":"…"}`
@@ -400,11 +406,7 @@ mod tests {
     }
 
     fn hex_of(a: &WebhookAuth) -> String {
-        a.secret
-            .bytes()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect()
+        hex::encode(a.secret.bytes())
     }
 
     #[test]

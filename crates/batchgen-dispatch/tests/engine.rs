@@ -7,24 +7,23 @@ use std::time::Duration;
 
 use batchgen_aistudios::{Client, ClientConfig, Credentials, Secret};
 use batchgen_dispatch::journal::{Event, Fingerprint, Journal, Opened, now_ms};
-use batchgen_dispatch::{Budget, End, Engine, EngineConfig, JobInput};
+use batchgen_dispatch::{Budget, End, Engine, EngineConfig, ExportRow, JobInput, ProjectRow};
 use batchgen_sandbox::SandboxConfig;
 use tokio_util::sync::CancellationToken;
 
 const BODY: &str = r#"{"name":"NAME","scenes":[{"sceneIdx":0,"background":{},"clips":[{"id":"m","type":"aiModel","layer":1,"left":0,"top":0,"width":10,"height":10,"model":{"ai_name":"M1"},"script":{"org":"Hello"}}]}]}"#;
 
+/// Row 1's input (its body named "demo"), and the name the engine gives its project in run
+/// `tag`.
 fn job(key: &str, tag: &str) -> (String, JobInput) {
-    let name = format!("demo [{key}] #{tag}");
-    let body = BODY.replace("NAME", &name);
-    let input = JobInput::project(
-        1,
-        key.into(),
-        name.clone(),
-        key.into(),
-        body.into_bytes(),
-        vec![key.into()],
-    );
-    (name, input)
+    let input = JobInput::Project(ProjectRow {
+        row: 1,
+        key: key.into(),
+        file_stem: key.into(),
+        body: BODY.replace("NAME", "demo").into(),
+        inputs: vec![key.into()],
+    });
+    (format!("demo [{key}] #{tag}"), input)
 }
 
 fn open(
@@ -197,15 +196,15 @@ mod exports {
             Some(url) => ExportRequest::with_watermark(Watermark::new(url)),
             None => ExportRequest::default(),
         };
-        JobInput::export(
+        JobInput::Export(ExportRow {
             row,
-            key.clone(),
-            key.clone(),
-            Some(folder.to_owned()),
-            project.to_owned(),
+            key: key.clone(),
+            file_stem: key.clone(),
+            folder_id: Some(folder.to_owned()),
+            project_id: project.to_owned(),
             request,
-            vec![key],
-        )
+            inputs: vec![key],
+        })
     }
 
     fn open(
@@ -343,7 +342,7 @@ mod exports {
 mod webhooks {
     use super::*;
     use batchgen_dispatch::poll::PollConfig;
-    use batchgen_dispatch::{Callbacks, WebhookAuth, WebhookReceiver};
+    use batchgen_dispatch::{Callbacks, WebhookAuth, WebhookReceiver, WebhookUrls};
 
     /// Renders end by webhook (the safety-net poll is far away), each exactly once although
     /// half the callbacks are delivered twice; failed renders fail by their callback.
@@ -367,7 +366,6 @@ mod webhooks {
         let (journal, _) = open(dir.path(), false);
         let (auth, ephemeral) = WebhookAuth::for_run(journal.header());
         assert!(!ephemeral);
-        let tag = journal.header().run_tag().to_owned();
         let n = 12u64;
         let callbacks = Callbacks::new(n);
         let receiver = WebhookReceiver::new(auth.clone(), callbacks.clone());
@@ -379,6 +377,10 @@ mod webhooks {
         let config = EngineConfig {
             poll: PollConfig::safety_net(Duration::from_secs(60), Duration::from_secs(300)),
             callbacks: Some(callbacks),
+            webhook_urls: Some(WebhookUrls {
+                auth,
+                public_base: public,
+            }),
             ..EngineConfig::new(dir.path(), vec!["key".into()])
         };
         let budget = Arc::new(Budget::new("50/s".parse().unwrap()));
@@ -387,21 +389,14 @@ mod webhooks {
         tokio::spawn(async move {
             for row in 1..=n {
                 let key = format!("k{row}");
-                let name = format!("demo [{key}] #{tag}");
-                let hook = auth.url(&public, row);
-                let body = BODY.replace("NAME", &name).replacen(
-                    "{",
-                    &format!("{{\"webhookUrl\":\"{hook}\","),
-                    1,
-                );
-                tx.send(JobInput::project(
+                // The engine names the project and sets the row's webhookUrl.
+                tx.send(JobInput::Project(ProjectRow {
                     row,
-                    key.clone(),
-                    name,
-                    key.clone(),
-                    body.into_bytes(),
-                    vec![key],
-                ))
+                    key: key.clone(),
+                    file_stem: key.clone(),
+                    body: BODY.replace("NAME", "demo").into(),
+                    inputs: vec![key],
+                }))
                 .await
                 .unwrap();
             }

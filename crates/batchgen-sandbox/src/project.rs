@@ -21,32 +21,18 @@ pub(crate) struct ProjectId([u8; 12]);
 impl ProjectId {
     /// Parses 24 lowercase hex characters; anything else is no project id.
     pub fn parse(s: &str) -> Option<Self> {
-        let b = s.as_bytes();
-        if b.len() != 24 {
+        if s.bytes().any(|c| c.is_ascii_uppercase()) {
             return None;
         }
         let mut out = [0u8; 12];
-        for (i, pair) in b.chunks_exact(2).enumerate() {
-            out[i] = (hex_val(pair[0])? << 4) | hex_val(pair[1])?;
-        }
+        hex::decode_to_slice(s, &mut out).ok()?;
         Some(ProjectId(out))
-    }
-}
-
-fn hex_val(c: u8) -> Option<u8> {
-    match c {
-        b'0'..=b'9' => Some(c - b'0'),
-        b'a'..=b'f' => Some(c - b'a' + 10),
-        _ => None,
     }
 }
 
 impl fmt::Display for ProjectId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for b in self.0 {
-            write!(f, "{b:02x}")?;
-        }
-        Ok(())
+        f.write_str(&hex::encode(self.0))
     }
 }
 

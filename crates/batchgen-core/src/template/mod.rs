@@ -14,7 +14,7 @@ use crate::key::KeySource;
 use crate::patch::{self, PatchFile};
 use crate::pointer::is_within;
 use crate::row::{Header, Row};
-use crate::validation::RowValidator;
+use crate::site_check::SiteChecker;
 use doc::Doc;
 use handlebars::Handlebars;
 use serde_json::Value;
@@ -117,7 +117,7 @@ impl<'a> TemplateBuilder<'a> {
         let merge_column = header.position("merge");
         let patched = patch_file.is_some() || patch_column.is_some() || merge_column.is_some();
         let validator = if self.validate {
-            let v = RowValidator::new(document, &doc, patched);
+            let v = SiteChecker::new(document, &doc, patched);
             if !patched {
                 let fixed = v.template_violations();
                 if !fixed.is_empty() {
@@ -177,7 +177,7 @@ pub struct Template {
     patch_column: Option<usize>,
     merge_column: Option<usize>,
     registry: Handlebars<'static>,
-    validator: Option<RowValidator>,
+    validator: Option<SiteChecker>,
     name: Option<String>,
     /// The columns plain placeholders write as they are, with the first such placeholder
     /// (pointer, text), by column position.

@@ -311,7 +311,7 @@ pub(crate) async fn issue_token(
     }
     let token: String = {
         let bytes: [u8; 24] = rand::rng().random();
-        bytes.iter().map(|b| format!("{b:02x}")).collect()
+        hex::encode(bytes)
     };
     s.add_token(token.clone(), Instant::now());
     bump(&s.counters.tokens_issued);

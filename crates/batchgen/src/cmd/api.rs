@@ -139,8 +139,7 @@ pub fn is_loopback(url: &url::Url) -> bool {
 /// Starts `config` on a loopback port with a generated key (unguessable for this process's
 /// lifetime) and says so unless `quiet`.
 pub async fn start_sandbox(config: SandboxConfig, quiet: bool) -> anyhow::Result<Sandbox> {
-    let key: [u8; 16] = rand::random();
-    let key: String = key.iter().map(|b| format!("{b:02x}")).collect();
+    let key = hex::encode(rand::random::<[u8; 16]>());
     let sb = config
         .api_key(format!("sbx-{key}"))
         .start("127.0.0.1:0".parse().expect("a valid address"))

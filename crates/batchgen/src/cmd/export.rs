@@ -17,7 +17,7 @@ use batchgen_aistudios::{ExportRequest, Watermark, check_segment};
 use batchgen_core::{Header, KeySource, Row, RowReader, file_stem};
 use batchgen_dispatch::journal::{Fingerprint, RunKind};
 use batchgen_dispatch::manifest::Layout;
-use batchgen_dispatch::{Budget, Engine, JobInput};
+use batchgen_dispatch::{Budget, Engine, ExportRow, JobInput};
 use clap::Args;
 use tokio_util::sync::CancellationToken;
 
@@ -188,15 +188,15 @@ impl Columns {
         let key = self.key.key_of(row);
         let inputs: Vec<String> = row.fields.iter().map(str::to_owned).collect();
         match self.check(row, flags) {
-            Ok((folder, project, request)) => JobInput::export(
-                row.number,
-                key.clone(),
-                file_stem(&key),
-                folder,
-                project,
+            Ok((folder_id, project_id, request)) => JobInput::Export(ExportRow {
+                row: row.number,
+                file_stem: file_stem(&key),
+                key,
+                folder_id,
+                project_id,
                 request,
                 inputs,
-            ),
+            }),
             Err(error) => JobInput::Invalid {
                 row: row.number,
                 key,
@@ -461,25 +461,18 @@ mod tests {
     fn error(i: &JobInput) -> &str {
         match i {
             JobInput::Invalid { error, .. } => error,
-            JobInput::Valid(j) => panic!("row {} is valid: {:?}", j.row, j.kind),
+            valid => panic!("row {} is valid: {valid:?}", valid.row()),
         }
     }
 
     fn request(i: &JobInput) -> (Option<String>, String, String) {
         match i {
-            JobInput::Valid(j) => match &j.kind {
-                batchgen_dispatch::JobKind::Export {
-                    folder_id,
-                    project_id,
-                    request,
-                } => (
-                    folder_id.clone(),
-                    project_id.clone(),
-                    serde_json::to_string(request).unwrap(),
-                ),
-                other => panic!("{other:?}"),
-            },
-            JobInput::Invalid { error, .. } => panic!("invalid: {error}"),
+            JobInput::Export(e) => (
+                e.folder_id.clone(),
+                e.project_id.clone(),
+                serde_json::to_string(&e.request).unwrap(),
+            ),
+            other => panic!("not an export: {other:?}"),
         }
     }
 

@@ -18,12 +18,13 @@ use batchgen_core::{RenderedRow, file_stem, render_stream};
 use batchgen_dispatch::journal::{Fingerprint, RunKind};
 use batchgen_dispatch::manifest::Layout;
 use batchgen_dispatch::poll::PollConfig;
-use batchgen_dispatch::{Budget, Callbacks, Engine, JobInput, WebhookAuth, WebhookReceiver};
+use batchgen_dispatch::{
+    Budget, Callbacks, Engine, JobInput, ProjectRow, WebhookAuth, WebhookReceiver, WebhookUrls,
+};
 use batchgen_sandbox::{
     Sandbox, SandboxConfig, parse_duration, parse_duration_range, parse_probability,
 };
 use clap::Args;
-use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
 use crate::cmd::api::{ApiArgs, SANDBOX_CONFLICTS, is_loopback, origin, start_sandbox};
@@ -191,36 +192,36 @@ async fn run_async(
     // Webhooks: a receiver, a token per row, and polling as a slow safety net.
     let receiver_stop = CancellationToken::new();
     let mut receiver = None;
-    let hooks = match webhooks {
-        None => None,
-        Some(w) => {
-            let (auth, ephemeral) = WebhookAuth::for_run(journal.header());
-            if ephemeral && !quiet {
-                eprintln!(
-                    "note: this journal predates webhook secrets; callbacks for projects sent before this resume cannot be verified and are polled instead"
-                );
-            }
-            let callbacks = Callbacks::new(rows);
-            let r = WebhookReceiver::new(auth.clone(), callbacks.clone());
-            let interval = args.engine.poll_interval.max(args.webhook_poll_interval);
-            config.poll = PollConfig::safety_net(interval, args.webhook_poll_cap.max(interval));
-            config.callbacks = Some(callbacks);
-            if !quiet {
-                eprintln!(
-                    "webhooks: receiving on {} (the vendor calls {}/batchgen/v1/{tag}/<row> with a per-row token); safety-net polls from {}s after each submission",
-                    w.listener
-                        .local_addr()
-                        .map(|a| a.to_string())
-                        .unwrap_or_default(),
-                    w.public,
-                    config.poll.interval.as_secs()
-                );
-            }
-            let server = tokio::spawn(r.clone().serve(w.listener, receiver_stop.clone()));
-            receiver = Some((r, server));
-            Some((auth, w.public))
+    if let Some(w) = webhooks {
+        let (auth, ephemeral) = WebhookAuth::for_run(journal.header());
+        if ephemeral && !quiet {
+            eprintln!(
+                "note: this journal predates webhook secrets; callbacks for projects sent before this resume cannot be verified and are polled instead"
+            );
         }
-    };
+        let callbacks = Callbacks::new(rows);
+        let r = WebhookReceiver::new(auth.clone(), callbacks.clone());
+        let interval = args.engine.poll_interval.max(args.webhook_poll_interval);
+        config.poll = PollConfig::safety_net(interval, args.webhook_poll_cap.max(interval));
+        config.callbacks = Some(callbacks);
+        if !quiet {
+            eprintln!(
+                "webhooks: receiving on {} (the vendor calls {}/batchgen/v1/{tag}/<row> with a per-row token); safety-net polls from {}s after each submission",
+                w.listener
+                    .local_addr()
+                    .map(|a| a.to_string())
+                    .unwrap_or_default(),
+                w.public,
+                config.poll.interval.as_secs()
+            );
+        }
+        let server = tokio::spawn(r.clone().serve(w.listener, receiver_stop.clone()));
+        receiver = Some((r, server));
+        config.webhook_urls = Some(WebhookUrls {
+            auth,
+            public_base: w.public,
+        });
+    }
     let journal = Arc::new(journal);
     let budget = Arc::new(Budget::new(args.engine.rate));
     let engine = Engine::new(config, client, budget, Arc::clone(&journal), replay);
@@ -239,26 +240,14 @@ async fn run_async(
         let width = columns.len();
         let mut sink = |r: RenderedRow| -> Result<(), Stop> {
             let inputs: Vec<String> = (0..width).map(|i| r.row.cell(i).to_owned()).collect();
-            let hook = hooks
-                .as_ref()
-                .map(|(auth, public)| auth.url(public, r.row.number));
             let input = match r.outcome {
-                Ok(body) => match name_project(&body, &r.key, &tag, hook) {
-                    Ok((name, body)) => JobInput::project(
-                        r.row.number,
-                        r.key.clone(),
-                        name,
-                        file_stem(&r.key),
-                        body,
-                        inputs,
-                    ),
-                    Err(e) => JobInput::Invalid {
-                        row: r.row.number,
-                        key: r.key,
-                        error: format!("the rendered project is not a JSON object: {e}"),
-                        inputs,
-                    },
-                },
+                Ok(body) => JobInput::Project(ProjectRow {
+                    row: r.row.number,
+                    file_stem: file_stem(&r.key),
+                    key: r.key,
+                    body: body.into(),
+                    inputs,
+                }),
                 Err(e) => JobInput::Invalid {
                     row: r.row.number,
                     key: r.key,
@@ -310,30 +299,6 @@ async fn run_async(
 #[derive(Debug)]
 struct Stop;
 
-/// Sets the project's name to `<its name or "batchgen"> [<key>] #<run tag>` so a project whose
-/// create answer is lost can be found by name, and never one from another run; with webhooks,
-/// sets its `webhookUrl` to the row's callback URL (replacing the template's).
-fn name_project(
-    body: &[u8],
-    key: &str,
-    tag: &str,
-    webhook_url: Option<String>,
-) -> Result<(String, Vec<u8>), serde_json::Error> {
-    let mut project: serde_json::Map<String, Value> = serde_json::from_slice(body)?;
-    let base = project
-        .get("name")
-        .and_then(Value::as_str)
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .unwrap_or("batchgen");
-    let name = format!("{base} [{key}] #{tag}");
-    project.insert("name".into(), Value::String(name.clone()));
-    if let Some(url) = webhook_url {
-        project.insert("webhookUrl".into(), Value::String(url));
-    }
-    Ok((name, serde_json::to_vec(&project)?))
-}
-
 /// What decides the projects and where they go. Rate, concurrency, polling and webhooks may
 /// change on resume.
 fn fingerprint(args: &RunArgs, client: &Client) -> anyhow::Result<Fingerprint> {
@@ -366,35 +331,6 @@ async fn start_run_sandbox(args: &RunArgs, quiet: bool) -> anyhow::Result<Sandbo
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn names_carry_key_and_run_tag() {
-        let (name, body) =
-            name_project(br#"{"name":"Promo","scenes":[]}"#, "C1", "abc123", None).unwrap();
-        assert_eq!(name, "Promo [C1] #abc123");
-        assert_eq!(
-            String::from_utf8(body).unwrap(),
-            r#"{"name":"Promo [C1] #abc123","scenes":[]}"#
-        );
-        let (name, _) = name_project(br#"{"scenes":[]}"#, "row-2", "abc123", None).unwrap();
-        assert_eq!(name, "batchgen [row-2] #abc123");
-        assert!(name_project(b"[1]", "k", "t", None).is_err());
-    }
-
-    #[test]
-    fn webhooks_replace_the_templates_webhook_url() {
-        let (_, body) = name_project(
-            br#"{"name":"P","webhookUrl":"https://old.example.com/h","scenes":[]}"#,
-            "C1",
-            "abc123",
-            Some("http://127.0.0.1:9/batchgen/v1/abc123/1?token=t".into()),
-        )
-        .unwrap();
-        assert_eq!(
-            String::from_utf8(body).unwrap(),
-            r#"{"name":"P [C1] #abc123","webhookUrl":"http://127.0.0.1:9/batchgen/v1/abc123/1?token=t","scenes":[]}"#
-        );
-    }
 
     #[test]
     fn public_urls() {

@@ -1,0 +1,68 @@
+//! The ledger: every row's manifest entry, kept in memory and written to the manifest while
+//! the run goes (every `manifest_every` while something changed) and at its end.
+
+use std::sync::Arc;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::manifest::{self, Entry};
+
+use super::Ctx;
+
+#[derive(Default)]
+pub(super) struct Ledger {
+    pub(super) entries: Vec<Entry>,
+    pub(super) dirty: bool,
+}
+
+impl Ctx {
+    pub(super) fn push(&self, entry: Entry) -> usize {
+        let mut l = self.ledger.lock().unwrap_or_else(|p| p.into_inner());
+        l.entries.push(entry);
+        l.dirty = true;
+        l.entries.len() - 1
+    }
+
+    pub(super) fn update(&self, idx: usize, f: impl FnOnce(&mut Entry)) {
+        let mut l = self.ledger.lock().unwrap_or_else(|p| p.into_inner());
+        f(&mut l.entries[idx]);
+        l.dirty = true;
+    }
+
+    /// The entries in row order, and whether they changed since the last snapshot.
+    pub(super) fn snapshot_entries(&self) -> (Vec<Entry>, bool) {
+        let mut l = self.ledger.lock().unwrap_or_else(|p| p.into_inner());
+        let dirty = std::mem::take(&mut l.dirty);
+        let mut entries = l.entries.clone();
+        drop(l);
+        entries.sort_by_key(|e| e.row);
+        (entries, dirty)
+    }
+}
+
+/// Rewrites the manifest every `manifest_every` while something changed.
+pub(super) async fn refresh_manifest(ctx: Arc<Ctx>, done: CancellationToken) {
+    let mut tick = tokio::time::interval(ctx.config.manifest_every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick.tick().await;
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            () = done.cancelled() => return,
+        }
+        let (entries, dirty) = ctx.snapshot_entries();
+        if !dirty {
+            continue;
+        }
+        let dir = ctx.config.out_dir.clone();
+        let columns = ctx.config.columns.clone();
+        let (layout, style) = (ctx.config.layout, ctx.config.manifest_csv);
+        let written = tokio::task::spawn_blocking(move || {
+            manifest::write_with(&dir, layout, style, &columns, &entries)
+        })
+        .await;
+        if let Ok(Err(e)) = written {
+            tracing::warn!(error = %e, "could not refresh the manifest; will try again");
+        }
+    }
+}

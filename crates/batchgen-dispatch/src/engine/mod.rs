@@ -1,0 +1,359 @@
+//! The engine: one task per row in flight, each walking the row through its states, all
+//! sharing one request budget, one journal and one manifest, and all listening to one
+//! cancellation token.
+//!
+//! ```text
+//!            ┌──────────── lost answer: look it up ────────────────┐
+//!            ▼                                                     │
+//! pending ─▶ submitting ──create──▶ submitted ──poll…──▶ ready ──▶ (download) ──▶ ready + file
+//!               │ 400                  │ render failed / timeout
+//!               ▼                      ▼
+//!             failed                 failed
+//! ```
+//!
+//! Shape (after mini-redis): the main loop reads [`JobInput`]s from a bounded channel, takes a
+//! permit of the `--max-in-flight` semaphore for each valid row and spawns its task. A
+//! [`CancellationToken`] stops everything: the caller's (Ctrl-C) and the engine's own (the
+//! first refused credential). Tasks stop at their next wait — a budget acquire, a backoff, a
+//! poll interval — never in the middle of a request, so a create that was sent is always
+//! journaled with its answer.
+//!
+//! With [`EngineConfig::callbacks`] (webhooks), a row that follows its render also waits on its
+//! callback slot: whichever comes first — a webhook or a poll — ends it, exactly once (see
+//! [`crate::callbacks`]).
+
+//!
+//! One idea a module: this one runs the loop (read inputs, admit each row, spawn its task,
+//! wait, write the final manifest); `plan` decides where a row starts from what the journal
+//! knows of it (a pure function); `row` drives one row (submit, follow, download); the
+//! ledger keeps the manifest entries and refreshes the manifest; `context` is what every row
+//! task shares.
+
+mod context;
+mod ledger;
+mod plan;
+mod row;
+
+use context::{Ctx, Halt};
+use ledger::{Ledger, refresh_manifest};
+use plan::{Start, admit};
+use row::drive;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use batchgen_aistudios::Client;
+use tokio::sync::{Semaphore, mpsc};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::budget::Budget;
+use crate::callbacks::Callbacks;
+use crate::claims::Claims;
+use crate::download::Downloader;
+use crate::error::EngineError;
+use crate::job::JobInput;
+use crate::journal::{Event, Journal, Replay, RowRecord, now_ms};
+use crate::manifest::{self, Layout, Status};
+use crate::poll::PollConfig;
+use crate::progress::{ProgressHandle, Snapshot, inc};
+use crate::retry::Backoff;
+use crate::webhook::WebhookUrls;
+
+/// Engine settings. Everything here may change between a run and its `--resume`.
+#[derive(Clone, Debug)]
+pub struct EngineConfig {
+    /// The output directory (manifest, videos; the journal is opened by the caller).
+    pub out_dir: PathBuf,
+    /// The input's column names, for the manifest.
+    pub columns: Vec<String>,
+    /// Renders in progress at once (`--max-in-flight`).
+    pub max_in_flight: usize,
+    /// Retries (`--max-attempts`).
+    pub backoff: Backoff,
+    /// Polling (`--poll-interval`, `--poll-cap`).
+    pub poll: PollConfig,
+    /// A render not finished this long after its submission fails (`--render-timeout`).
+    pub render_timeout: Duration,
+    /// Download videos, this many at once (`--download --download-concurrency N`).
+    pub download: Option<usize>,
+    /// Also re-attempt rows that failed for good in an earlier run (`--retry-failed`).
+    pub retry_failed: bool,
+    /// How often the manifest is refreshed while something changed.
+    pub manifest_every: Duration,
+    /// The manifest's fixed columns: [`Layout::Projects`] for `run`, [`Layout::Exports`] for
+    /// `export`.
+    pub layout: Layout,
+    /// The CSV manifest's separator and BOM (the input's).
+    pub manifest_csv: manifest::CsvStyle,
+    /// Webhook callbacks, when a receiver feeds them: rows then end on a callback or a poll,
+    /// whichever comes first. Set [`EngineConfig::poll`] to a slow safety net with it.
+    pub callbacks: Option<Callbacks>,
+    /// With webhooks: where each project's `webhookUrl` points (set on the body when the job
+    /// is made).
+    pub webhook_urls: Option<WebhookUrls>,
+}
+
+impl EngineConfig {
+    /// Defaults for `out_dir`: 20 in flight, 6 attempts, polls from 2 s to 30 s, 30 min render
+    /// timeout, no downloads, manifest every 2 s.
+    pub fn new(out_dir: impl Into<PathBuf>, columns: Vec<String>) -> EngineConfig {
+        EngineConfig {
+            out_dir: out_dir.into(),
+            columns,
+            max_in_flight: 20,
+            backoff: Backoff::default(),
+            poll: PollConfig::default(),
+            render_timeout: Duration::from_secs(30 * 60),
+            download: None,
+            retry_failed: false,
+            manifest_every: Duration::from_secs(2),
+            layout: Layout::Projects,
+            manifest_csv: manifest::CsvStyle::default(),
+            callbacks: None,
+            webhook_urls: None,
+        }
+    }
+}
+
+/// How a run ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum End {
+    /// Every row was taken to its end (ready, failed or invalid).
+    Finished,
+    /// The caller's token was cancelled (Ctrl-C); the journal says where to resume.
+    Interrupted,
+    /// No API call of the run ever reached the server (connection refused, unknown host) and a
+    /// row ran out of attempts: the run stopped rather than fail every row the same way. The
+    /// rows not done stay pending for `--resume`. The message reads after "failed to".
+    Unreachable {
+        /// The last connection error.
+        message: String,
+    },
+    /// The API refused the credentials; the run stopped at once. The message reads after
+    /// "failed to".
+    AuthRefused {
+        /// The refused call's error.
+        message: String,
+    },
+}
+
+/// A finished run.
+#[derive(Clone, Debug)]
+pub struct Report {
+    /// How it ended.
+    pub end: End,
+    /// The final counters.
+    pub progress: Snapshot,
+    /// Rows by manifest status: ready, failed, invalid, pending.
+    pub statuses: StatusCounts,
+    /// The failed rows: (row, key, error), in row order.
+    pub failures: Vec<(u64, String, String)>,
+    /// The most requests sent within one window of the rate, by the client's own clock
+    /// ([`Budget::peak_per_window`]).
+    pub peak_per_window: u64,
+}
+
+/// Rows by manifest status.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct StatusCounts {
+    /// Ready.
+    pub ready: u64,
+    /// Failed.
+    pub failed: u64,
+    /// Invalid.
+    pub invalid: u64,
+    /// Not finished.
+    pub pending: u64,
+}
+
+/// The engine, ready to run once.
+pub struct Engine {
+    config: EngineConfig,
+    client: Client,
+    budget: Arc<Budget>,
+    journal: Arc<Journal>,
+    prior: HashMap<String, RowRecord>,
+    progress: ProgressHandle,
+}
+
+impl Engine {
+    /// An engine over `client`, `budget` and an open `journal`; `replay` is the journal's past
+    /// when resuming.
+    pub fn new(
+        config: EngineConfig,
+        client: Client,
+        budget: Arc<Budget>,
+        journal: Arc<Journal>,
+        replay: Option<Replay>,
+    ) -> Engine {
+        Engine {
+            config,
+            client,
+            budget,
+            journal,
+            prior: replay.map(|r| r.rows).unwrap_or_default(),
+            progress: ProgressHandle::new(),
+        }
+    }
+
+    /// A handle on the run's counters, for a display.
+    pub fn progress(&self) -> ProgressHandle {
+        self.progress.clone()
+    }
+
+    /// Runs every job from `inputs` to its end, or until `shutdown` is cancelled or the API
+    /// refuses the credentials. Writes the manifest along the way and at the end; records
+    /// `interrupted` in the journal when stopped by `shutdown`.
+    pub async fn run(
+        self,
+        mut inputs: mpsc::Receiver<JobInput>,
+        shutdown: CancellationToken,
+    ) -> Result<Report, EngineError> {
+        let Engine {
+            config,
+            client,
+            budget,
+            journal,
+            mut prior,
+            progress,
+        } = self;
+        let downloads = match config.download {
+            Some(n) => Some((
+                Downloader::new(&config.out_dir, config.backoff)?,
+                Semaphore::new(n.max(1)),
+            )),
+            None => None,
+        };
+        let claims = Claims::default();
+        for r in prior.values() {
+            r.project_id
+                .iter()
+                .chain(&r.abandoned)
+                .for_each(|id| claims.hold(id));
+        }
+        let ctx = Arc::new(Ctx {
+            claims,
+            client,
+            budget,
+            journal,
+            counters: Arc::clone(&progress.0),
+            ledger: Mutex::new(Ledger::default()),
+            stop: shutdown.child_token(),
+            auth_refused: OnceLock::new(),
+            reached: std::sync::atomic::AtomicBool::new(false),
+            unreachable: OnceLock::new(),
+            journal_failed: OnceLock::new(),
+            downloads,
+            tokens_seen: AtomicU64::new(0),
+            config,
+        });
+        let in_flight = Arc::new(Semaphore::new(ctx.config.max_in_flight.max(1)));
+        let refresher_done = CancellationToken::new();
+        let refresher = tokio::spawn(refresh_manifest(Arc::clone(&ctx), refresher_done.clone()));
+        let mut tasks = JoinSet::new();
+
+        'read: loop {
+            let input = tokio::select! {
+                biased;
+                () = ctx.stop.cancelled() => break 'read,
+                input = inputs.recv() => match input {
+                    Some(i) => i,
+                    None => break 'read,
+                },
+            };
+            while tasks.try_join_next().is_some() {}
+            inc(&ctx.counters.rows);
+            let (job, start, entry) = match admit(&ctx, input, &mut prior) {
+                Some(x) => x,
+                None => continue,
+            };
+            let idx = ctx.push(entry);
+            let permit = match &start {
+                // Downloads only need a download slot, not a render slot.
+                Start::Download { .. } => None,
+                _ => tokio::select! {
+                    biased;
+                    () = ctx.stop.cancelled() => break 'read,
+                    p = Arc::clone(&in_flight).acquire_owned() => Some(p.expect("the semaphore is never closed")),
+                },
+            };
+            tasks.spawn(drive(Arc::clone(&ctx), idx, job, start, permit));
+        }
+        // Rows not started are still listed: pending, or what an earlier run made of them.
+        // (The renderer is fast; reading the rest keeps the manifest complete.)
+        while let Some(input) = inputs.recv().await {
+            inc(&ctx.counters.rows);
+            if let Some((_, _, entry)) = admit(&ctx, input, &mut prior) {
+                ctx.push(entry);
+            }
+        }
+        while tasks.join_next().await.is_some() {}
+        // Let a refresh in progress finish before the final write (they share a temp file).
+        refresher_done.cancel();
+        let _ = refresher.await;
+
+        let interrupted = shutdown.is_cancelled()
+            && ctx.auth_refused.get().is_none()
+            && ctx.unreachable.get().is_none();
+        if interrupted {
+            ctx.journal
+                .record_later(Event::Interrupted { at: now_ms() });
+        }
+        let closed = ctx.journal.close();
+        let (entries, _) = ctx.snapshot_entries();
+        manifest::write_with(
+            &ctx.config.out_dir,
+            ctx.config.layout,
+            ctx.config.manifest_csv,
+            &ctx.config.columns,
+            &entries,
+        )
+        .map_err(|source| EngineError::Manifest {
+            dir: ctx.config.out_dir.clone(),
+            source,
+        })?;
+        if let Some(e) = ctx.journal_failed.get() {
+            return Err(EngineError::Journal(
+                crate::journal::JournalError::WriterStopped(e.clone()),
+            ));
+        }
+        closed?;
+        let mut statuses = StatusCounts::default();
+        let mut failures = Vec::new();
+        for e in &entries {
+            match e.status {
+                Status::Ready => statuses.ready += 1,
+                Status::Failed => {
+                    statuses.failed += 1;
+                    failures.push((e.row, e.key.clone(), e.error.clone().unwrap_or_default()));
+                }
+                Status::Invalid => statuses.invalid += 1,
+                Status::Pending => statuses.pending += 1,
+            }
+        }
+        let end = if let Some(message) = ctx.auth_refused.get() {
+            End::AuthRefused {
+                message: message.clone(),
+            }
+        } else if let Some(message) = ctx.unreachable.get() {
+            End::Unreachable {
+                message: message.clone(),
+            }
+        } else if interrupted {
+            End::Interrupted
+        } else {
+            End::Finished
+        };
+        Ok(Report {
+            end,
+            peak_per_window: ctx.budget.peak_per_window(),
+            progress: progress.snapshot(),
+            statuses,
+            failures,
+        })
+    }
+}

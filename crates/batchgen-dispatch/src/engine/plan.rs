@@ -1,0 +1,327 @@
+//! The resume plan: where a row starts, given what the journal knows of it and this run's
+//! flags. [`plan`] is a pure function (tested as a table below); [`admit`] applies it to one
+//! input: the row's job, its manifest entry and the counters.
+
+use std::collections::HashMap;
+
+use crate::job::{Job, JobInput, JobKind};
+use crate::journal::{Event, FailReason, RowRecord, RowState, now_ms};
+use crate::manifest::{Entry, Status};
+use crate::progress::inc;
+
+use super::Ctx;
+
+/// Where a row's task starts.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) enum Start {
+    /// Send the create. `lookup`: first look for what an earlier create whose answer was lost
+    /// made; `exclude`: earlier remote objects of the row that a lookup must not adopt;
+    /// `since_ms`: when the row's last create was sent, if one was.
+    Submit {
+        lookup: bool,
+        exclude: Vec<String>,
+        since_ms: Option<u64>,
+    },
+    /// Follow remote object `id` (submitted at `since_ms`, if known).
+    Poll { id: String, since_ms: Option<u64> },
+    /// Download the video at `url`.
+    Download { url: String },
+}
+
+/// The flags of this run that decide where journaled rows start.
+#[derive(Clone, Copy, Debug, Default)]
+pub(super) struct Flags {
+    /// `--download`: rows ready without their file download it.
+    pub downloading: bool,
+    /// `--retry-failed`: rows failed for good are submitted again.
+    pub retry_failed: bool,
+}
+
+/// What to do with a row the journal knows.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) enum Plan {
+    /// Nothing: the row keeps its journaled status (ready, or failed with its error).
+    Keep(Status),
+    /// Run the row's task from `start`. `forget_remote`: the row's earlier remote object and
+    /// video are given up (`--retry-failed`), so the manifest no longer shows them.
+    Run { start: Start, forget_remote: bool },
+}
+
+/// Where a row with journal record `r` starts under `flags`.
+pub(super) fn plan(r: &RowRecord, flags: Flags) -> Plan {
+    let run = |start| Plan::Run {
+        start,
+        forget_remote: false,
+    };
+    let submit_again = || Start::Submit {
+        lookup: r.attempts > 0,
+        exclude: r.abandoned.clone(),
+        since_ms: r.submitting_at,
+    };
+    match r.state {
+        RowState::Submitting => run(Start::Submit {
+            lookup: true,
+            exclude: r.abandoned.clone(),
+            since_ms: r.submitting_at,
+        }),
+        RowState::Invalid => run(submit_again()),
+        RowState::Submitted => run(Start::Poll {
+            id: r.project_id.clone().unwrap_or_default(),
+            since_ms: r.submitted_at,
+        }),
+        RowState::Ready => match (&r.download_url, &r.file) {
+            (Some(url), None) if flags.downloading => run(Start::Download { url: url.clone() }),
+            _ => Plan::Keep(Status::Ready),
+        },
+        RowState::Failed => {
+            let reason = r.reason.unwrap_or(FailReason::RetriesExhausted);
+            if reason.is_transient() {
+                match (&r.download_url, &r.project_id) {
+                    (Some(url), _) if flags.downloading => {
+                        run(Start::Download { url: url.clone() })
+                    }
+                    // Only the download had failed, and no download is asked for now.
+                    (Some(_), _) => Plan::Keep(Status::Ready),
+                    (None, Some(id)) => run(Start::Poll {
+                        id: id.clone(),
+                        since_ms: None,
+                    }),
+                    (None, None) => run(submit_again()),
+                }
+            } else if flags.retry_failed {
+                let mut exclude = r.abandoned.clone();
+                exclude.extend(r.project_id.clone());
+                Plan::Run {
+                    start: Start::Submit {
+                        lookup: false,
+                        exclude,
+                        since_ms: None,
+                    },
+                    forget_remote: true,
+                }
+            } else {
+                Plan::Keep(Status::Failed)
+            }
+        }
+    }
+}
+
+/// Decides what to do with one input, given the journal's past: the job and where its task
+/// starts, plus its manifest entry; `None` when nothing is to be done (the entry is recorded).
+pub(super) fn admit(
+    ctx: &Ctx,
+    input: JobInput,
+    prior: &mut HashMap<String, RowRecord>,
+) -> Option<(Job, Start, Entry)> {
+    let tag = ctx.journal.header().run_tag();
+    let job = match input.into_job(tag, ctx.config.webhook_urls.as_ref()) {
+        Ok(job) => job,
+        Err((row, key, error, inputs)) => {
+            let known = prior.remove(&key).is_some_and(|r| {
+                r.state == RowState::Invalid && r.error.as_deref() == Some(&error)
+            });
+            if !known {
+                ctx.journal.record_later(Event::Invalid {
+                    row,
+                    key: key.clone(),
+                    error: error.clone(),
+                    at: now_ms(),
+                });
+            }
+            inc(&ctx.counters.invalid);
+            ctx.push(Entry {
+                row,
+                key,
+                status: Status::Invalid,
+                project_id: None,
+                export_id: None,
+                download_url: None,
+                file: None,
+                attempts: 0,
+                error: Some(error),
+                inputs: inputs.into(),
+            });
+            return None;
+        }
+    };
+    let mut entry = Entry {
+        row: job.row,
+        key: job.key.clone(),
+        status: Status::Pending,
+        project_id: job.kind.known_project().map(str::to_owned),
+        export_id: None,
+        download_url: None,
+        file: None,
+        attempts: 0,
+        error: None,
+        inputs: job.inputs.clone(),
+    };
+    let Some(r) = prior.remove(&job.key) else {
+        let start = Start::Submit {
+            lookup: false,
+            exclude: Vec::new(),
+            since_ms: None,
+        };
+        return Some((job, start, entry));
+    };
+    entry.attempts = r.attempts;
+    set_remote(&mut entry, &job.kind, r.project_id.clone());
+    entry.download_url.clone_from(&r.download_url);
+    entry.file.clone_from(&r.file);
+    let flags = Flags {
+        downloading: ctx.downloads.is_some(),
+        retry_failed: ctx.config.retry_failed,
+    };
+    match plan(&r, flags) {
+        Plan::Run {
+            start,
+            forget_remote,
+        } => {
+            if forget_remote {
+                set_remote(&mut entry, &job.kind, None);
+                entry.download_url = None;
+            }
+            Some((job, start, entry))
+        }
+        Plan::Keep(status) => {
+            inc(&ctx.counters.skipped);
+            match status {
+                Status::Failed => {
+                    inc(&ctx.counters.failed);
+                    entry.error = r.error;
+                }
+                _ => inc(&ctx.counters.ready),
+            }
+            entry.status = status;
+            ctx.push(entry);
+            ctx.finish_callbacks(job.row);
+            None
+        }
+    }
+}
+
+/// Puts a remote id where the manifest shows it: `project_id` for projects, `export_id` for
+/// exports (whose `project_id` is the project exported).
+pub(super) fn set_remote(entry: &mut Entry, kind: &JobKind, id: Option<String>) {
+    match kind {
+        JobKind::CreateProject { .. } => entry.project_id = id,
+        JobKind::Export { .. } => entry.export_id = id,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A journal record: `state`, `reason`, whether a project id, a video URL and a file are
+    /// known, and how many creates were sent.
+    fn record(
+        state: RowState,
+        reason: Option<FailReason>,
+        project: bool,
+        url: bool,
+        file: bool,
+        attempts: u32,
+    ) -> RowRecord {
+        RowRecord {
+            row: 1,
+            key: "k".into(),
+            state,
+            project_id: project.then(|| "p1".into()),
+            submitted_at: Some(20),
+            submitting_at: Some(10),
+            download_url: url.then(|| "https://v/1.mp4".into()),
+            file: file.then(|| "videos/k.mp4".into()),
+            attempts,
+            error: Some("why".into()),
+            reason,
+            abandoned: vec!["p0".into()],
+        }
+    }
+
+    fn submit(lookup: bool, exclude: &[&str], since_ms: Option<u64>) -> Plan {
+        Plan::Run {
+            start: Start::Submit {
+                lookup,
+                exclude: exclude.iter().map(|s| s.to_string()).collect(),
+                since_ms,
+            },
+            forget_remote: false,
+        }
+    }
+
+    fn poll(since_ms: Option<u64>) -> Plan {
+        Plan::Run {
+            start: Start::Poll {
+                id: "p1".into(),
+                since_ms,
+            },
+            forget_remote: false,
+        }
+    }
+
+    fn download() -> Plan {
+        Plan::Run {
+            start: Start::Download {
+                url: "https://v/1.mp4".into(),
+            },
+            forget_remote: false,
+        }
+    }
+
+    #[test]
+    fn where_each_journaled_row_starts() {
+        use FailReason::*;
+        use RowState::*;
+        let none = Flags::default();
+        let dl = Flags {
+            downloading: true,
+            ..Flags::default()
+        };
+        let retry = Flags {
+            retry_failed: true,
+            ..Flags::default()
+        };
+        let again = Plan::Run {
+            start: Start::Submit {
+                lookup: false,
+                exclude: vec!["p0".into(), "p1".into()],
+                since_ms: None,
+            },
+            forget_remote: true,
+        };
+        #[rustfmt::skip]
+        let table: Vec<(RowRecord, Flags, Plan)> = vec![
+            // A create may have been sent: look up what it made first.
+            (record(Submitting, None, false, false, false, 1), none, submit(true, &["p0"], Some(10))),
+            (record(Submitting, None, false, false, false, 0), none, submit(true, &["p0"], Some(10))),
+            // Invalid last time, valid now: look up only if a create was ever sent.
+            (record(Invalid, None, false, false, false, 0), none, submit(false, &["p0"], Some(10))),
+            (record(Invalid, None, false, false, false, 2), none, submit(true, &["p0"], Some(10))),
+            // Rendering: follow it.
+            (record(Submitted, None, true, false, false, 1), none, poll(Some(20))),
+            // Ready: kept, unless a download is asked for and the file is missing.
+            (record(Ready, None, true, true, true, 1), dl, Plan::Keep(Status::Ready)),
+            (record(Ready, None, true, true, false, 1), none, Plan::Keep(Status::Ready)),
+            (record(Ready, None, true, true, false, 1), dl, download()),
+            // Transient failures are taken up again where they stopped.
+            (record(Failed, Some(Download), true, true, false, 1), dl, download()),
+            (record(Failed, Some(Download), true, true, false, 1), none, Plan::Keep(Status::Ready)),
+            (record(Failed, Some(RenderTimeout), true, false, false, 1), none, poll(None)),
+            (record(Failed, Some(RetriesExhausted), true, false, false, 1), none, poll(None)),
+            (record(Failed, Some(RetriesExhausted), false, false, false, 3), none, submit(true, &["p0"], Some(10))),
+            (record(Failed, Some(RetriesExhausted), false, false, false, 0), none, submit(false, &["p0"], Some(10))),
+            // No reason journaled (older journals): treated as retries exhausted.
+            (record(Failed, None, true, false, false, 1), none, poll(None)),
+            // Failed for good: kept, or submitted afresh with --retry-failed (never adopting
+            // the failed project).
+            (record(Failed, Some(Rejected), false, false, false, 1), none, Plan::Keep(Status::Failed)),
+            (record(Failed, Some(RenderFailed), true, false, false, 1), none, Plan::Keep(Status::Failed)),
+            (record(Failed, Some(RenderFailed), true, false, false, 1), retry, again.clone()),
+            (record(Failed, Some(Rejected), true, false, false, 1), retry, again),
+        ];
+        for (i, (r, flags, want)) in table.into_iter().enumerate() {
+            assert_eq!(plan(&r, flags), want, "case {i}: {r:?} {flags:?}");
+        }
+    }
+}

@@ -1,0 +1,358 @@
+//! One row's task: submit (or look up what a lost create made), follow the render to its end
+//! by poll or callback, download the video.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::OwnedSemaphorePermit;
+use tokio::time::Instant;
+
+use crate::budget::Priority;
+use crate::callbacks::Outcome;
+use crate::job::{Found, Job, Lookup, Polled};
+use crate::journal::{Event, FailReason, now_ms};
+use crate::manifest::Status;
+use crate::poll::PollSchedule;
+use crate::progress::{dec, inc};
+
+use super::plan::{Start, set_remote};
+use super::{Ctx, Halt};
+
+/// Runs one row from `start` to its end.
+pub(super) async fn drive(
+    ctx: Arc<Ctx>,
+    idx: usize,
+    mut job: Job,
+    start: Start,
+    permit: Option<OwnedSemaphorePermit>,
+) {
+    let followed = match start {
+        Start::Submit {
+            lookup,
+            exclude,
+            since_ms,
+        } => {
+            inc(&ctx.counters.submitting);
+            let submitted = submit(&ctx, idx, &job, lookup, &exclude, since_ms).await;
+            dec(&ctx.counters.submitting);
+            match submitted {
+                Ok(id) => {
+                    job.kind.release_payload();
+                    follow(&ctx, idx, &job, &id, None).await
+                }
+                Err(halt) => Err(halt),
+            }
+        }
+        Start::Poll { id, since_ms } => {
+            job.kind.release_payload();
+            follow(&ctx, idx, &job, &id, since_ms).await
+        }
+        Start::Download { url } => Ok(url),
+    };
+    let url = match followed {
+        Ok(url) => {
+            ctx.finish_callbacks(job.row);
+            url
+        }
+        Err(Halt::Failed) => {
+            ctx.finish_callbacks(job.row);
+            return;
+        }
+        Err(Halt::Stopped) => return,
+    };
+    // The render is over: free its slot before downloading.
+    drop(permit);
+    match &ctx.downloads {
+        None => {
+            inc(&ctx.counters.ready);
+            ctx.update(idx, |e| e.status = Status::Ready);
+        }
+        Some((downloader, slots)) => {
+            let slot = tokio::select! {
+                s = slots.acquire() => s.ok(),
+                () = ctx.stop.cancelled() => None,
+            };
+            let Some(_slot) = slot else { return };
+            inc(&ctx.counters.downloading);
+            let saved = downloader.save(&url, &job.file_stem).await;
+            dec(&ctx.counters.downloading);
+            match saved {
+                Ok(saved) => {
+                    if !saved.existed {
+                        inc(&ctx.counters.downloaded);
+                    }
+                    ctx.journal.record_later(Event::Downloaded {
+                        row: job.row,
+                        key: job.key.clone(),
+                        file: saved.file.clone(),
+                        bytes: saved.bytes,
+                        at: now_ms(),
+                    });
+                    inc(&ctx.counters.ready);
+                    ctx.update(idx, |e| {
+                        e.status = Status::Ready;
+                        e.file = Some(saved.file);
+                    });
+                }
+                Err(e) => ctx.fail(
+                    idx,
+                    &job,
+                    FailReason::Download,
+                    format!("{e} (--resume downloads it again)"),
+                ),
+            }
+        }
+    }
+}
+
+/// The submit phase: (look up,) journal `submitting`, create, journal `submitted`.
+async fn submit(
+    ctx: &Ctx,
+    idx: usize,
+    job: &Job,
+    mut lookup: bool,
+    exclude: &[String],
+    mut since_ms: Option<u64>,
+) -> Result<String, Halt> {
+    let mut failures = 0u32;
+    let target = job.kind.target();
+    // For exports: while this row may have a create in flight, other rows' lookups for the
+    // same project adopt nothing (see `claims`).
+    let mut pending = None;
+    loop {
+        if std::mem::take(&mut lookup) {
+            if let Some(t) = &target {
+                pending.get_or_insert_with(|| ctx.claims.pending(t, job.row));
+            }
+            ctx.acquire(Priority::Submit).await?;
+            ctx.sent();
+            inc(&ctx.counters.lookups);
+            let found = job
+                .kind
+                .find(
+                    &ctx.client,
+                    &Lookup {
+                        row: job.row,
+                        name: &job.name,
+                        exclude,
+                        since_ms,
+                        claims: &ctx.claims,
+                    },
+                )
+                .await;
+            ctx.settle_tokens();
+            if found.is_ok() {
+                ctx.reached_server();
+            }
+            match found {
+                Ok(Found::One(id)) => {
+                    ctx.claims.hold(&id);
+                    ctx.record(Event::Submitted {
+                        row: job.row,
+                        key: job.key.clone(),
+                        id: id.clone(),
+                        recovered: true,
+                        at: now_ms(),
+                    })
+                    .await?;
+                    inc(&ctx.counters.recovered);
+                    tracing::info!(row = job.row, key = %job.key, id, "found what a create whose answer was lost made; adopting it");
+                    ctx.update(idx, |e| set_remote(e, &job.kind, Some(id.clone())));
+                    return Ok(id);
+                }
+                Ok(Found::Nothing) => {}
+                Ok(Found::Ambiguous {
+                    candidates,
+                    others_pending,
+                }) => {
+                    tracing::warn!(
+                        row = job.row,
+                        key = %job.key,
+                        candidates,
+                        others_pending,
+                        "cannot tell which export of the project a lost answer made ({candidates} unclaimed since it was sent, {others_pending} other row(s) of this run exporting it now); sending it again, which may leave a duplicate export"
+                    );
+                }
+                Err(e) => {
+                    failures += 1;
+                    let (wait, _) = ctx.on_error(idx, job, &e, failures, "look it up")?;
+                    lookup = true;
+                    ctx.sleep(wait).await?;
+                    continue;
+                }
+            }
+        }
+        ctx.acquire(Priority::Submit).await?;
+        if let Some(t) = &target {
+            pending.get_or_insert_with(|| ctx.claims.pending(t, job.row));
+        }
+        let at = now_ms();
+        ctx.record(Event::Submitting {
+            row: job.row,
+            key: job.key.clone(),
+            at,
+        })
+        .await?;
+        since_ms = Some(at);
+        ctx.update(idx, |e| e.attempts += 1);
+        ctx.sent();
+        inc(&ctx.counters.creates);
+        let created = job.kind.submit(&ctx.client).await;
+        ctx.settle_tokens();
+        match created {
+            Ok(id) => {
+                ctx.reached_server();
+                ctx.claims.hold(&id);
+                // Appended now, synced with the next batch: nothing waits for it. Lost in a
+                // crash, the row's last event is `submitting` and a resume looks it up.
+                ctx.journal.record_later(Event::Submitted {
+                    row: job.row,
+                    key: job.key.clone(),
+                    id: id.clone(),
+                    recovered: false,
+                    at: now_ms(),
+                });
+                ctx.update(idx, |e| set_remote(e, &job.kind, Some(id.clone())));
+                return Ok(id);
+            }
+            Err(e) => {
+                failures += 1;
+                let (wait, maybe_applied) =
+                    ctx.on_error(idx, job, &e, failures, job.kind.create_what())?;
+                lookup = maybe_applied;
+                ctx.sleep(wait).await?;
+            }
+        }
+    }
+}
+
+/// The poll phase: follows the render until it is done (its URL), failed or timed out.
+async fn follow(
+    ctx: &Ctx,
+    idx: usize,
+    job: &Job,
+    id: &str,
+    since_ms: Option<u64>,
+) -> Result<String, Halt> {
+    inc(&ctx.counters.rendering);
+    let r = follow_inner(ctx, idx, job, id, since_ms).await;
+    dec(&ctx.counters.rendering);
+    r
+}
+
+async fn follow_inner(
+    ctx: &Ctx,
+    idx: usize,
+    job: &Job,
+    id: &str,
+    since_ms: Option<u64>,
+) -> Result<String, Halt> {
+    let now = Instant::now();
+    let already = since_ms.map_or(Duration::ZERO, |at| {
+        Duration::from_millis(now_ms().saturating_sub(at))
+    });
+    let started = now.checked_sub(already).unwrap_or(now);
+    let mut schedule = PollSchedule::new(ctx.config.poll);
+    let mut wait = schedule.first().saturating_sub(already);
+    let mut failures = 0u32;
+    let callbacks = ctx.config.callbacks.as_ref();
+    let watch = callbacks.map(|c| c.watch(job.row));
+    loop {
+        // The next poll, unless a webhook ends the render first (or already did).
+        match &watch {
+            None => ctx.sleep(wait).await?,
+            Some(notify) => {
+                let due = Instant::now() + wait;
+                loop {
+                    if let Some(outcome) = callbacks.and_then(|c| c.take(job.row)) {
+                        return called_back(ctx, idx, job, id, outcome);
+                    }
+                    tokio::select! {
+                        () = tokio::time::sleep_until(due) => break,
+                        () = notify.notified() => {}
+                        () = ctx.stop.cancelled() => return Err(Halt::Stopped),
+                    }
+                }
+            }
+        }
+        let elapsed = started.elapsed();
+        if elapsed > ctx.config.render_timeout {
+            ctx.fail(
+                idx,
+                job,
+                FailReason::RenderTimeout,
+                format!(
+                    "wait for the render of {id}: not finished after {}s (--render-timeout); --resume follows it again",
+                    ctx.config.render_timeout.as_secs()
+                ),
+            );
+            return Err(Halt::Failed);
+        }
+        ctx.acquire(Priority::Poll).await?;
+        // A webhook may have come while this poll waited for the budget: the request is not
+        // needed any more (its slot goes unused).
+        if let Some(outcome) = callbacks.and_then(|c| c.take(job.row)) {
+            return called_back(ctx, idx, job, id, outcome);
+        }
+        ctx.sent();
+        inc(&ctx.counters.polls);
+        let answer = job.kind.poll(&ctx.client, id).await;
+        ctx.settle_tokens();
+        if answer.is_ok() {
+            ctx.reached_server();
+        }
+        match answer {
+            Ok(Polled::Rendering { percent }) => {
+                failures = 0;
+                wait = schedule.next(percent, started.elapsed());
+            }
+            Ok(Polled::Done { download_url }) => {
+                return Ok(ready(ctx, idx, job, download_url));
+            }
+            Ok(Polled::Failed { message }) => {
+                ctx.fail(idx, job, FailReason::RenderFailed, message);
+                return Err(Halt::Failed);
+            }
+            Err(e) => {
+                failures += 1;
+                let (after, _) = ctx.on_error(idx, job, &e, failures, "check the render")?;
+                wait = after;
+            }
+        }
+    }
+}
+
+/// The render is done: journal it (without waiting) and note the URL.
+fn ready(ctx: &Ctx, idx: usize, job: &Job, download_url: String) -> String {
+    ctx.journal.record_later(Event::Ready {
+        row: job.row,
+        key: job.key.clone(),
+        download_url: download_url.clone(),
+        at: now_ms(),
+    });
+    ctx.update(idx, |e| e.download_url = Some(download_url.clone()));
+    download_url
+}
+
+/// A webhook ended the render of `id`.
+fn called_back(
+    ctx: &Ctx,
+    idx: usize,
+    job: &Job,
+    id: &str,
+    outcome: Outcome,
+) -> Result<String, Halt> {
+    inc(&ctx.counters.webhooks);
+    match outcome {
+        Outcome::Ready { download_url } => Ok(ready(ctx, idx, job, download_url)),
+        Outcome::Failed { progress } => {
+            ctx.fail(
+                idx,
+                job,
+                FailReason::RenderFailed,
+                format!("render project {id}: the render stopped at {progress:.0}% (reported by the webhook)"),
+            );
+            Err(Halt::Failed)
+        }
+    }
+}

@@ -1,0 +1,163 @@
+//! End to end under faults: the real binary against the real sandbox over loopback with 429s,
+//! 500s, dropped connections, lost answers, slow answers and failed renders switched on.
+
+use std::time::Duration;
+
+use crate::support::{Env, KEY, journal_events, manifest};
+use batchgen_sandbox::SandboxConfig;
+
+#[test]
+fn under_faults_every_row_ends_ready_or_failed_with_a_reason_and_nothing_is_sent_twice() {
+    let env = Env::start(
+        SandboxConfig::default()
+            .rate_limit(25)
+            .render_time(Duration::from_millis(100)..Duration::from_millis(500))
+            .latency(Duration::ZERO..Duration::from_millis(40))
+            .fail_probability(0.06)
+            .drop_probability(0.04)
+            .lost_probability(0.05)
+            .render_fail_probability(0.1)
+            .download_fail_probability(0.1)
+            .seed(7),
+    );
+    let csv = env.csv(80);
+    let summary = env.dir.path().join("summary.json");
+    let out = env
+        .run_cmd(
+            &csv,
+            &[
+                "--rate",
+                "23",
+                "--max-in-flight",
+                "80",
+                "--max-attempts",
+                "10",
+                "--download",
+                "--summary-json",
+            ],
+        )
+        .arg(&summary)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    // Some renders fail on purpose: exit 3.
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+
+    let stats = env.stats();
+    assert!(
+        stats.faults_500 > 0 && stats.faults_dropped > 0 && stats.faults_lost > 0,
+        "{stats:?}"
+    );
+    assert!(stats.renders_failed > 0, "{stats:?}");
+
+    // Every row ends ready or failed with a reason.
+    let (header, rows) = manifest(&env.out());
+    assert_eq!(
+        &header[..8],
+        [
+            "row",
+            "key",
+            "status",
+            "project_id",
+            "download_url",
+            "file",
+            "attempts",
+            "error"
+        ]
+    );
+    assert_eq!(rows.len(), 80);
+    let mut ready = 0;
+    for r in &rows {
+        match r[2].as_str() {
+            "ready" => {
+                ready += 1;
+                assert!(!r[3].is_empty() && !r[4].is_empty(), "{r:?}");
+                assert_eq!(r[5], format!("videos/{}.mp4", r[1].replace('@', "_")));
+                let video = std::fs::read(env.out().join(&r[5])).unwrap();
+                assert_eq!(video, batchgen_sandbox::sample_video(), "{}", r[5]);
+            }
+            "failed" => assert!(!r[7].is_empty(), "a failed row without a reason: {r:?}"),
+            other => panic!("row ended {other}: {r:?}"),
+        }
+        assert!(r[6].parse::<u32>().unwrap() >= 1, "{r:?}");
+    }
+    assert!(ready >= 50, "only {ready} of 80 ready");
+    assert!(
+        rows.iter().any(|r| r[7].contains("render failed")),
+        "no failed render reported"
+    );
+
+    // Nothing was created twice: lost answers were found by name before sending again.
+    assert_eq!(stats.duplicate_names, 0, "{stats:?}");
+    assert_eq!(stats.duplicate_bodies, 0, "{stats:?}");
+    let created = stats.submissions;
+    let ids: std::collections::HashSet<String> = journal_events(&env.out())
+        .iter()
+        .filter(|e| e["event"] == "submitted")
+        .map(|e| e["id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        created as usize,
+        ids.len(),
+        "projects created vs ids journaled"
+    );
+    let recovered = journal_events(&env.out())
+        .iter()
+        .filter(|e| e["event"] == "submitted" && e["recovered"] == true)
+        .count();
+    let s: serde_json::Value = serde_json::from_slice(&std::fs::read(&summary).unwrap()).unwrap();
+    assert_eq!(s["progress"]["recovered"], recovered as u64);
+    assert_eq!(s["statuses"]["ready"], ready);
+
+    // The budget held: the client never sent more than its 23 in any second (its own clock),
+    // the server never counted more than its limit of 25 in any second (its clock, which also
+    // sees transport and scheduling jitter), and 429s were rare.
+    assert!(s["peak_requests_per_window"].as_u64().unwrap() <= 23, "{s}");
+    assert!(stats.peak_requests_per_second <= 25, "{stats:?}");
+    assert!(stats.rate_limited <= 3, "{stats:?}");
+
+    // The key never appears in any output or file.
+    assert!(!stderr.contains(KEY) && !String::from_utf8_lossy(&out.stdout).contains(KEY));
+    for (path, text) in env.output_texts() {
+        assert!(
+            !text.contains(KEY),
+            "the key leaked into {}",
+            path.display()
+        );
+    }
+    let summary_text = std::fs::read_to_string(&summary).unwrap();
+    assert!(!summary_text.contains(KEY));
+}
+
+#[test]
+fn the_budget_holds_at_the_servers_own_limit() {
+    let env = Env::start(
+        SandboxConfig::default()
+            .rate_limit(10)
+            .render_time(Duration::from_millis(100)..Duration::from_millis(300))
+            .seed(3),
+    );
+    let csv = env.csv(30);
+    let summary = env.dir.path().join("budget-summary.json");
+    let out = env
+        .run_cmd(&csv, &["--rate", "10", "--max-in-flight", "30"])
+        .arg("--summary-json")
+        .arg(&summary)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stats = env.stats();
+    // The client never sends more than the rate in any second, by its own clock...
+    let s: serde_json::Value = serde_json::from_slice(&std::fs::read(&summary).unwrap()).unwrap();
+    assert!(s["peak_requests_per_window"].as_u64().unwrap() <= 10, "{s}");
+    // ...and at a rate equal to the server's limit the server refuses nothing. The server counts
+    // arrivals, which scheduling jitter on a loaded 2-core machine can bunch by one request.
+    assert_eq!(stats.rate_limited, 0, "{stats:?}");
+    assert!(stats.peak_requests_per_second <= 11, "{stats:?}");
+    assert_eq!(stats.submissions, 30);
+}

@@ -1,0 +1,354 @@
+//! Journal and resume end to end: `kill -9` then `--resume` finishes with no duplicate; Ctrl-C
+//! exits 130 and prints the command that resumes; an existing journal needs `--resume`; a
+//! journal from other inputs is refused; `batchgen status` reads it.
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use crate::support::{Env, batchgen, journal_events, manifest, submitted_count, wait_for};
+use batchgen_sandbox::SandboxConfig;
+
+fn slow_renders() -> SandboxConfig {
+    SandboxConfig::default()
+        .rate_limit(40)
+        .render_time(Duration::from_millis(400)..Duration::from_millis(900))
+        .seed(11)
+}
+
+#[test]
+fn kill_9_mid_run_then_resume_finishes_with_no_duplicate() {
+    let env = Env::start(slow_renders().lost_probability(0.05));
+    let csv = env.csv(60);
+    let mut child = env
+        .run_cmd(&csv, &["--rate", "40", "--max-in-flight", "60", "-q"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    assert!(
+        wait_for(Duration::from_secs(20), || submitted_count(&env.out())
+            >= 20),
+        "the run did not get going"
+    );
+    child.kill().unwrap(); // SIGKILL: no cleanup at all
+    child.wait().unwrap();
+    let before = env.stats().submissions;
+    assert!(
+        (20..60).contains(&before),
+        "{before} submitted before the kill"
+    );
+
+    let out = env
+        .run_cmd(&csv, &["--rate", "40", "--max-in-flight", "60", "--resume"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let stats = env.stats();
+    assert_eq!(stats.duplicate_names, 0, "{stats:?}");
+    assert_eq!(stats.submissions, 60, "{stats:?}");
+    let (_, rows) = manifest(&env.out());
+    assert_eq!(rows.len(), 60);
+    assert!(rows.iter().all(|r| r[2] == "ready"), "{rows:?}");
+    assert!(
+        journal_events(&env.out())
+            .iter()
+            .any(|e| e["event"] == "resumed")
+    );
+
+    // Resuming a finished run sends nothing.
+    let requests = env.stats().requests;
+    let out = env.run_cmd(&csv, &["--resume"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(env.stats().requests, requests);
+}
+
+#[test]
+fn ctrl_c_exits_130_prints_the_resume_command_and_the_journal_resumes() {
+    let env = Env::start(slow_renders());
+    let csv = env.csv(60);
+    let child = env
+        .run_cmd(&csv, &["--rate", "20", "--max-in-flight", "60"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    assert!(wait_for(Duration::from_secs(20), || submitted_count(
+        &env.out()
+    ) >= 10));
+    let rc = send_signal(child.id(), libc::SIGINT);
+    assert_eq!(rc, 0);
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    let hint = stderr
+        .lines()
+        .find(|l| l.starts_with("resume with: "))
+        .unwrap_or_else(|| panic!("no resume command in {stderr}"));
+    assert!(
+        hint.ends_with("--resume") && hint.contains("--out"),
+        "{hint}"
+    );
+    let events = journal_events(&env.out());
+    assert_eq!(events.last().unwrap()["event"], "interrupted");
+    // The manifest lists every row, finished or not.
+    let (_, rows) = manifest(&env.out());
+    assert_eq!(rows.len(), 60);
+    assert!(rows.iter().any(|r| r[2] == "pending"));
+
+    // Run exactly the printed command (minus the program, which is the same binary).
+    let words = shell_words(hint.trim_start_matches("resume with: "));
+    let out = batchgen()
+        .env("AISTUDIOS_API_KEY", crate::support::KEY)
+        .args(&words[1..])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stats = env.stats();
+    assert_eq!(
+        (stats.submissions, stats.duplicate_names),
+        (60, 0),
+        "{stats:?}"
+    );
+}
+
+#[test]
+fn a_second_ctrl_c_exits_at_once_and_the_journal_still_resumes() {
+    // Slow answers, so the graceful stop after the first Ctrl-C is still waiting for requests
+    // in flight when the second one comes.
+    let env =
+        Env::start(slow_renders().latency(Duration::from_millis(600)..Duration::from_millis(900)));
+    let csv = env.csv(60);
+    let child = env
+        .run_cmd(&csv, &["--rate", "20", "--max-in-flight", "60"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    assert!(wait_for(Duration::from_secs(20), || submitted_count(
+        &env.out()
+    ) >= 5));
+    assert_eq!(send_signal(child.id(), libc::SIGINT), 0);
+    std::thread::sleep(Duration::from_millis(100));
+    assert_eq!(send_signal(child.id(), libc::SIGINT), 0);
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    assert!(
+        stderr.contains("exiting at once") && stderr.contains("--resume"),
+        "{stderr}"
+    );
+
+    // The journal reads back, and the run resumes to the end without a duplicate.
+    let status = batchgen().arg("status").arg(env.out()).output().unwrap();
+    assert_eq!(
+        status.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&status.stderr)
+    );
+    let out = env
+        .run_cmd(&csv, &["--rate", "40", "--resume"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stats = env.stats();
+    assert_eq!(
+        (stats.submissions, stats.duplicate_names),
+        (60, 0),
+        "{stats:?}"
+    );
+}
+
+#[test]
+fn an_existing_journal_needs_resume_and_other_inputs_are_refused() {
+    let env = Env::start(
+        SandboxConfig::default().render_time(Duration::from_millis(50)..Duration::from_millis(100)),
+    );
+    let csv = env.csv(4);
+    let out = env.run_cmd(&csv, &["--rate", "50"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let requests = env.stats().requests;
+
+    let out = env.run_cmd(&csv, &["--rate", "50"]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("already holds a run journal") && stderr.contains("--resume"),
+        "{stderr}"
+    );
+
+    std::fs::write(
+        &csv,
+        "email,first_name,company,manager\nz@example.com,Z,Co,Al\n",
+    )
+    .unwrap();
+    let out = env.run_cmd(&csv, &["--resume"]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("(data changed)") && stderr.contains("new --out"),
+        "{stderr}"
+    );
+    assert_eq!(
+        env.stats().requests,
+        requests,
+        "a refused run sent requests"
+    );
+}
+
+#[test]
+fn status_reports_counts_and_failed_rows() {
+    let env = Env::start(
+        SandboxConfig::default().render_time(Duration::from_millis(50)..Duration::from_millis(100)),
+    );
+    let repo = crate::support::repo();
+    let out = batchgen()
+        .env("AISTUDIOS_API_KEY", crate::support::KEY)
+        .arg("run")
+        .arg(repo.join("samples/promo-with-errors.csv"))
+        .arg(repo.join("templates/two-scene-promo.json"))
+        .args(["--key", "customer_id", "--out"])
+        .arg(env.out())
+        .args([
+            "--base-url",
+            &env.sandbox().base_url(),
+            "--rate",
+            "50",
+            "--poll-interval",
+            "100ms",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (_, rows) = manifest(&env.out());
+    let invalid = rows.iter().filter(|r| r[2] == "invalid").count();
+    let ready = rows.iter().filter(|r| r[2] == "ready").count();
+    assert!(invalid > 0 && ready > 0, "{rows:?}");
+
+    let out = batchgen().arg("status").arg(env.out()).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(text.starts_with("run "), "{text}");
+    assert!(text.contains(&format!("ready       {ready}")), "{text}");
+    assert!(text.contains(&format!("invalid     {invalid}")), "{text}");
+    assert!(text.contains("pending     0"), "{text}");
+    assert!(
+        text.contains("failed and invalid rows:") && text.contains("row 2 (C2) invalid"),
+        "{text}"
+    );
+
+    let out = batchgen()
+        .arg("status")
+        .arg(env.dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
+
+fn send_signal(pid: u32, sig: i32) -> i32 {
+    let out = std::process::Command::new("kill")
+        .arg(format!("-{sig}"))
+        .arg(pid.to_string())
+        .status()
+        .unwrap();
+    if out.success() { 0 } else { 1 }
+}
+
+/// Splits a line the way a POSIX shell would for the quoting `batchgen` prints ('…' and '\'').
+fn shell_words(line: &str) -> Vec<String> {
+    let mut words = Vec::new();
+    let mut cur = String::new();
+    let mut in_word = false;
+    let mut chars = line.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\'' => {
+                in_word = true;
+                for q in chars.by_ref() {
+                    if q == '\'' {
+                        break;
+                    }
+                    cur.push(q);
+                }
+            }
+            '\\' => {
+                in_word = true;
+                if let Some(n) = chars.next() {
+                    cur.push(n);
+                }
+            }
+            ' ' => {
+                if in_word {
+                    words.push(std::mem::take(&mut cur));
+                    in_word = false;
+                }
+            }
+            c => {
+                in_word = true;
+                cur.push(c);
+            }
+        }
+    }
+    if in_word {
+        words.push(cur);
+    }
+    words
+}
+
+/// A `--sandbox` run into a directory that already holds a journal says it cannot be resumed
+/// (its emulator is gone) and how to go on, instead of suggesting `--resume`.
+#[test]
+fn a_second_sandbox_run_into_the_same_dir_says_what_to_do() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("demo");
+    let run = || {
+        crate::support::batchgen()
+            .arg("run")
+            .arg(crate::support::repo().join("samples/welcome.csv"))
+            .arg(crate::support::repo().join("templates/welcome.json"))
+            .arg("--out")
+            .arg(&out)
+            .args([
+                "--sandbox",
+                "--sandbox-render-time",
+                "50ms..100ms",
+                "--poll-interval",
+                "100ms",
+                "-q",
+            ])
+            .env_remove("AISTUDIOS_API_KEY")
+            .output()
+            .unwrap()
+    };
+    let first = run();
+    assert_eq!(
+        first.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    let second = run();
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    assert_eq!(second.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("a --sandbox run cannot be resumed"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("choose another --out"), "{stderr}");
+}

@@ -1,0 +1,162 @@
+//! Shared by the end-to-end tests: a sandbox started in the test process (the real server, on
+//! loopback), generated inputs, and the real binary; [`export`] adds what the export tests need.
+
+pub mod export;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use batchgen_sandbox::{Sandbox, SandboxConfig, Stats};
+
+/// A sandbox and the runtime that serves it.
+pub struct Env {
+    pub sandbox: Option<Sandbox>,
+    rt: tokio::runtime::Runtime,
+    pub dir: tempfile::TempDir,
+}
+
+/// The key the test sandboxes accept. Long and distinctive so a leak is easy to find.
+pub const KEY: &str = "test-key-7f3a9c1e5b2d4f60a8e1c3b5d7f9a2c4";
+
+impl Env {
+    /// Starts `config` (with [`KEY`]) on 127.0.0.1:0.
+    pub fn start(config: SandboxConfig) -> Env {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let sandbox = rt
+            .block_on(config.api_key(KEY).start("127.0.0.1:0".parse().unwrap()))
+            .unwrap();
+        Env {
+            sandbox: Some(sandbox),
+            rt,
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    pub fn sandbox(&self) -> &Sandbox {
+        self.sandbox.as_ref().unwrap()
+    }
+
+    pub fn stats(&self) -> Stats {
+        self.sandbox().stats()
+    }
+
+    pub fn out(&self) -> PathBuf {
+        self.dir.path().join("out")
+    }
+
+    /// Writes a CSV of `n` rows for `templates/welcome.json`, keyed by `email`.
+    pub fn csv(&self, n: usize) -> PathBuf {
+        let path = self.dir.path().join("people.csv");
+        let mut text = String::from("email,first_name,company,manager\n");
+        for i in 0..n {
+            text.push_str(&format!("p{i}@example.com,Person {i},Co {},Alex\n", i % 7));
+        }
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    /// `batchgen run CSV templates/welcome.json --key email --out OUT --base-url … ` plus `extra`,
+    /// with the key in the environment.
+    pub fn run_cmd(&self, csv: &Path, extra: &[&str]) -> Command {
+        let mut cmd = batchgen();
+        cmd.env("AISTUDIOS_API_KEY", KEY)
+            .arg("run")
+            .arg(csv)
+            .arg(repo().join("templates/welcome.json"))
+            .args(["--key", "email", "--out"])
+            .arg(self.out())
+            .args(["--base-url", &self.sandbox().base_url()])
+            .args(["--poll-interval", "150ms", "--poll-cap", "1s"])
+            .args(extra);
+        cmd
+    }
+
+    /// Every file under the output directory, read as text where it is text.
+    pub fn output_texts(&self) -> Vec<(PathBuf, String)> {
+        let mut out = Vec::new();
+        let mut stack = vec![self.out()];
+        while let Some(d) = stack.pop() {
+            let Ok(entries) = std::fs::read_dir(&d) else {
+                continue;
+            };
+            for e in entries {
+                let p = e.unwrap().path();
+                if p.is_dir() {
+                    stack.push(p);
+                } else {
+                    let bytes = std::fs::read(&p).unwrap();
+                    out.push((p, String::from_utf8_lossy(&bytes).into_owned()));
+                }
+            }
+        }
+        out
+    }
+}
+
+impl Drop for Env {
+    fn drop(&mut self) {
+        if let Some(sb) = self.sandbox.take() {
+            self.rt.block_on(sb.shutdown());
+        }
+    }
+}
+
+/// The repository root.
+pub fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// The real binary, with a clean environment for credentials.
+pub fn batchgen() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_batchgen"));
+    cmd.env_remove("AISTUDIOS_API_KEY")
+        .env_remove("AISTUDIOS_APP_ID")
+        .env_remove("AISTUDIOS_USER_KEY")
+        .env_remove("BATCHGEN_LOG")
+        .env("BATCHGEN_PROGRESS_EVERY", "500ms");
+    cmd
+}
+
+/// The manifest as (header, rows) of strings.
+pub fn manifest(out: &Path) -> (Vec<String>, Vec<Vec<String>>) {
+    let mut r = csv::Reader::from_path(out.join("manifest.csv")).unwrap();
+    let header = r.headers().unwrap().iter().map(String::from).collect();
+    let rows = r
+        .records()
+        .map(|rec| rec.unwrap().iter().map(String::from).collect())
+        .collect();
+    (header, rows)
+}
+
+/// The journal's events (header excluded) as JSON values.
+pub fn journal_events(out: &Path) -> Vec<serde_json::Value> {
+    let text = std::fs::read_to_string(out.join("journal.jsonl")).unwrap();
+    text.lines()
+        .skip(1)
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
+}
+
+/// Waits until `f` holds, up to `limit`.
+pub fn wait_for(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let t0 = Instant::now();
+    while t0.elapsed() < limit {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    false
+}
+
+/// How many `submitted` events the journal holds.
+pub fn submitted_count(out: &Path) -> usize {
+    std::fs::read_to_string(out.join("journal.jsonl"))
+        .map(|t| t.matches("\"event\":\"submitted\"").count())
+        .unwrap_or(0)
+}
