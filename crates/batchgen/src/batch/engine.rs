@@ -1,6 +1,5 @@
-//! What `batchgen run` and `batchgen export` share around the engine: its flags, opening the
-//! journal, Ctrl-C, the printed resume command, and the summary with its exit code. Each
-//! command only says what its rows are.
+//! The pieces the driver ([`super::drive`]) is made of: the engine's flags, opening the
+//! journal, Ctrl-C, the printed resume command, and the summary with its exit code.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
