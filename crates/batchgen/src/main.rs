@@ -4,16 +4,16 @@
 //!
 //! Layout: `cli` (the clap types), `cmd/` (one module per command, and nothing else),
 //! `batch/` (the one driver of `run` and `export` around the engine, and the engine's flags),
-//! `api` (where the API is and as whom: the flags, the in-process sandbox), `progress` (the
+//! `api` (where the API is and as whom: the flags, the in-process sandbox), `display` (the
 //! terminal display), `exit` (errors to exit codes), `output` (logging).
 
 mod api;
 mod batch;
 mod cli;
 mod cmd;
+mod display;
 mod exit;
 mod output;
-mod progress;
 
 use clap::Parser;
 use std::process::ExitCode;

@@ -20,7 +20,7 @@
 //!
 //! With [`EngineConfig::callbacks`] (webhooks), a row that follows its render also waits on its
 //! callback slot: whichever comes first — a webhook or a poll — ends it, exactly once (see
-//! [`crate::callbacks`]).
+//! [`crate::webhook::callbacks`]).
 
 //!
 //! One idea a module: this one runs the loop (read inputs, admit each row, spawn its task,
@@ -51,17 +51,17 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::budget::Budget;
-use crate::callbacks::Callbacks;
 use crate::claims::Claims;
+use crate::counters::{ProgressHandle, Snapshot, inc};
 use crate::download::Downloader;
 use crate::error::EngineError;
 use crate::job::JobInput;
 use crate::journal::{Event, Journal, Replay, RowRecord, now_ms};
 use crate::manifest::{self, Layout, Status};
 use crate::poll::PollConfig;
-use crate::progress::{ProgressHandle, Snapshot, inc};
 use crate::retry::Backoff;
 use crate::webhook::WebhookUrls;
+use crate::webhook::callbacks::Callbacks;
 
 /// Engine settings. Everything here may change between a run and its `--resume`.
 #[derive(Clone, Debug)]

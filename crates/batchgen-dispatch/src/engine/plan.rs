@@ -4,10 +4,10 @@
 
 use std::collections::HashMap;
 
+use crate::counters::inc;
 use crate::job::{Job, JobInput, JobKind};
 use crate::journal::{Event, FailReason, RowRecord, RowState, now_ms};
 use crate::manifest::{Entry, Status};
-use crate::progress::inc;
 
 use super::Ctx;
 

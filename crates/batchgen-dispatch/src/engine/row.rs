@@ -8,12 +8,12 @@ use tokio::sync::OwnedSemaphorePermit;
 use tokio::time::Instant;
 
 use crate::budget::Priority;
-use crate::callbacks::Outcome;
+use crate::counters::{dec, inc};
 use crate::job::{Found, Job, Lookup, Polled};
 use crate::journal::{Event, FailReason, now_ms};
 use crate::manifest::Status;
 use crate::poll::PollSchedule;
-use crate::progress::{dec, inc};
+use crate::webhook::callbacks::Outcome;
 
 use super::plan::{Start, set_remote};
 use super::{Ctx, Halt};

@@ -10,8 +10,8 @@ use batchgen_dispatch::manifest::Layout;
 use batchgen_dispatch::poll::PollConfig;
 use batchgen_dispatch::retry::Backoff;
 use batchgen_dispatch::{End, EngineConfig, Rate, Report};
-use batchgen_sandbox::parse_duration;
 use clap::Args;
+use humantime::parse_duration;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 

@@ -125,7 +125,7 @@ pub async fn drive(
     let (tx, rx) = mpsc::channel(CHANNEL);
     let feeder = std::thread::spawn(move || feed(tx));
 
-    let display = crate::progress::Display::start(progress, batch.rows, quiet);
+    let display = crate::display::Display::start(progress, batch.rows, quiet);
     let report = engine.run(rx, shutdown.clone()).await;
     display.finish().await;
     let fed = feeder

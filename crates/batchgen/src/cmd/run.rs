@@ -20,8 +20,9 @@ use batchgen_dispatch::poll::PollConfig;
 use batchgen_dispatch::{
     Callbacks, EngineConfig, JobInput, ProjectRow, WebhookAuth, WebhookReceiver, WebhookUrls,
 };
-use batchgen_sandbox::{Sandbox, SandboxConfig, parse_duration, parse_duration_range, parse_rate};
+use batchgen_sandbox::{Sandbox, SandboxConfig, parse_duration_range, parse_rate};
 use clap::Args;
+use humantime::parse_duration;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
