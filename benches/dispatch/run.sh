@@ -21,7 +21,7 @@ WORK=$(mktemp -d)
 trap 'kill -INT "$SANDBOX_PID" 2>/dev/null || true; sleep 0.5; kill "$SANDBOX_PID" 2>/dev/null || true; [ -n "${KEEP:-}" ] && echo "kept $WORK" >&2 || rm -rf "$WORK"' EXIT
 
 "$BIN" sandbox --listen 127.0.0.1:0 --rate-limit "$RATE" --render-time "$RENDER" \
-  --fail-rate "$FAIL_RATE" --seed "$SEED" >"$WORK/sandbox.log" 2>&1 &
+  --fail-probability "$FAIL_RATE" --seed "$SEED" >"$WORK/sandbox.log" 2>&1 &
 SANDBOX_PID=$!
 for _ in $(seq 100); do
   URL=$(grep -o 'http://127\.0\.0\.1:[0-9]*' "$WORK/sandbox.log" | head -1 || true)

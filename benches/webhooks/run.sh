@@ -46,7 +46,7 @@ PY
 for MODE in $MODES; do
   # A fresh sandbox per mode, same seed: the same faults for the same requests.
   "$BIN" sandbox --listen 127.0.0.1:0 --rate-limit "$RATE" --render-time "$RENDER" \
-    --fail-rate "$FAIL_RATE" --webhook-duplicate-rate "$WEBHOOK_DUPLICATE_RATE" --seed "$SEED" \
+    --fail-probability "$FAIL_RATE" --webhook-duplicate-probability "$WEBHOOK_DUPLICATE_RATE" --seed "$SEED" \
     >"$WORK/sandbox-$MODE.log" 2>&1 &
   SANDBOX_PID=$!
   URL=

@@ -369,7 +369,7 @@ async fn over_the_rate_limit_is_retryable_after_the_given_wait() {
 
 #[tokio::test]
 async fn server_errors_are_retryable_and_maybe_applied() {
-    let sandbox = start(SandboxConfig::default().fail_rate(1.0).seed(11)).await;
+    let sandbox = start(SandboxConfig::default().fail_probability(1.0).seed(11)).await;
     let client = key_client(&sandbox);
     let mut statuses = Vec::new();
     for _ in 0..12 {
@@ -397,7 +397,7 @@ async fn dropped_connections_are_retryable_and_maybe_applied() {
     // The sandbox drops the connection before acting, but a client cannot tell that from
     // an answer lost after acting: the request was sent, so "maybe applied" is the truth
     // as far as the client knows.
-    let sandbox = start(SandboxConfig::default().drop_rate(1.0).seed(3)).await;
+    let sandbox = start(SandboxConfig::default().drop_probability(1.0).seed(3)).await;
     let client = key_client(&sandbox);
     for _ in 0..3 {
         let e = err(client.create_project(&project_body("x")).await);
@@ -417,7 +417,7 @@ async fn dropped_connections_are_retryable_and_maybe_applied() {
 
 #[tokio::test]
 async fn a_lost_create_answer_is_maybe_applied_and_the_project_is_found_by_name() {
-    let sandbox = start(SandboxConfig::default().lost_rate(0.3).seed(5)).await;
+    let sandbox = start(SandboxConfig::default().lost_probability(0.3).seed(5)).await;
     let client = key_client(&sandbox);
     // Create until one answer is lost.
     let mut name = String::new();
@@ -508,7 +508,7 @@ async fn a_stopped_server_is_retryable_and_certainly_not_applied() {
 async fn render_failures_are_answers() {
     let sandbox = start(
         SandboxConfig::default()
-            .render_fail_rate(1.0)
+            .render_fail_probability(1.0)
             .render_time(Duration::from_millis(100)..Duration::from_millis(150))
             .seed(2),
     )
@@ -612,10 +612,10 @@ async fn no_secret_in_any_error_under_every_fault() {
     let sandbox = start(
         SandboxConfig::default()
             .rate_limit(20)
-            .fail_rate(0.2)
-            .drop_rate(0.1)
-            .lost_rate(0.1)
-            .render_fail_rate(0.3)
+            .fail_probability(0.2)
+            .drop_probability(0.1)
+            .lost_probability(0.1)
+            .render_fail_probability(0.3)
             .render_time(Duration::from_millis(50)..Duration::from_millis(100))
             .seed(99),
     )

@@ -30,18 +30,31 @@ pub(crate) fn is_binding(name: &str) -> bool {
     name.starts_with('/') || name.starts_with('@')
 }
 
-/// Resolves every binding column of `header` against `document`.
-pub(crate) fn resolve_all(header: &Header, document: &Value) -> Result<Vec<Binding>, CompileError> {
+/// Resolves every binding column of `header` against `document`. A column whose location the
+/// template lacks is pushed to `missing` (so that one report names every one) and skipped.
+pub(crate) fn resolve_all(
+    header: &Header,
+    document: &Value,
+    missing: &mut Vec<CompileError>,
+) -> Result<Vec<Binding>, CompileError> {
     let mut out: Vec<Binding> = Vec::new();
     for (index, column) in header.names().iter().enumerate() {
         if !is_binding(column) {
             continue;
         }
         let (path, ty) = split_type(column);
-        let pointers = if let Some(selector) = path.strip_prefix('@') {
-            resolve_clip(column, selector, document)?
+        let resolved = if let Some(selector) = path.strip_prefix('@') {
+            resolve_clip(column, selector, document)
         } else {
-            vec![resolve_pointer(column, path, document)?]
+            resolve_pointer(column, path, document).map(|p| vec![p])
+        };
+        let pointers = match resolved {
+            Ok(p) => p,
+            Err(e @ (CompileError::BindingTarget { .. } | CompileError::UnknownClip { .. })) => {
+                missing.push(e);
+                continue;
+            }
+            Err(e) => return Err(e),
         };
         for pointer in pointers {
             if let Some(other) = out.iter().find(|b| b.pointer == pointer) {
@@ -154,6 +167,16 @@ mod tests {
         Header::new(names.iter().map(|s| s.to_string()).collect()).unwrap()
     }
 
+    /// The bindings, or the first error (malformed, or missing).
+    fn resolve(header: &Header, document: &Value) -> Result<Vec<Binding>, CompileError> {
+        let mut missing = Vec::new();
+        let b = resolve_all(header, document, &mut missing)?;
+        match missing.into_iter().next() {
+            Some(e) => Err(e),
+            None => Ok(b),
+        }
+    }
+
     fn doc() -> Value {
         json!({"scenes": [
             {"clips": [{"id": "img-1", "source_url": "a", "scaleX": 1}, {"id": "m", "script": {"org": ""}}]},
@@ -169,7 +192,7 @@ mod tests {
             "@img-1/scaleX:number",
             "@m:json",
         ]);
-        let b = resolve_all(&h, &doc()).unwrap();
+        let b = resolve(&h, &doc()).unwrap();
         let got: Vec<(&str, &str, Option<ValueType>)> = b
             .iter()
             .map(|b| (b.column.as_str(), b.pointer.as_str(), b.ty))
@@ -199,23 +222,36 @@ mod tests {
 
     #[test]
     fn missing_targets_are_named_with_a_suggestion() {
-        let e = resolve_all(&header(&["/scenes/0/clips/0/sorce_url"]), &doc()).unwrap_err();
+        let e = resolve(&header(&["/scenes/0/clips/0/sorce_url"]), &doc()).unwrap_err();
         let text = e.to_string();
         assert!(text.contains("/scenes/0/clips/0/source_url"), "{text}");
-        let e = resolve_all(&header(&["@img-2/scaleX"]), &doc()).unwrap_err();
+        let e = resolve(&header(&["@img-2/scaleX"]), &doc()).unwrap_err();
         assert!(e.to_string().contains("closest clip id: \"img-1\""), "{e}");
-        let e = resolve_all(&header(&["@img-1/scaleZ"]), &doc()).unwrap_err();
+        let e = resolve(&header(&["@img-1/scaleZ"]), &doc()).unwrap_err();
         assert!(e.to_string().contains("scaleX"), "{e}");
-        assert!(resolve_all(&header(&["/a~2"]), &doc()).is_err());
+        assert!(resolve(&header(&["/a~2"]), &doc()).is_err());
     }
 
     #[test]
     fn two_columns_on_one_place_conflict() {
-        let e = resolve_all(
+        let e = resolve(
             &header(&["/scenes/0/clips/0/scaleX", "@img-1/scaleX"]),
             &doc(),
         )
         .unwrap_err();
         assert!(matches!(e, CompileError::BindingConflict { .. }), "{e}");
+    }
+
+    #[test]
+    fn every_missing_target_is_reported() {
+        let mut missing = Vec::new();
+        let h = header(&[
+            "/scenes/0/clips/0/sorce_url",
+            "@img-2/scaleX",
+            "@img-1/scaleX",
+        ]);
+        let b = resolve_all(&h, &doc(), &mut missing).unwrap();
+        assert_eq!(b.len(), 2);
+        assert_eq!(missing.len(), 2);
     }
 }

@@ -138,6 +138,15 @@ pub enum CompileError {
         /// The violations, with template pointers.
         violations: Vec<Violation>,
     },
+    /// Several placeholders, bindings or the key name what the CSV or the template lacks: each
+    /// one, with what is closest ([`UnknownColumn`](Self::UnknownColumn),
+    /// [`BindingTarget`](Self::BindingTarget), [`UnknownClip`](Self::UnknownClip),
+    /// [`KeyColumn`](Self::KeyColumn)).
+    #[error("{} names are missing:{}", missing.len(), list_errors(missing))]
+    Missing {
+        /// Each missing name, in the order found (key, bindings, template, patch).
+        missing: Vec<CompileError>,
+    },
     /// The key column is not in the CSV.
     #[error(
         "--key {name:?}: the CSV has no such column{}",
@@ -149,6 +158,22 @@ pub enum CompileError {
         /// The closest existing column.
         suggestion: Option<String>,
     },
+}
+
+impl CompileError {
+    /// One error for names found missing: the error itself when there is one, else
+    /// [`CompileError::Missing`] listing them all.
+    pub fn missing(mut all: Vec<CompileError>) -> CompileError {
+        if all.len() == 1 {
+            all.remove(0)
+        } else {
+            CompileError::Missing { missing: all }
+        }
+    }
+}
+
+fn list_errors(errors: &[CompileError]) -> String {
+    errors.iter().map(|e| format!("\n  {e}")).collect()
 }
 
 fn list(violations: &[Violation]) -> String {
@@ -175,6 +200,52 @@ pub enum InputError {
         line: u64,
         /// What is wrong.
         message: String,
+    },
+    /// The CSV holds bytes that are not text in its encoding.
+    #[error(
+        "{}:{line}: this line is not valid {encoding}: save the file as UTF-8 (in Excel: \"CSV UTF-8\"), or give its encoding",
+        path.display()
+    )]
+    Encoding {
+        /// The CSV path.
+        path: PathBuf,
+        /// 1-based line of the first bad bytes.
+        line: u64,
+        /// The encoding the file was read in.
+        encoding: &'static str,
+    },
+    /// A quoted cell is never closed, or is closed lines later with text after its closing
+    /// quote: the rows after it would silently become part of one cell.
+    #[error(
+        "{}:{line}: the quote that opens column {column}{} on this line {}: close the quote, or write a quote inside a cell as two (\"\")",
+        path.display(),
+        name.as_ref().map(|n| format!(" ({n:?})")).unwrap_or_default(),
+        match closes {
+            None => "is never closed, so everything after it would be one cell".to_string(),
+            Some(end) => format!("is only closed on line {end} and text follows it there, so the lines between would be one cell"),
+        }
+    )]
+    UnclosedQuote {
+        /// The CSV path.
+        path: PathBuf,
+        /// 1-based line where the quote opens.
+        line: u64,
+        /// 1-based column of the cell.
+        column: usize,
+        /// The column's name, when the header names it.
+        name: Option<String>,
+        /// The line where the cell closes with text after it; `None` when never closed.
+        closes: Option<u64>,
+    },
+    /// Two header cells before the last named column are empty.
+    #[error("{}: columns {first} and {second} have no name in the header: name them, or delete them if they are empty", path.display())]
+    UnnamedColumns {
+        /// The CSV path.
+        path: PathBuf,
+        /// 1-based position of the first.
+        first: usize,
+        /// 1-based position of the second.
+        second: usize,
     },
     /// The CSV has no header row.
     #[error("{}: the CSV is empty: the first line must name the columns", path.display())]

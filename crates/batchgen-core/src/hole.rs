@@ -16,9 +16,9 @@ use handlebars::{
 use serde_json::Value;
 
 /// The Handlebars registry every hole renders with: no HTML escaping, strict about missing
-/// variables, with the typed helpers `number`, `int`, `bool` and `json`. `Send + Sync`, shared by
-/// every rendering thread.
-pub(crate) fn registry() -> Handlebars<'static> {
+/// variables, with the typed helpers `number`, `int`, `bool` and `json` (reading decimal commas
+/// when `decimal_comma`) and `default`. `Send + Sync`, shared by every rendering thread.
+pub(crate) fn registry(decimal_comma: bool) -> Handlebars<'static> {
     let mut hb = Handlebars::new();
     hb.register_escape_fn(handlebars::no_escape);
     hb.set_strict_mode(true);
@@ -28,13 +28,50 @@ pub(crate) fn registry() -> Handlebars<'static> {
         ValueType::Bool,
         ValueType::Json,
     ] {
-        hb.register_helper(t.name(), Box::new(TypedHelper(t)));
+        hb.register_helper(t.name(), Box::new(TypedHelper(t, decimal_comma)));
     }
+    hb.register_helper("default", Box::new(DefaultHelper));
     hb
 }
 
+/// `{{default offer "our best offer"}}`: the cell, or the fallback when the cell is empty or
+/// only whitespace.
+struct DefaultHelper;
+
+impl HelperDef for DefaultHelper {
+    fn call<'reg: 'rc, 'rc>(
+        &self,
+        h: &Helper<'rc>,
+        _: &'reg Handlebars<'reg>,
+        _: &'rc Context,
+        _: &mut RenderContext<'reg, 'rc>,
+        out: &mut dyn Output,
+    ) -> HelperResult {
+        let (Some(value), Some(fallback), None) = (h.param(0), h.param(1), h.param(2)) else {
+            return Err(RenderErrorReason::Other(DEFAULT_USAGE.into()).into());
+        };
+        match value.value() {
+            Value::String(s) if !s.trim().is_empty() => out.write(s)?,
+            Value::Null | Value::String(_) => out.write(&text_of(fallback.value()))?,
+            other => out.write(&other.to_string())?,
+        }
+        Ok(())
+    }
+}
+
+const DEFAULT_USAGE: &str =
+    "default takes a column and a fallback: write {{default offer \"our best offer\"}}";
+
+fn text_of(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Null => String::new(),
+        other => other.to_string(),
+    }
+}
+
 /// `{{number x}}` and friends: writes the canonical JSON text of its argument.
-struct TypedHelper(ValueType);
+struct TypedHelper(ValueType, bool);
 
 impl HelperDef for TypedHelper {
     fn call<'reg: 'rc, 'rc>(
@@ -54,16 +91,18 @@ impl HelperDef for TypedHelper {
             other => other.to_string(),
         };
         let mut json = String::new();
-        self.0.write_json(&text, &mut json).map_err(|message| {
-            let from = param
-                .relative_path()
-                .map(|p| format!("column {p:?}: "))
-                .unwrap_or_default();
-            RenderErrorReason::Other(format!(
-                "{from}{message}, as {{{{{} ...}}}} needs",
-                self.0.name()
-            ))
-        })?;
+        self.0
+            .write_json_as(&text, self.1, &mut json)
+            .map_err(|message| {
+                let from = param
+                    .relative_path()
+                    .map(|p| format!("column {p:?}: "))
+                    .unwrap_or_default();
+                RenderErrorReason::Other(format!(
+                    "{from}{message}, as {{{{{} ...}}}} needs",
+                    self.0.name()
+                ))
+            })?;
         out.write(&json)?;
         Ok(())
     }
@@ -81,6 +120,8 @@ pub(crate) struct Scope<'a> {
     pub context: std::cell::OnceCell<Context>,
     /// The header, to build the context.
     pub header: &'a Header,
+    /// Typed values read `,` as the decimal separator.
+    pub decimal_comma: bool,
 }
 
 impl<'a> Scope<'a> {
@@ -100,6 +141,8 @@ impl<'a> Scope<'a> {
 enum Part {
     Literal(String),
     Column(usize),
+    /// `{{default column "fallback"}}`.
+    Default(usize, String),
     RowNumber,
     Key,
 }
@@ -123,6 +166,9 @@ pub(crate) struct Hole {
     pub typed: Option<ValueType>,
     /// The columns this hole reads, by name.
     pub columns: Vec<String>,
+    /// The columns (positions) it writes as they are, outside any block or helper
+    /// (`{{offer}}`): an empty cell there leaves a gap in the text.
+    pub plain: Vec<usize>,
     program: Program,
 }
 
@@ -138,7 +184,8 @@ pub(crate) struct Unknown {
 #[derive(Debug)]
 pub(crate) enum HoleError {
     Syntax(String),
-    Unknown(Unknown),
+    /// Every name the string asks for that the header lacks.
+    Unknown(Vec<Unknown>),
 }
 
 impl Hole {
@@ -148,39 +195,49 @@ impl Hole {
             Template::compile(text).map_err(|e| HoleError::Syntax(e.reason().to_string()))?;
         let mut refs = Refs::default();
         refs.walk(&template.elements, true);
+        let mut unknown: Vec<Unknown> = Vec::new();
         for (raw, name) in &refs.columns {
-            if header.position(name).is_none() {
-                let joined = raw.trim_start_matches('[').trim_end_matches(']');
-                let hint = if raw.contains('.') && header.position(raw).is_some() {
-                    Some(format!(
-                        "the column is named {raw:?}: write {{{{[{raw}]}}}} (a dot means a nested field)"
-                    ))
-                } else if joined != name && header.position(joined).is_some() {
-                    Some(format!("write {{{{[{joined}]}}}}"))
-                } else {
-                    header.closest(name).map(|c| {
-                        if c.contains(' ') || c.contains('.') {
-                            format!("closest column: {c:?}, written {{{{[{c}]}}}}")
-                        } else {
-                            format!("closest column: {c:?}")
-                        }
-                    })
-                };
-                return Err(HoleError::Unknown(Unknown {
-                    name: name.clone(),
-                    placeholder: raw.clone(),
-                    hint,
-                }));
+            if header.position(name).is_some() || unknown.iter().any(|u| u.name == *name) {
+                continue;
             }
+            let joined = raw.trim_start_matches('[').trim_end_matches(']');
+            let hint = if raw.contains('.') && header.position(raw).is_some() {
+                Some(format!(
+                    "the column is named {raw:?}: write {{{{[{raw}]}}}} (a dot means a nested field)"
+                ))
+            } else if joined != name && header.position(joined).is_some() {
+                Some(format!("write {{{{[{joined}]}}}}"))
+            } else {
+                header.closest(name).map(|c| {
+                    if c.contains(' ') || c.contains('.') {
+                        format!("closest column: {c:?}, written {{{{[{c}]}}}}")
+                    } else {
+                        format!("closest column: {c:?}")
+                    }
+                })
+            };
+            unknown.push(Unknown {
+                name: name.clone(),
+                placeholder: raw.clone(),
+                hint,
+            });
         }
-        if let Some(local) = refs.unknown_locals.first() {
-            return Err(HoleError::Unknown(Unknown {
+        for local in &refs.unknown_locals {
+            unknown.push(Unknown {
                 name: format!("@{local}"),
                 placeholder: text.to_string(),
                 hint: Some("batchgen provides @row (the row number) and @key (the row key)".into()),
-            }));
+            });
+        }
+        if !unknown.is_empty() {
+            return Err(HoleError::Unknown(unknown));
         }
         let typed = whole_typed(&template);
+        let plain = if typed.is_some() {
+            Vec::new()
+        } else {
+            plain_columns(&template, header)
+        };
         let program = match simple_parts(&template, typed.is_some(), header) {
             Some(parts) => Program::Simple(parts),
             None => Program::Interpreted(template),
@@ -192,6 +249,7 @@ impl Hole {
             text: text.to_string(),
             typed,
             columns,
+            plain,
             program,
         })
     }
@@ -214,12 +272,20 @@ impl Hole {
         match &self.program {
             Program::Simple(parts) => {
                 if let Some(t) = self.typed {
-                    return t.write_json(&part_text(&parts[0], scope), out);
+                    return t.write_json_as(&part_text(&parts[0], scope), scope.decimal_comma, out);
                 }
                 for part in parts {
                     match part {
                         Part::Literal(s) => out.push_str(s),
                         Part::Column(i) => out.push_str(scope.fields.get(*i).unwrap_or_default()),
+                        Part::Default(i, fallback) => {
+                            let cell = scope.fields.get(*i).unwrap_or_default();
+                            out.push_str(if cell.trim().is_empty() {
+                                fallback
+                            } else {
+                                cell
+                            });
+                        }
                         Part::RowNumber => {
                             use std::fmt::Write as _;
                             let _ = write!(out, "{}", scope.number);
@@ -250,6 +316,14 @@ impl Hole {
 fn part_text<'s>(part: &'s Part, scope: &'s Scope<'_>) -> std::borrow::Cow<'s, str> {
     match part {
         Part::Column(i) => scope.fields.get(*i).unwrap_or_default().into(),
+        Part::Default(i, fallback) => {
+            let cell = scope.fields.get(*i).unwrap_or_default();
+            if cell.trim().is_empty() {
+                fallback.as_str().into()
+            } else {
+                cell.into()
+            }
+        }
         Part::RowNumber => scope.number.to_string().into(),
         Part::Key => scope.key.into(),
         Part::Literal(s) => s.as_str().into(),
@@ -309,10 +383,46 @@ fn simple_parts(template: &Template, typed: bool, header: &Header) -> Option<Vec
             {
                 parts.push(lookup(&h.name)?);
             }
+            TemplateElement::Expression(h) | TemplateElement::HtmlExpression(h)
+                if matches!(&h.name, Parameter::Name(n) if n == "default")
+                    && h.params.len() == 2
+                    && h.hash.is_empty() =>
+            {
+                let Some(Part::Column(i)) = lookup(&h.params[0]) else {
+                    return None;
+                };
+                let Parameter::Literal(fallback) = &h.params[1] else {
+                    return None;
+                };
+                parts.push(Part::Default(i, text_of(fallback)));
+            }
             _ => return None,
         }
     }
     Some(parts)
+}
+
+/// The columns a template writes as they are at its top level (`{{offer}}`, not inside a block,
+/// not an argument of a helper).
+fn plain_columns(template: &Template, header: &Header) -> Vec<usize> {
+    let mut plain = Vec::new();
+    for element in &template.elements {
+        if let TemplateElement::Expression(h) | TemplateElement::HtmlExpression(h) = element {
+            if !h.params.is_empty() || !h.hash.is_empty() || h.template.is_some() {
+                continue;
+            }
+            if let Parameter::Path(Path::Relative((segs, _))) = &h.name {
+                if let [PathSeg::Named(n)] = segs.as_slice() {
+                    if let Some(i) = header.position(n) {
+                        if !plain.contains(&i) {
+                            plain.push(i);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    plain
 }
 
 /// The names a template reads from the row.
@@ -408,9 +518,10 @@ mod tests {
             fields: &fields,
             context: Default::default(),
             header: &h,
+            decimal_comma: false,
         };
         let mut out = String::new();
-        hole.render(&scope, &registry(), &mut out)?;
+        hole.render(&scope, &registry(false), &mut out)?;
         Ok(out)
     }
 
@@ -486,25 +597,78 @@ mod tests {
     }
 
     #[test]
+    fn default_gives_a_fallback_for_empty_cells() {
+        let h = header(&["name", "offer"]);
+        let hole = Hole::compile(
+            "/x",
+            "Hi {{name}}: {{default offer \"our best offer\"}}",
+            &h,
+        )
+        .unwrap();
+        assert!(hole.is_simple());
+        assert_eq!(hole.plain, [0]);
+        let text = "Hi {{name}}: {{default offer \"our best offer\"}}";
+        assert_eq!(
+            render(text, &["name", "offer"], &["Ann", " "]).unwrap(),
+            "Hi Ann: our best offer"
+        );
+        assert_eq!(
+            render(text, &["name", "offer"], &["Ann", "10%"]).unwrap(),
+            "Hi Ann: 10%"
+        );
+        // Through the interpreter too, and inside typed helpers.
+        let text = "{{#if name}}{{name}}{{/if}} {{default offer \"none\"}}";
+        assert!(Hole::compile("/x", text, &h).unwrap().plain.is_empty());
+        assert_eq!(
+            render(text, &["name", "offer"], &["", ""]).unwrap(),
+            " none"
+        );
+        assert_eq!(
+            render(
+                "{{number (default offer \"1.5\")}}",
+                &["name", "offer"],
+                &["", ""]
+            )
+            .unwrap(),
+            "1.5"
+        );
+        let e = render("{{default offer}}", &["name", "offer"], &["", ""]).unwrap_err();
+        assert!(e.contains("takes a column and a fallback"), "{e}");
+        assert!(matches!(
+            Hole::compile("/x", "{{default ofer \"x\"}}", &h),
+            Err(HoleError::Unknown(_))
+        ));
+    }
+
+    #[test]
     fn unknown_columns_are_found_at_compile_time() {
         let h = header(&["first_name", "a.b", "customer id"]);
         let e = Hole::compile("/x", "Hi {{frist_name}}", &h).unwrap_err();
-        let HoleError::Unknown(u) = e else { panic!() };
+        let HoleError::Unknown(mut u) = e else {
+            panic!()
+        };
+        let u = u.remove(0);
         assert_eq!(u.name, "frist_name");
         assert!(u.hint.unwrap().contains("first_name"));
-        let HoleError::Unknown(u) = Hole::compile("/x", "{{a.b}}", &h).unwrap_err() else {
+        let HoleError::Unknown(mut u) = Hole::compile("/x", "{{a.b}}", &h).unwrap_err() else {
             panic!()
         };
+        let u = u.remove(0);
         assert!(u.hint.unwrap().contains("{{[a.b]}}"));
-        let HoleError::Unknown(u) = Hole::compile("/x", "{{#if nope}}x{{/if}}", &h).unwrap_err()
-        else {
+        let HoleError::Unknown(u) = Hole::compile(
+            "/x",
+            "{{#if nope}}{{nope2}}{{/if}} {{first_name}} {{nope}}",
+            &h,
+        )
+        .unwrap_err() else {
             panic!()
         };
-        assert_eq!(u.name, "nope");
+        let names: Vec<&str> = u.iter().map(|u| u.name.as_str()).collect();
+        assert_eq!(names, ["nope", "nope2"]);
         let HoleError::Unknown(u) = Hole::compile("/x", "{{@index}}", &h).unwrap_err() else {
             panic!()
         };
-        assert_eq!(u.name, "@index");
+        assert_eq!(u[0].name, "@index");
         assert!(matches!(
             Hole::compile("/x", "{{", &h),
             Err(HoleError::Syntax(_))

@@ -5,7 +5,7 @@
 //! name are refused by [`check_unique`].
 
 use crate::error::InputError;
-use crate::row::{Header, Row, RowReader};
+use crate::row::{Header, ReadOptions, Row, RowReader};
 use std::collections::HashMap;
 use std::path::Path;
 
@@ -88,7 +88,16 @@ pub fn file_stem(key: &str) -> String {
 /// themselves are not kept. When two hashes meet, the file is read again to find the first row and
 /// tell a real repeat from a hash collision.
 pub fn check_unique(path: &Path, column: &str) -> Result<(), InputError> {
-    let mut rows = RowReader::from_path(path)?;
+    check_unique_with(path, ReadOptions::default(), column)
+}
+
+/// [`check_unique`] for a file read as `options` say.
+pub fn check_unique_with(
+    path: &Path,
+    options: ReadOptions,
+    column: &str,
+) -> Result<(), InputError> {
+    let mut rows = RowReader::with_options(path, options)?;
     let Some(index) = rows.header().position(column) else {
         return Ok(());
     };
@@ -109,7 +118,7 @@ pub fn check_unique(path: &Path, column: &str) -> Result<(), InputError> {
         let stem = file_stem(key).to_lowercase();
         let hash = stem_hash(&stem);
         if let Some(&first_line) = seen.get(&hash) {
-            let first = key_on_line(path, index, first_line)?;
+            let first = key_on_line(path, options, index, first_line)?;
             if file_stem(&first).to_lowercase() == stem {
                 return Err(if first == key {
                     InputError::DuplicateKey {
@@ -144,8 +153,13 @@ fn stem_hash(stem: &str) -> u64 {
 }
 
 /// The trimmed key of the row starting on `line`.
-fn key_on_line(path: &Path, index: usize, line: u64) -> Result<String, InputError> {
-    let mut rows = RowReader::from_path(path)?;
+fn key_on_line(
+    path: &Path,
+    options: ReadOptions,
+    index: usize,
+    line: u64,
+) -> Result<String, InputError> {
+    let mut rows = RowReader::with_options(path, options)?;
     while let Some(row) = rows.next_row() {
         let row = row?;
         if row.line == line {
@@ -184,7 +198,7 @@ mod tests {
             Err(InputError::KeyCollision { .. })
         ));
         assert!(matches!(
-            check("id\na\n \n"),
+            check("id,x\na,1\n ,2\n"),
             Err(InputError::EmptyKey { line: 3, .. })
         ));
         assert!(check("id\na\nb\n").is_ok());

@@ -20,7 +20,7 @@
 //!   "name": "Welcome {{first_name}}",
 //!   "scenes": [{"sceneIdx": 0, "background": {}, "clips": [
 //!     {"id": "m", "type": "aiModel", "layer": 1, "left": 0, "top": 0, "width": 10, "height": 10,
-//!      "model": {"ai_name": "M1"}, "script": {"org": "Hello {{first_name}}!"}}]}]
+//!      "model": {"ai_name": "M1", "emotion": "B1"}, "script": {"org": "Hello {{first_name}}!"}}]}]
 //! }"#).unwrap();
 //! let csv = "first_name\nAnn\n\"Bo \"\"B\"\"\"\n\n";
 //! let rows = RowReader::from_reader(csv.as_bytes(), "people.csv").unwrap();
@@ -44,15 +44,15 @@ mod pointer;
 mod project;
 mod render;
 mod row;
+mod site_check;
 mod template;
 pub mod validate;
-mod validation;
 mod value_type;
 
 pub use error::{CompileError, InputError, Origin, Problem, RowError, TemplateError};
-pub use key::{KeySource, check_unique, file_stem};
+pub use key::{KeySource, check_unique, check_unique_with, file_stem};
 pub use render::{RenderError, RenderStats, RenderedRow, Sink, render_stream};
-pub use row::{Header, Row, RowDefect, RowReader};
+pub use row::{EncodingSource, FileEncoding, Header, ReadOptions, Row, RowDefect, RowReader};
 pub use template::{Scratch, Template, TemplateBuilder, TemplateSource, Warning};
 pub use value_type::ValueType;
 

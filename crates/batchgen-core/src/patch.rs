@@ -26,6 +26,7 @@ impl PatchFile {
         text: &str,
         header: &Header,
         template: &Value,
+        missing: &mut Vec<CompileError>,
     ) -> Result<PatchFile, CompileError> {
         let fail = |message: String| CompileError::Patch {
             path: origin.to_path_buf(),
@@ -41,7 +42,10 @@ impl PatchFile {
                 ))
             })?;
         let patch = parse_ops(&value).map_err(fail)?;
-        let doc = Doc::compile(&value, header, Vec::new(), "patch").map_err(|e| match e {
+        let mut unknown = Vec::new();
+        let doc = Doc::compile(&value, header, Vec::new(), "patch", &mut unknown)?;
+        let found = !unknown.is_empty();
+        missing.extend(unknown.into_iter().map(|e| match e {
             CompileError::UnknownColumn {
                 pointer,
                 placeholder,
@@ -54,7 +58,14 @@ impl PatchFile {
                 hint,
             },
             other => other,
-        })?;
+        }));
+        if found {
+            // Not tried on the template: the report of missing columns comes first.
+            return Ok(PatchFile {
+                doc: Some(doc),
+                fixed: None,
+            });
+        }
         if doc.is_static() {
             let mut probe = template.clone();
             json_patch::patch(&mut probe, &patch).map_err(|e| {

@@ -21,6 +21,9 @@ pub struct RenderedRow {
     pub key: String,
     /// The project as compact JSON, or why the row is invalid.
     pub outcome: Result<Vec<u8>, RowError>,
+    /// The columns (positions) whose cell is empty under a plain placeholder
+    /// ([`Template::empty_columns`]); empty for a row that could not be read.
+    pub empty: Vec<usize>,
 }
 
 /// Where rendered rows go: a JSONL writer, a dispatcher's queue, a test's `Vec`.
@@ -65,6 +68,8 @@ pub struct RenderStats {
     pub rendered: u64,
     /// Rows invalid.
     pub invalid: u64,
+    /// Blank rows skipped (every cell empty); not counted in `rows`.
+    pub blank: u64,
 }
 
 /// Renders every row of `rows` with `template` on rayon's thread pool and pushes the results into
@@ -85,6 +90,7 @@ pub fn render_stream<R: Read, S: Sink + ?Sized>(
             }
         }
         if chunk.is_empty() {
+            stats.blank = rows.blank_rows();
             return Ok(stats);
         }
         let rendered: Vec<RenderedRow> = std::mem::take(&mut chunk)
@@ -95,7 +101,17 @@ pub fn render_stream<R: Read, S: Sink + ?Sized>(
                 let outcome = template
                     .render_into(&row, &key, scratch, &mut out)
                     .map(|()| out);
-                RenderedRow { row, key, outcome }
+                let empty = if row.defect.is_none() {
+                    template.empty_columns(&row)
+                } else {
+                    Vec::new()
+                };
+                RenderedRow {
+                    row,
+                    key,
+                    outcome,
+                    empty,
+                }
             })
             .collect();
         for r in rendered {

@@ -49,7 +49,62 @@ impl ValueType {
     /// assert!(ValueType::Int.write_json("1.5", &mut String::new()).is_err());
     /// ```
     pub fn write_json(self, cell: &str, out: &mut String) -> Result<(), String> {
-        let text = cell.trim();
+        self.write_json_as(cell, false, out)
+    }
+
+    /// [`write_json`](Self::write_json), with `decimal_comma` reading a `,` as the decimal
+    /// separator of a number (`0,12` is 0.12, as spreadsheets in many locales write it; a `.`
+    /// still works, thousands separators do not). Without it, a number written with a decimal
+    /// comma is refused with a hint saying so.
+    ///
+    /// ```
+    /// use batchgen_core::ValueType;
+    /// let mut out = String::new();
+    /// ValueType::Number.write_json_as("0,12", true, &mut out).unwrap();
+    /// assert_eq!(out, "0.12");
+    /// let e = ValueType::Number.write_json_as("0,12", false, &mut String::new()).unwrap_err();
+    /// assert!(e.contains("decimal comma"));
+    /// ```
+    pub fn write_json_as(
+        self,
+        cell: &str,
+        decimal_comma: bool,
+        out: &mut String,
+    ) -> Result<(), String> {
+        let trimmed = cell.trim();
+        let comma = matches!(self, ValueType::Number | ValueType::Int) && trimmed.contains(',');
+        if comma && decimal_comma {
+            if trimmed.contains('.') || trimmed.matches(',').count() > 1 {
+                return Err(format!(
+                    "{} has thousands separators: write the number without them, e.g. 1234,5",
+                    shown(cell)
+                ));
+            }
+            let dotted = trimmed.replace(',', ".");
+            return self
+                .write_json_as(&dotted, false, out)
+                .map_err(|_| format!("{} is not {}", shown(cell), self.article()));
+        }
+        let result = self.write_plain(trimmed, cell, out);
+        match result {
+            Err(e) if comma && is_decimal_comma(trimmed) => Err(format!(
+                "{e}: it has a decimal comma (write {}, or have decimal commas read with --decimal-comma)",
+                trimmed.replace(',', ".")
+            )),
+            other => other,
+        }
+    }
+
+    fn article(self) -> &'static str {
+        match self {
+            ValueType::Number => "a number",
+            ValueType::Int => "an integer",
+            ValueType::Bool => "a boolean",
+            ValueType::Json => "JSON",
+        }
+    }
+
+    fn write_plain(self, text: &str, cell: &str, out: &mut String) -> Result<(), String> {
         match self {
             ValueType::Number => {
                 if is_json_number(text) && text.parse::<f64>().is_ok_and(f64::is_finite) {
@@ -108,6 +163,20 @@ impl ValueType {
                 Err(e) => Err(format!("{} is not JSON ({e})", shown(cell))),
             },
         }
+    }
+}
+
+/// `true` for `0,12`, `-3,5`, `1,0`: digits, one comma, digits.
+fn is_decimal_comma(text: &str) -> bool {
+    let digits = text.strip_prefix(['-', '+']).unwrap_or(text);
+    match digits.split_once(',') {
+        Some((a, b)) => {
+            !a.is_empty()
+                && !b.is_empty()
+                && a.bytes().all(|c| c.is_ascii_digit())
+                && b.bytes().all(|c| c.is_ascii_digit())
+        }
+        None => false,
     }
 }
 
@@ -220,6 +289,44 @@ mod tests {
         for bad in ["1.5", "x", "", "1e400"] {
             assert!(json(ValueType::Int, bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn decimal_commas() {
+        let e = json(ValueType::Number, "0,12").unwrap_err();
+        assert_eq!(
+            e,
+            "\"0,12\" is not a number: it has a decimal comma (write 0.12, or have decimal commas read with --decimal-comma)"
+        );
+        assert!(
+            json(ValueType::Int, "3,0")
+                .unwrap_err()
+                .contains("decimal comma")
+        );
+        assert!(
+            !json(ValueType::Number, "1,2,3")
+                .unwrap_err()
+                .contains("decimal comma")
+        );
+        let comma = |t: ValueType, c: &str| {
+            let mut out = String::new();
+            t.write_json_as(c, true, &mut out).map(|()| out)
+        };
+        assert_eq!(comma(ValueType::Number, " 0,12 ").unwrap(), "0.12");
+        assert_eq!(comma(ValueType::Number, "-1,5").unwrap(), "-1.5");
+        assert_eq!(comma(ValueType::Number, "2.5").unwrap(), "2.5");
+        assert_eq!(comma(ValueType::Int, "3,0").unwrap(), "3");
+        assert!(
+            comma(ValueType::Number, "1.234,5")
+                .unwrap_err()
+                .contains("thousands")
+        );
+        assert!(
+            comma(ValueType::Number, "a,b")
+                .unwrap_err()
+                .contains("is not a number")
+        );
+        assert_eq!(comma(ValueType::Json, "[1,2]").unwrap(), "[1,2]");
     }
 
     #[test]

@@ -29,6 +29,84 @@ fn scripted() -> Value {
     t
 }
 
+/// The 1.6.x form: scene 0 speaks through `scenes[0].scripts[]` whose text, voice flag and model id
+/// come from the row, its avatar (bound by clip id) and clothes (bound by pointer) too, and its clip
+/// keeps a 1.4-style `script` of its own from another column, so both forms must agree. Scene 1 gets
+/// a textImage whose text is a placeholder; `sceneIdx`, `resolution` and `webhookUrl` come from
+/// the row.
+fn scene_level() -> Value {
+    let mut t = two_scene();
+    t["resolution"] = json!("{{res}}");
+    t["webhookUrl"] = json!("{{hook}}");
+    t["scenes"][0]["sceneIdx"] = json!("{{int idx}}");
+    t["scenes"][0]["scripts"] = json!([{
+        "org": "{{script}}",
+        "isTTS": "{{bool voice}}",
+        "tts": null,
+        "modelId": "{{model_id}}",
+        "clothId": "BG00002320"
+    }]);
+    t["scenes"][0]["clips"][0]["script"] = json!({"org": "{{clip_script}}", "tts": null});
+    let text = json!({"id": "textImage-1", "type": "textImage", "layer": 3, "left": 10, "top": 10,
+        "width": 400, "height": 60, "fill": "rgb(0,0,0)", "fontSize": 40, "text": "{{headline}}"});
+    t["scenes"][1]["clips"].as_array_mut().unwrap().push(text);
+    t
+}
+
+const SCENE_LEVEL_COLUMNS: &[&str] = &[
+    "first_name",
+    "company",
+    "campaign",
+    "offer",
+    "photo_url",
+    "photo_scale",
+    "outro_video_url",
+    "res",
+    "hook",
+    "idx",
+    "script",
+    "voice",
+    "model_id",
+    "clip_script",
+    "headline",
+    "@aiModel-1h4ij5h8e87/model/ai_name",
+    "/scenes/0/clips/0/model/emotion",
+    "/scenes/0/scripts/0/tts",
+];
+
+const SAY: &[&str] = &["Hi"];
+const MODELS: &[&str] = &["M000045058", "M000099999"];
+
+/// One strategy per entry of SCENE_LEVEL_COLUMNS.
+/// With eighteen columns each must mostly keep the row valid, or valid rows become rare.
+fn scene_level_cells() -> Vec<BoxedStrategy<String>> {
+    let column = |valid: &'static [&'static str], edge: &'static [&'static str]| {
+        let valid = proptest::sample::select(valid).prop_map(str::to_string);
+        let edge = proptest::sample::select(edge).prop_map(str::to_string);
+        prop_oneof![40 => valid, 1 => edge, 1 => "[a-z <>/]{0,5}"].boxed()
+    };
+    vec![
+        column(TEXT, EMPTYISH),
+        column(TEXT, EMPTYISH),
+        column(TEXT, EMPTYISH),
+        column(TEXT, EMPTYISH),
+        column(URL, BAD_URL),
+        column(&["1.5", "0.2", "3"], &["abc", "", "1e999", "-0"]),
+        column(URL, BAD_URL),
+        column(&["1080", "4k", "480"], &["2k", "", "1080p"]), // res
+        column(&["", "https://hooks.example/a"], &["/hooks", " ", "x"]), // hook
+        column(&["0", "2"], &["1", "-1", "x"]),               // idx (scene 1 is 1)
+        column(SAY, EMPTYISH),                                // script
+        column(&["false", "no"], &["true", "maybe"]),         // voice
+        column(MODELS, &["", "M000045058 "]),                 // model_id
+        column(SAY, &["", "<p> </p>", "<p>Hi</p>", "Bye"]),   // clip_script
+        column(TEXT, &["", " ", "\t"]),                       // headline
+        column(&["", "M000045058"], &["M000099999", " "]),    // ai_name by clip id
+        column(&["", "BG00002320"], &["BG1", "x"]),           // emotion
+        column(&[""], &["null", "{}", "x"]),                  // scripts tts (a string)
+    ]
+}
+
 const COLUMNS: &[&str] = &[
     "first_name",
     "company",
@@ -152,6 +230,8 @@ static SCRIPTED: std::sync::LazyLock<Pair> =
     std::sync::LazyLock::new(|| pair(&scripted(), COLUMNS));
 static SHIPPED: std::sync::LazyLock<Pair> =
     std::sync::LazyLock::new(|| pair(&two_scene(), &shipped_columns()));
+static SCENE_LEVEL: std::sync::LazyLock<Pair> =
+    std::sync::LazyLock::new(|| pair(&scene_level(), SCENE_LEVEL_COLUMNS));
 
 proptest! {
     #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
@@ -162,8 +242,60 @@ proptest! {
     }
 
     #[test]
+    fn site_checks_agree_on_the_scene_level_form(cells in scene_level_cells()) {
+        agree(&SCENE_LEVEL, &cells)?;
+    }
+
+    #[test]
     fn site_checks_agree_on_the_shipped_template(cells in row_cells().into_iter().take(7).chain(row_cells().into_iter().skip(11).take(1)).collect::<Vec<_>>()) {
         agree(&SHIPPED, &cells)?;
+    }
+}
+
+/// The generators make both verdicts common for the scene-level template, and each new rule is
+/// what makes some row invalid: a generator that never breaks a rule cannot show the site checker
+/// misses it.
+#[test]
+fn the_scene_level_generators_break_every_new_rule() {
+    use proptest::strategy::ValueTree;
+    let mut runner = proptest::test_runner::TestRunner::deterministic();
+    let strategy = scene_level_cells();
+    let (mut valid, mut seen) = (0, std::collections::BTreeSet::new());
+    for _ in 0..3000 {
+        let cells = strategy.new_tree(&mut runner).unwrap().current();
+        let row = Row::new(1, cells.iter().map(String::as_str));
+        let Ok(bytes) = SCENE_LEVEL.unchecked.render_row(&row) else {
+            continue;
+        };
+        let full = validate_project(&serde_json::from_slice(&bytes).unwrap());
+        if full.is_empty() {
+            valid += 1;
+        }
+        for v in &full {
+            seen.insert(
+                format!("{:?}", v.kind)
+                    .split([' ', '{', '('])
+                    .next()
+                    .unwrap()
+                    .to_string()
+                    + " "
+                    + &v.pointer,
+            );
+        }
+    }
+    assert!(valid > 100, "only {valid} valid rows");
+    for wanted in [
+        "Script /scenes/0/scripts/0/org",
+        "Script /scenes/0/scripts/0/tts",
+        "Script /scenes/0/scripts/0/modelId",
+        "Script /scenes/0/scripts/0/clothId",
+        "Script /scenes/0/clips/0/script/org",
+        "SceneIndex /scenes/1/sceneIdx",
+        "Schema /scenes/1/clips/2/text",
+        "Schema /resolution",
+        "Url /webhookUrl",
+    ] {
+        assert!(seen.contains(wanted), "no row broke {wanted}: {seen:?}");
     }
 }
 

@@ -8,6 +8,11 @@
 //! The JSONL file has the same fields plus `input`, the row's cells as an object keyed by
 //! column name.
 //!
+//! The CSV file is written as the input was ([`CsvStyle`]): with its separator (`;` for a file
+//! from a European Excel) and, when the input had a byte order mark or was not UTF-8, a UTF-8 BOM,
+//! so that Excel opens it with the right columns and characters. The JSONL file is always plain
+//! UTF-8 JSON.
+//!
 //! Both files are written atomically: to a temporary file in the same directory, synced, then
 //! renamed over the old one, so a reader (or a crash) never sees half a manifest.
 
@@ -152,11 +157,44 @@ impl Serialize for Input<'_> {
     }
 }
 
+/// How the CSV manifest is written: its cell separator and whether it starts with a UTF-8 byte
+/// order mark. Default: `,` without a BOM.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CsvStyle {
+    /// The cell separator (the input's: `,`, `;`, tab or `|`).
+    pub delimiter: u8,
+    /// Start with a UTF-8 BOM (the input had one, or was decoded from another encoding).
+    pub bom: bool,
+}
+
+impl Default for CsvStyle {
+    fn default() -> CsvStyle {
+        CsvStyle {
+            delimiter: b',',
+            bom: false,
+        }
+    }
+}
+
 /// Writes both manifest files into `dir` atomically, with the fixed columns of `layout`.
 /// `columns` names the input's columns.
 pub fn write(dir: &Path, layout: Layout, columns: &[String], entries: &[Entry]) -> io::Result<()> {
+    write_with(dir, layout, CsvStyle::default(), columns, entries)
+}
+
+/// [`write`], the CSV file in `style`.
+pub fn write_with(
+    dir: &Path,
+    layout: Layout,
+    style: CsvStyle,
+    columns: &[String],
+    entries: &[Entry],
+) -> io::Result<()> {
     write_atomic(&dir.join(MANIFEST_CSV), |out| {
-        write_csv(out, layout, columns, entries)
+        if style.bom {
+            out.write_all("\u{feff}".as_bytes())?;
+        }
+        write_csv(out, layout, style.delimiter, columns, entries)
     })?;
     write_atomic(&dir.join(MANIFEST_JSONL), |out| {
         write_jsonl(out, layout, columns, entries)
@@ -166,10 +204,13 @@ pub fn write(dir: &Path, layout: Layout, columns: &[String], entries: &[Entry]) 
 fn write_csv(
     out: &mut dyn Write,
     layout: Layout,
+    delimiter: u8,
     columns: &[String],
     entries: &[Entry],
 ) -> io::Result<()> {
-    let mut w = csv::Writer::from_writer(out);
+    let mut w = csv::WriterBuilder::new()
+        .delimiter(delimiter)
+        .from_writer(out);
     let header = layout
         .columns()
         .iter()
@@ -362,6 +403,45 @@ mod tests {
         assert_eq!(v[0]["export_id"], "export_007");
         assert_eq!(v[1]["export_id"], serde_json::Value::Null);
         assert!(v[1].as_object().unwrap().contains_key("export_id"));
+    }
+
+    #[test]
+    fn the_csv_keeps_the_inputs_separator_and_bom_and_the_jsonl_is_unchanged() {
+        let dir = tempfile::tempdir().unwrap();
+        let columns = vec!["name".to_string(), "price".to_string()];
+        let mut e = entry(1, Status::Invalid);
+        e.inputs = vec!["Zoë; \"Z\"".to_string(), "0,12".to_string()].into();
+        e.error = Some("a; b".into());
+        write(
+            dir.path(),
+            Layout::Projects,
+            &columns,
+            std::slice::from_ref(&e),
+        )
+        .unwrap();
+        let plain_jsonl = std::fs::read(dir.path().join(MANIFEST_JSONL)).unwrap();
+        let style = CsvStyle {
+            delimiter: b';',
+            bom: true,
+        };
+        write_with(dir.path(), Layout::Projects, style, &columns, &[e]).unwrap();
+        let csv = std::fs::read(dir.path().join(MANIFEST_CSV)).unwrap();
+        assert!(csv.starts_with(b"\xEF\xBB\xBFrow;key;status;"), "{csv:?}");
+        let text = String::from_utf8(csv[3..].to_vec()).unwrap();
+        let second = text.lines().nth(1).unwrap();
+        assert_eq!(
+            second,
+            "1;k1;invalid;p;;videos/k1.mp4;2;\"a; b\";\"Zoë; \"\"Z\"\"\";0,12"
+        );
+        let mut r = csv::ReaderBuilder::new()
+            .delimiter(b';')
+            .from_reader(text.as_bytes());
+        let rec = r.records().next().unwrap().unwrap();
+        assert_eq!(&rec[8], "Zoë; \"Z\"");
+        assert_eq!(
+            std::fs::read(dir.path().join(MANIFEST_JSONL)).unwrap(),
+            plain_jsonl
+        );
     }
 
     #[test]

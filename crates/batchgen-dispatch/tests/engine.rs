@@ -131,7 +131,7 @@ async fn retry_failed_submits_a_failed_render_again() {
     let sb = SandboxConfig::default()
         .api_key("engine-test-key")
         .render_time(Duration::from_millis(100)..Duration::from_millis(200))
-        .render_fail_rate(1.0)
+        .render_fail_probability(1.0)
         .start("127.0.0.1:0".parse().unwrap())
         .await
         .unwrap();
@@ -351,8 +351,8 @@ mod webhooks {
         let sb = SandboxConfig::default()
             .api_key("engine-test-key")
             .render_time(Duration::from_millis(100)..Duration::from_millis(300))
-            .webhook_duplicate_rate(0.5)
-            .render_fail_rate(0.4)
+            .webhook_duplicate_probability(0.5)
+            .render_fail_probability(0.4)
             .seed(5)
             .start("127.0.0.1:0".parse().unwrap())
             .await

@@ -2,11 +2,11 @@
 //!
 //! [`SandboxConfig`] is a builder: every setter takes and returns `Self`, and nothing is
 //! checked until [`SandboxConfig::start`](crate::SandboxConfig::start), which validates
-//! the whole configuration once (rates in `0..=1`, ranges not reversed, ...) so the
+//! the whole configuration once (probabilities in `0..=1`, ranges not reversed, ...) so the
 //! request path never re-checks an option.
 //!
 //! The text forms used by the CLI (`200ms..2s`, `0.05`) are parsed by
-//! [`parse_duration_range`] and [`parse_rate`].
+//! [`parse_duration_range`] and [`parse_probability`].
 
 use std::fmt;
 use std::ops::Range;
@@ -33,7 +33,7 @@ pub const DEFAULT_USER_KEY: &str = "sandbox-user-key";
 ///
 /// let sandbox = SandboxConfig::default()
 ///     .rate_limit(5)
-///     .fail_rate(0.1)
+///     .fail_probability(0.1)
 ///     .render_time(Duration::from_millis(200)..Duration::from_secs(1))
 ///     .seed(42)
 ///     .start("127.0.0.1:0".parse().unwrap())
@@ -49,12 +49,12 @@ pub struct SandboxConfig {
     pub(crate) rate_limit: u32,
     pub(crate) render_time: Range<Duration>,
     pub(crate) latency: Range<Duration>,
-    pub(crate) fail_rate: f64,
-    pub(crate) drop_rate: f64,
-    pub(crate) lost_rate: f64,
-    pub(crate) render_fail_rate: f64,
-    pub(crate) download_fail_rate: f64,
-    pub(crate) webhook_duplicate_rate: f64,
+    pub(crate) fail_probability: f64,
+    pub(crate) drop_probability: f64,
+    pub(crate) lost_probability: f64,
+    pub(crate) render_fail_probability: f64,
+    pub(crate) download_fail_probability: f64,
+    pub(crate) webhook_duplicate_probability: f64,
     pub(crate) webhook_attempts: u32,
     pub(crate) webhook_backoff: Duration,
     pub(crate) seed: Option<u64>,
@@ -71,12 +71,12 @@ impl Default for SandboxConfig {
             rate_limit: 0,
             render_time: Duration::from_secs(1)..Duration::from_secs(3),
             latency: Duration::ZERO..Duration::ZERO,
-            fail_rate: 0.0,
-            drop_rate: 0.0,
-            lost_rate: 0.0,
-            render_fail_rate: 0.0,
-            download_fail_rate: 0.0,
-            webhook_duplicate_rate: 0.0,
+            fail_probability: 0.0,
+            drop_probability: 0.0,
+            lost_probability: 0.0,
+            render_fail_probability: 0.0,
+            download_fail_probability: 0.0,
+            webhook_duplicate_probability: 0.0,
             webhook_attempts: 5,
             webhook_backoff: Duration::from_secs(1),
             seed: None,
@@ -96,12 +96,15 @@ impl fmt::Debug for SandboxConfig {
             .field("rate_limit", &self.rate_limit)
             .field("render_time", &self.render_time)
             .field("latency", &self.latency)
-            .field("fail_rate", &self.fail_rate)
-            .field("drop_rate", &self.drop_rate)
-            .field("lost_rate", &self.lost_rate)
-            .field("render_fail_rate", &self.render_fail_rate)
-            .field("download_fail_rate", &self.download_fail_rate)
-            .field("webhook_duplicate_rate", &self.webhook_duplicate_rate)
+            .field("fail_probability", &self.fail_probability)
+            .field("drop_probability", &self.drop_probability)
+            .field("lost_probability", &self.lost_probability)
+            .field("render_fail_probability", &self.render_fail_probability)
+            .field("download_fail_probability", &self.download_fail_probability)
+            .field(
+                "webhook_duplicate_probability",
+                &self.webhook_duplicate_probability,
+            )
             .field("webhook_attempts", &self.webhook_attempts)
             .field("webhook_backoff", &self.webhook_backoff)
             .field("seed", &self.seed)
@@ -152,39 +155,39 @@ impl SandboxConfig {
 
     /// Share of API calls answered with a server error (mostly `500` with the envelope,
     /// some `502`/`503` with an HTML body as a proxy would send) without being handled.
-    pub fn fail_rate(mut self, p: f64) -> Self {
-        self.fail_rate = p;
+    pub fn fail_probability(mut self, p: f64) -> Self {
+        self.fail_probability = p;
         self
     }
 
     /// Share of API calls whose connection is closed before the handler runs (nothing changes).
-    pub fn drop_rate(mut self, p: f64) -> Self {
-        self.drop_rate = p;
+    pub fn drop_probability(mut self, p: f64) -> Self {
+        self.drop_probability = p;
         self
     }
 
     /// Share of API calls that are handled (a create does create the project) and whose
     /// answer is then lost: the connection closes without a response.
-    pub fn lost_rate(mut self, p: f64) -> Self {
-        self.lost_rate = p;
+    pub fn lost_probability(mut self, p: f64) -> Self {
+        self.lost_probability = p;
         self
     }
 
     /// Share of renders (v3 projects and v2 exports) that end in failure part-way through.
-    pub fn render_fail_rate(mut self, p: f64) -> Self {
-        self.render_fail_rate = p;
+    pub fn render_fail_probability(mut self, p: f64) -> Self {
+        self.render_fail_probability = p;
         self
     }
 
     /// Share of downloads whose connection is closed before any byte is sent.
-    pub fn download_fail_rate(mut self, p: f64) -> Self {
-        self.download_fail_rate = p;
+    pub fn download_fail_probability(mut self, p: f64) -> Self {
+        self.download_fail_probability = p;
         self
     }
 
     /// Share of webhook deliveries that are delivered a second time, as real services do.
-    pub fn webhook_duplicate_rate(mut self, p: f64) -> Self {
-        self.webhook_duplicate_rate = p;
+    pub fn webhook_duplicate_probability(mut self, p: f64) -> Self {
+        self.webhook_duplicate_probability = p;
         self
     }
 
@@ -219,25 +222,28 @@ impl SandboxConfig {
 
     /// Checks the whole configuration once; [`start`](Self::start) calls it.
     pub(crate) fn validate(&self) -> Result<(), SandboxError> {
-        let rates = [
-            ("fail_rate", self.fail_rate),
-            ("drop_rate", self.drop_rate),
-            ("lost_rate", self.lost_rate),
-            ("render_fail_rate", self.render_fail_rate),
-            ("download_fail_rate", self.download_fail_rate),
-            ("webhook_duplicate_rate", self.webhook_duplicate_rate),
+        let probabilities = [
+            ("fail_probability", self.fail_probability),
+            ("drop_probability", self.drop_probability),
+            ("lost_probability", self.lost_probability),
+            ("render_fail_probability", self.render_fail_probability),
+            ("download_fail_probability", self.download_fail_probability),
+            (
+                "webhook_duplicate_probability",
+                self.webhook_duplicate_probability,
+            ),
         ];
-        for (name, p) in rates {
+        for (name, p) in probabilities {
             if !(0.0..=1.0).contains(&p) {
                 return Err(SandboxError::InvalidConfig(format!(
                     "{name} is {p}; give a share between 0 and 1"
                 )));
             }
         }
-        let sum = self.fail_rate + self.drop_rate + self.lost_rate;
+        let sum = self.fail_probability + self.drop_probability + self.lost_probability;
         if sum > 1.0 + 1e-9 {
             return Err(SandboxError::InvalidConfig(format!(
-                "fail_rate + drop_rate + lost_rate is {sum}; each request gets at most one fault, so keep the sum at most 1"
+                "fail_probability + drop_probability + lost_probability is {sum}; each request gets at most one fault, so keep the sum at most 1"
             )));
         }
         for (name, r) in [
@@ -328,11 +334,11 @@ pub fn parse_duration(s: &str) -> Result<Duration, ParseError> {
 /// Parses a share between 0 and 1: `0.05`, or a percentage `5%`.
 ///
 /// ```
-/// assert_eq!(batchgen_sandbox::parse_rate("5%").unwrap(), 0.05);
-/// assert_eq!(batchgen_sandbox::parse_rate("0.3").unwrap(), 0.3);
-/// assert!(batchgen_sandbox::parse_rate("1.5").is_err());
+/// assert_eq!(batchgen_sandbox::parse_probability("5%").unwrap(), 0.05);
+/// assert_eq!(batchgen_sandbox::parse_probability("0.3").unwrap(), 0.3);
+/// assert!(batchgen_sandbox::parse_probability("1.5").is_err());
 /// ```
-pub fn parse_rate(s: &str) -> Result<f64, ParseError> {
+pub fn parse_probability(s: &str) -> Result<f64, ParseError> {
     let t = s.trim();
     let p = match t.strip_suffix('%') {
         Some(pct) => pct
@@ -389,26 +395,26 @@ mod tests {
     }
 
     #[test]
-    fn rates_parse_as_shares_or_percentages() {
-        assert_eq!(parse_rate("0.05").unwrap(), 0.05);
-        assert_eq!(parse_rate("30%").unwrap(), 0.3);
-        assert_eq!(parse_rate("1").unwrap(), 1.0);
-        assert!(parse_rate("-0.1").is_err());
-        assert!(parse_rate("101%").is_err());
-        assert!(parse_rate("lots").is_err());
+    fn probabilities_parse_as_shares_or_percentages() {
+        assert_eq!(parse_probability("0.05").unwrap(), 0.05);
+        assert_eq!(parse_probability("30%").unwrap(), 0.3);
+        assert_eq!(parse_probability("1").unwrap(), 1.0);
+        assert!(parse_probability("-0.1").is_err());
+        assert!(parse_probability("101%").is_err());
+        assert!(parse_probability("lots").is_err());
     }
 
     #[test]
     fn validate_rejects_impossible_configs() {
         assert!(SandboxConfig::default().validate().is_ok());
         let e = SandboxConfig::default()
-            .fail_rate(1.5)
+            .fail_probability(1.5)
             .validate()
             .unwrap_err();
-        assert!(e.to_string().contains("fail_rate"), "{e}");
+        assert!(e.to_string().contains("fail_probability"), "{e}");
         let e = SandboxConfig::default()
-            .fail_rate(0.6)
-            .drop_rate(0.6)
+            .fail_probability(0.6)
+            .drop_probability(0.6)
             .validate()
             .unwrap_err();
         assert!(e.to_string().contains("at most 1"), "{e}");

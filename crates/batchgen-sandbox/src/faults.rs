@@ -72,11 +72,11 @@ pub(crate) struct Plan {
 }
 
 pub(crate) struct Faults {
-    fail_rate: f64,
-    drop_rate: f64,
-    lost_rate: f64,
+    fail_probability: f64,
+    drop_probability: f64,
+    lost_probability: f64,
     latency: Range<Duration>,
-    download_fail_rate: f64,
+    download_fail_probability: f64,
     requests: Mutex<StdRng>,
     downloads: Mutex<StdRng>,
 }
@@ -84,18 +84,18 @@ pub(crate) struct Faults {
 impl Faults {
     pub fn new(
         seed: u64,
-        fail_rate: f64,
-        drop_rate: f64,
-        lost_rate: f64,
+        fail_probability: f64,
+        drop_probability: f64,
+        lost_probability: f64,
         latency: Range<Duration>,
-        download_fail_rate: f64,
+        download_fail_probability: f64,
     ) -> Self {
         Faults {
-            fail_rate,
-            drop_rate,
-            lost_rate,
+            fail_probability,
+            drop_probability,
+            lost_probability,
             latency,
-            download_fail_rate,
+            download_fail_probability,
             requests: Mutex::new(stream_rng(seed, Stream::Requests)),
             downloads: Mutex::new(stream_rng(seed, Stream::Downloads)),
         }
@@ -110,9 +110,9 @@ impl Faults {
             let latency = draw_duration(&mut rng, &self.latency);
             (u, flavour, latency)
         };
-        let fault = if u < self.drop_rate {
+        let fault = if u < self.drop_probability {
             Fault::Drop
-        } else if u < self.drop_rate + self.fail_rate {
+        } else if u < self.drop_probability + self.fail_probability {
             Fault::ServerError(if flavour < 2.0 / 3.0 {
                 ServerError::Internal
             } else if flavour < 5.0 / 6.0 {
@@ -120,7 +120,7 @@ impl Faults {
             } else {
                 ServerError::Unavailable
             })
-        } else if u < self.drop_rate + self.fail_rate + self.lost_rate {
+        } else if u < self.drop_probability + self.fail_probability + self.lost_probability {
             Fault::Lost
         } else {
             Fault::None
@@ -135,7 +135,7 @@ impl Faults {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .random();
-        u < self.download_fail_rate
+        u < self.download_fail_probability
     }
 }
 
@@ -160,7 +160,7 @@ mod tests {
     }
 
     #[test]
-    fn rates_show_up_in_proportion() {
+    fn probabilities_show_up_in_proportion() {
         let f = faults(1, 0.3, 0.0, 0.0);
         let n = 10_000;
         let errors = (0..n)

@@ -56,7 +56,7 @@ mod webhook;
 
 pub use config::{
     DEFAULT_API_KEY, DEFAULT_APP_ID, DEFAULT_USER_KEY, SandboxConfig, parse_duration,
-    parse_duration_range, parse_rate,
+    parse_duration_range, parse_probability,
 };
 pub use error::{ParseError, SandboxError};
 pub use server::Sandbox;

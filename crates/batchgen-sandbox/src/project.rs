@@ -144,11 +144,11 @@ impl Render {
     pub fn draw(
         rng: &mut StdRng,
         range: &std::ops::Range<Duration>,
-        fail_rate: f64,
+        fail_probability: f64,
         now: Instant,
         now_wall: SystemTime,
     ) -> Self {
-        // Always draw the same three numbers so the stream stays aligned whatever the rates.
+        // Always draw the same three numbers so the stream stays aligned whatever the probabilities.
         let duration = crate::faults::draw_duration(rng, range);
         let fail: f64 = rng.random();
         let at: f32 = rng.random_range(0.1..0.9);
@@ -156,7 +156,7 @@ impl Render {
             started: now,
             started_at: now_wall,
             duration,
-            fails_at: (fail < fail_rate).then_some(at),
+            fails_at: (fail < fail_probability).then_some(at),
         }
     }
 

@@ -106,7 +106,7 @@ impl SandboxConfig {
         let webhooks = WebhookQueue::new(
             self.webhook_attempts,
             self.webhook_backoff,
-            self.webhook_duplicate_rate,
+            self.webhook_duplicate_probability,
             stream_rng(seed, Stream::Webhooks),
         )
         .map_err(|e| SandboxError::WebhookClient(e.to_string()))?;
@@ -117,16 +117,16 @@ impl SandboxConfig {
             user_key: self.user_key,
             token_ttl: self.token_ttl,
             render_time: self.render_time,
-            render_fail_rate: self.render_fail_rate,
+            render_fail_probability: self.render_fail_probability,
             counters: Default::default(),
             budget: Budget::new(self.rate_limit),
             faults: Faults::new(
                 seed,
-                self.fail_rate,
-                self.drop_rate,
-                self.lost_rate,
+                self.fail_probability,
+                self.drop_probability,
+                self.lost_probability,
                 self.latency,
-                self.download_fail_rate,
+                self.download_fail_probability,
             ),
             renders: Mutex::new(stream_rng(seed, Stream::Renders)),
             ids: Mutex::new(IdGen::new(stream_rng(seed, Stream::Ids))),

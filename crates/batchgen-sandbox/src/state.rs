@@ -34,7 +34,7 @@ pub(crate) struct Shared {
     pub user_key: String,
     pub token_ttl: Duration,
     pub render_time: Range<Duration>,
-    pub render_fail_rate: f64,
+    pub render_fail_probability: f64,
     pub counters: Counters,
     pub budget: Budget,
     pub faults: Faults,
@@ -64,7 +64,7 @@ impl Shared {
         Render::draw(
             &mut rng,
             &self.render_time,
-            self.render_fail_rate,
+            self.render_fail_probability,
             now,
             now_wall,
         )

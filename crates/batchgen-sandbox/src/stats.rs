@@ -36,7 +36,7 @@ pub struct Stats {
     pub polls: u64,
     /// Video downloads served (200 or 206).
     pub downloads: u64,
-    /// Downloads whose connection was closed by `download_fail_rate`.
+    /// Downloads whose connection was closed by `download_fail_probability`.
     pub downloads_dropped: u64,
     /// Most API calls received within any one-second span (sliding window).
     pub peak_requests_per_second: u64,
@@ -56,7 +56,7 @@ pub struct Stats {
     pub webhooks_failed: u64,
     /// Webhook attempts that failed and were tried again later.
     pub webhooks_retried: u64,
-    /// Webhook deliveries that were sent a second time on purpose (`webhook_duplicate_rate`).
+    /// Webhook deliveries that were sent a second time on purpose (`webhook_duplicate_probability`).
     pub webhooks_duplicated: u64,
 }
 

@@ -4,7 +4,7 @@
 //! (completes or fails). The single delivery task sleeps until the earliest due entry,
 //! builds the payload from the project as it then stands, and POSTs it; a non-2xx answer
 //! or a connection error puts the delivery back in the queue with a doubling backoff
-//! until the attempts run out. With `webhook_duplicate_rate`, some delivered payloads are
+//! until the attempts run out. With `webhook_duplicate_probability`, some delivered payloads are
 //! queued once more, a moment later, as real services sometimes do.
 //!
 //! Payload (snake case as the vendor documents):
@@ -69,7 +69,7 @@ pub(crate) struct WebhookQueue {
     seq: std::sync::atomic::AtomicU64,
     attempts: u32,
     backoff: Duration,
-    duplicate_rate: f64,
+    duplicate_probability: f64,
     rng: Mutex<StdRng>,
     client: reqwest::Client,
 }
@@ -78,7 +78,7 @@ impl WebhookQueue {
     pub fn new(
         attempts: u32,
         backoff: Duration,
-        duplicate_rate: f64,
+        duplicate_probability: f64,
         rng: StdRng,
     ) -> Result<Self, reqwest::Error> {
         let client = reqwest::Client::builder()
@@ -98,7 +98,7 @@ impl WebhookQueue {
             seq: Default::default(),
             attempts,
             backoff,
-            duplicate_rate,
+            duplicate_probability,
             rng: Mutex::new(rng),
             client,
         })
@@ -206,7 +206,7 @@ async fn deliver(shared: Arc<Shared>, job: Job) {
                 let mut rng = q.rng.lock().unwrap_or_else(|p| p.into_inner());
                 let u: f64 = rng.random();
                 let delay_ms: u64 = rng.random_range(50..300);
-                (u < q.duplicate_rate).then_some(Duration::from_millis(delay_ms))
+                (u < q.duplicate_probability).then_some(Duration::from_millis(delay_ms))
             };
             if let Some(delay) = dup {
                 bump(&shared.counters.webhooks_duplicated);

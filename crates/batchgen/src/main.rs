@@ -14,6 +14,7 @@ mod cmd;
 mod display;
 mod exit;
 mod output;
+mod report;
 
 use clap::Parser;
 use std::process::ExitCode;

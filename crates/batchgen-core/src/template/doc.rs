@@ -60,14 +60,19 @@ pub(crate) struct Scratch {
 impl Doc {
     /// Compiles `value`: every string holding `{{` becomes a hole, every binding's location a
     /// binding piece. `what` names the document in messages ("template", "patch").
+    ///
+    /// A placeholder naming a column the header lacks does not stop the compilation: it is
+    /// pushed to `missing` (so that one report can name every one) and left as a literal.
     pub fn compile(
         value: &Value,
         header: &Header,
         bindings: Vec<Binding>,
         what: &str,
+        missing: &mut Vec<CompileError>,
     ) -> Result<Doc, CompileError> {
         let mut c = Compiler {
             header,
+            missing,
             bindings: &bindings,
             doc: Doc {
                 statics: Vec::new(),
@@ -157,7 +162,8 @@ impl Doc {
                             None => write_json_string(out, cell),
                             Some(t) => {
                                 scratch.text.clear();
-                                match t.write_json(cell, &mut scratch.text) {
+                                match t.write_json_as(cell, scope.decimal_comma, &mut scratch.text)
+                                {
                                     Ok(()) => out.extend_from_slice(scratch.text.as_bytes()),
                                     Err(message) => {
                                         // Keep the output well-formed so the rest of the row can still be checked.
@@ -200,6 +206,7 @@ pub(crate) fn write_json_string(out: &mut Vec<u8>, s: &str) {
 
 struct Compiler<'a> {
     header: &'a Header,
+    missing: &'a mut Vec<CompileError>,
     bindings: &'a [Binding],
     doc: Doc,
     what: &'a str,
@@ -247,27 +254,38 @@ impl Compiler<'_> {
                 self.doc.statics.push(b']');
             }
             Value::String(s) if s.contains("{{") => {
-                let hole = Hole::compile(pointer, s, self.header).map_err(|e| match e {
-                    HoleError::Syntax(message) => CompileError::BadPlaceholder {
-                        pointer: self.place(pointer),
-                        text: s.clone(),
-                        message,
-                    },
-                    HoleError::Unknown(u) => CompileError::UnknownColumn {
-                        pointer: self.place(pointer),
-                        placeholder: u.placeholder,
-                        name: u.name,
-                        hint: u.hint,
-                    },
-                })?;
-                self.flush_static_marker();
-                let index = self.doc.holes.len() as u32;
-                self.doc.pieces.push(if hole.typed.is_some() {
-                    Piece::Typed(index)
-                } else {
-                    Piece::Text(index)
-                });
-                self.doc.holes.push(hole);
+                match Hole::compile(pointer, s, self.header) {
+                    Ok(hole) => {
+                        self.flush_static_marker();
+                        let index = self.doc.holes.len() as u32;
+                        self.doc.pieces.push(if hole.typed.is_some() {
+                            Piece::Typed(index)
+                        } else {
+                            Piece::Text(index)
+                        });
+                        self.doc.holes.push(hole);
+                    }
+                    Err(HoleError::Syntax(message)) => {
+                        return Err(CompileError::BadPlaceholder {
+                            pointer: self.place(pointer),
+                            text: s.clone(),
+                            message,
+                        });
+                    }
+                    Err(HoleError::Unknown(unknown)) => {
+                        for u in unknown {
+                            let pointer = self.place(pointer);
+                            self.missing.push(CompileError::UnknownColumn {
+                                pointer,
+                                placeholder: u.placeholder,
+                                name: u.name,
+                                hint: u.hint,
+                            });
+                        }
+                        // Compiling goes on to find the others; this document is never rendered.
+                        write_json_string(&mut self.doc.statics, s);
+                    }
+                }
             }
             leaf => serde_json::to_writer(&mut self.doc.statics, leaf)
                 .expect("writing to a Vec cannot fail"),
@@ -321,8 +339,10 @@ mod tests {
 
     fn render(doc_value: Value, names: &[&str], cells: &[&str]) -> (String, Vec<Problem>) {
         let header = Header::new(names.iter().map(|s| s.to_string()).collect()).unwrap();
-        let bindings = binding::resolve_all(&header, &doc_value).unwrap();
-        let doc = Doc::compile(&doc_value, &header, bindings, "template").unwrap();
+        let mut missing = Vec::new();
+        let bindings = binding::resolve_all(&header, &doc_value, &mut missing).unwrap();
+        let doc = Doc::compile(&doc_value, &header, bindings, "template", &mut missing).unwrap();
+        assert!(missing.is_empty(), "{missing:?}");
         let fields = csv::StringRecord::from(cells.to_vec());
         let scope = Scope {
             number: 1,
@@ -330,12 +350,13 @@ mod tests {
             fields: &fields,
             context: Default::default(),
             header: &header,
+            decimal_comma: false,
         };
         let mut out = Vec::new();
         let mut problems = Vec::new();
         doc.render(
             &scope,
-            &crate::hole::registry(),
+            &crate::hole::registry(false),
             &mut Scratch::default(),
             &mut out,
             &mut problems,

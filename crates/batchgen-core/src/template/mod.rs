@@ -14,7 +14,7 @@ use crate::key::KeySource;
 use crate::patch::{self, PatchFile};
 use crate::pointer::is_within;
 use crate::row::{Header, Row};
-use crate::validation::RowValidator;
+use crate::site_check::SiteChecker;
 use doc::Doc;
 use handlebars::Handlebars;
 use serde_json::Value;
@@ -37,6 +37,8 @@ pub struct TemplateBuilder<'a> {
     key_column: Option<String>,
     patch: Option<(std::path::PathBuf, String)>,
     validate: bool,
+    decimal_comma: bool,
+    require_cells: bool,
 }
 
 impl<'a> TemplateBuilder<'a> {
@@ -63,6 +65,22 @@ impl<'a> TemplateBuilder<'a> {
         Ok(self.patch(path, text))
     }
 
+    /// Whether typed values (`{{number x}}`, `:number` bindings) read `,` as the decimal
+    /// separator, as spreadsheets in many locales write numbers (`0,12`). Default `false`: such a
+    /// cell is refused with a hint.
+    pub fn decimal_comma(mut self, on: bool) -> Self {
+        self.decimal_comma = on;
+        self
+    }
+
+    /// Whether a row with an empty cell under a plain placeholder (`{{offer}}`, which would
+    /// leave a gap in the text) is invalid. Default `false`: the row renders, and
+    /// [`Template::empty_columns`] tells which cells were empty.
+    pub fn require_cells(mut self, on: bool) -> Self {
+        self.require_cells = on;
+        self
+    }
+
     /// Whether rendered projects are validated (default `true`).
     pub fn validate(mut self, on: bool) -> Self {
         self.validate = on;
@@ -74,18 +92,32 @@ impl<'a> TemplateBuilder<'a> {
     pub fn build(self) -> Result<Template, CompileError> {
         let document = self.source.document();
         let header = self.header.clone();
-        let key = KeySource::for_header(&header, self.key_column.as_deref())?;
-        let bindings = binding::resolve_all(&header, document)?;
-        let doc = Doc::compile(document, &header, bindings, "template")?;
+        // Every missing name is collected, so that one report names them all.
+        let mut missing = Vec::new();
+        let key = KeySource::for_header(&header, self.key_column.as_deref()).unwrap_or_else(|e| {
+            missing.push(e);
+            KeySource::RowNumber
+        });
+        let bindings = binding::resolve_all(&header, document, &mut missing)?;
+        let doc = Doc::compile(document, &header, bindings, "template", &mut missing)?;
         let patch_file = match &self.patch {
-            Some((origin, text)) => Some(PatchFile::compile(origin, text, &header, document)?),
+            Some((origin, text)) => Some(PatchFile::compile(
+                origin,
+                text,
+                &header,
+                document,
+                &mut missing,
+            )?),
             None => None,
         };
+        if !missing.is_empty() {
+            return Err(CompileError::missing(missing));
+        }
         let patch_column = header.position("patch");
         let merge_column = header.position("merge");
         let patched = patch_file.is_some() || patch_column.is_some() || merge_column.is_some();
         let validator = if self.validate {
-            let v = RowValidator::new(document, &doc, patched);
+            let v = SiteChecker::new(document, &doc, patched);
             if !patched {
                 let fixed = v.template_violations();
                 if !fixed.is_empty() {
@@ -96,6 +128,19 @@ impl<'a> TemplateBuilder<'a> {
         } else {
             None
         };
+        let mut plain: Vec<(usize, String, String)> = Vec::new();
+        let patch_holes = patch_file
+            .iter()
+            .flat_map(|p| p.doc.iter())
+            .flat_map(|d| &d.holes);
+        for h in doc.holes.iter().chain(patch_holes) {
+            for &c in &h.plain {
+                if !plain.iter().any(|(i, _, _)| *i == c) {
+                    plain.push((c, h.pointer.clone(), h.text.clone()));
+                }
+            }
+        }
+        plain.sort_by_key(|(i, _, _)| *i);
         Ok(Template {
             doc,
             header,
@@ -103,7 +148,10 @@ impl<'a> TemplateBuilder<'a> {
             patch_file,
             patch_column,
             merge_column,
-            registry: hole::registry(),
+            plain,
+            require_cells: self.require_cells,
+            decimal_comma: self.decimal_comma,
+            registry: hole::registry(self.decimal_comma),
             validator,
             name: self.source.project_name().map(str::to_string),
         })
@@ -129,8 +177,13 @@ pub struct Template {
     patch_column: Option<usize>,
     merge_column: Option<usize>,
     registry: Handlebars<'static>,
-    validator: Option<RowValidator>,
+    validator: Option<SiteChecker>,
     name: Option<String>,
+    /// The columns plain placeholders write as they are, with the first such placeholder
+    /// (pointer, text), by column position.
+    plain: Vec<(usize, String, String)>,
+    require_cells: bool,
+    decimal_comma: bool,
 }
 
 impl Template {
@@ -142,7 +195,20 @@ impl Template {
             key_column: None,
             patch: None,
             validate: true,
+            decimal_comma: false,
+            require_cells: false,
         }
+    }
+
+    /// The columns (positions, ascending) whose cell in `row` is empty or whitespace where a
+    /// plain placeholder writes it as it is (`{{offer}}`, not `{{default offer "…"}}` or inside
+    /// `{{#if}}`): the text would have a gap there. Allocates only when there is one.
+    pub fn empty_columns(&self, row: &Row) -> Vec<usize> {
+        self.plain
+            .iter()
+            .filter(|(i, _, _)| row.cell(*i).trim().is_empty())
+            .map(|(i, _, _)| *i)
+            .collect()
     }
 
     /// The header the template was compiled against.
@@ -205,12 +271,41 @@ impl Template {
                 message: defect.to_string(),
             }]));
         }
+        if self.require_cells {
+            let empty: Vec<Problem> = self
+                .plain
+                .iter()
+                .filter(|(i, _, _)| row.cell(*i).trim().is_empty())
+                .map(|(i, pointer, text)| {
+                    let name = &self.header.names()[*i];
+                    Problem {
+                        pointer: Some(pointer.clone()),
+                        origins: vec![
+                            Origin::Column(name.clone()),
+                            Origin::Placeholder(text.clone()),
+                        ],
+                        message: format!(
+                            "column {name:?} is empty and cells are required: fill it, or give a fallback with {{{{default {} \"…\"}}}}",
+                            if name.contains(' ') || name.contains('.') {
+                                format!("[{name}]")
+                            } else {
+                                name.clone()
+                            }
+                        ),
+                    }
+                })
+                .collect();
+            if !empty.is_empty() {
+                return Err(fail(empty));
+            }
+        }
         let scope = Scope {
             number: row.number,
             key,
             fields: &row.fields,
             context: Default::default(),
             header: &self.header,
+            decimal_comma: self.decimal_comma,
         };
         let mut problems = Vec::new();
         self.doc.render(
@@ -371,4 +466,130 @@ fn collect_origins(doc: &Doc, pred: impl Fn(&str) -> bool) -> Vec<Origin> {
         add(Origin::Column(b.column.clone()));
     }
     origins
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn header(names: &[&str]) -> Header {
+        Header::new(names.iter().map(|s| s.to_string()).collect()).unwrap()
+    }
+
+    fn project(template: &Template, cells: &[&str]) -> Result<Value, RowError> {
+        template
+            .render_row(&Row::new(1, cells))
+            .map(|b| serde_json::from_slice(&b).unwrap())
+    }
+
+    #[test]
+    fn empty_cells_render_empty_are_reported_and_can_be_required() {
+        let source = TemplateSource::parse(
+            "t.json",
+            r#"{"a": "Your manager, {{manager}}, will call", "b": "{{default offer \"our best\"}}",
+                "c": "{{#if vip}}{{vip}}{{/if}}", "d": "{{[first name]}}"}"#,
+        )
+        .unwrap();
+        let h = header(&["first name", "manager", "offer", "vip"]);
+        let t = Template::builder(&source, &h)
+            .validate(false)
+            .build()
+            .unwrap();
+        let row = Row::new(1, ["", " ", "", ""]);
+        assert_eq!(t.empty_columns(&row), [0, 1]);
+        assert_eq!(
+            t.empty_columns(&Row::new(2, ["A", "B", "", ""])),
+            Vec::<usize>::new()
+        );
+        let v = project(&t, &["", " ", "", ""]).unwrap();
+        assert_eq!(v["a"], "Your manager,  , will call");
+        assert_eq!(v["b"], "our best");
+        let t = Template::builder(&source, &h)
+            .validate(false)
+            .require_cells(true)
+            .build()
+            .unwrap();
+        let e = project(&t, &["", "", "x", ""]).unwrap_err();
+        assert_eq!(e.problems.len(), 2);
+        let text = e.to_string();
+        assert!(text.contains("/d: column \"first name\" is empty and cells are required: fill it, or give a fallback with {{default [first name] \"…\"}}"), "{text}");
+        assert!(text.contains("/a: column \"manager\" is empty"), "{text}");
+        assert!(project(&t, &["F", "M", "", ""]).is_ok());
+    }
+
+    #[test]
+    fn decimal_commas_are_read_when_asked() {
+        let source =
+            TemplateSource::parse("t.json", r#"{"z": "{{number zoom}}", "s": 1}"#).unwrap();
+        let h = header(&["zoom", "/s:number"]);
+        let t = Template::builder(&source, &h)
+            .validate(false)
+            .build()
+            .unwrap();
+        let e = project(&t, &["0,12", "1"]).unwrap_err();
+        assert!(e.to_string().contains("decimal comma"), "{e}");
+        let e = project(&t, &["1", "2,5"]).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("/s: \"2,5\" is not a number: it has a decimal comma"),
+            "{e}"
+        );
+        let t = Template::builder(&source, &h)
+            .validate(false)
+            .decimal_comma(true)
+            .build()
+            .unwrap();
+        let v = project(&t, &["0,12", "2,5"]).unwrap();
+        assert_eq!(v, serde_json::json!({"z": 0.12, "s": 2.5}));
+    }
+
+    #[test]
+    fn every_missing_name_is_reported_at_once_with_its_closest() {
+        let source = TemplateSource::parse(
+            "t.json",
+            r#"{"name": "{{frist_name}} {{lastname}}", "a": "{{number zom}}",
+                "scenes": [{"clips": [{"id": "img", "source_url": "x"}]}],
+                "b": ["{{#if vip}}{{offer}}{{/if}}"]}"#,
+        )
+        .unwrap();
+        let h = header(&[
+            "first_name",
+            "last_name",
+            "zoom",
+            "/scenes/0/clips/0/sorce_url",
+            "@im/x",
+        ]);
+        let e = Template::builder(&source, &h)
+            .key_column(Some("idd"))
+            .validate(false)
+            .build()
+            .unwrap_err();
+        let CompileError::Missing { missing } = &e else {
+            panic!("{e}")
+        };
+        let text = e.to_string();
+        assert_eq!(missing.len(), 8, "{text}");
+        assert!(
+            text.starts_with("8 names are missing:\n  --key \"idd\""),
+            "{text}"
+        );
+        for part in [
+            "closest existing path: /scenes/0/clips/0/source_url",
+            "closest clip id: \"img\"",
+            "\"frist_name\" names column \"frist_name\", which the CSV does not have (closest column: \"first_name\")",
+            "(closest column: \"last_name\")",
+            "(closest column: \"zoom\")",
+            "names column \"vip\"",
+            "names column \"offer\"",
+        ] {
+            assert!(text.contains(part), "{part}: {text}");
+        }
+        // One missing name is reported as itself.
+        let h = header(&["frist_name", "lastname", "zom", "vip"]);
+        let e = Template::builder(&source, &h)
+            .validate(false)
+            .build()
+            .unwrap_err();
+        assert!(matches!(e, CompileError::UnknownColumn { .. }), "{e}");
+    }
 }

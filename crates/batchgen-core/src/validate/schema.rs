@@ -1,6 +1,6 @@
 //! The shipped JSON Schema of an AI Studios project and its compiled form.
 
-use super::Violation;
+use super::{JsonType, Violation, ViolationKind};
 use jsonschema::error::ValidationErrorKind;
 use serde_json::Value;
 use std::sync::OnceLock;
@@ -79,7 +79,13 @@ impl SchemaValidator {
             .map(|e| {
                 let pointer = format!("{base}{}", e.instance_path().as_str());
                 let message = describe(e.kind(), e.instance(), &e.to_string());
-                Violation { pointer, message }
+                let expected_type = match e.kind() {
+                    ValidationErrorKind::Type {
+                        kind: jsonschema::error::TypeKind::Single(t),
+                    } => Some(json_type(t.as_str())),
+                    _ => None,
+                };
+                Violation::new(pointer, message).with_kind(ViolationKind::Schema { expected_type })
             })
             .collect();
         out.dedup();
@@ -109,8 +115,18 @@ fn describe(kind: &ValidationErrorKind, instance: &Value, fallback: &str) -> Str
                 .as_array()
                 .map(|a| a.iter().map(|v| v.to_string()).collect())
                 .unwrap_or_default();
+            let quoted = match instance {
+                Value::Number(_) | Value::Bool(_) => Some(Value::String(instance.to_string())),
+                _ => None,
+            };
+            let hint = match quoted {
+                Some(q) if options.as_array().is_some_and(|o| o.contains(&q)) => {
+                    format!(": write it as a string, {q}")
+                }
+                _ => String::new(),
+            };
             format!(
-                "expected one of {}, found {}",
+                "expected one of {}, found {}{hint}",
                 list.join(", "),
                 found(instance)
             )
@@ -132,11 +148,32 @@ fn describe(kind: &ValidationErrorKind, instance: &Value, fallback: &str) -> Str
         }
         ValidationErrorKind::MinItems { limit: 1 } => "must not be empty".to_string(),
         ValidationErrorKind::MinItems { limit } => format!("must have at least {limit} items"),
+        ValidationErrorKind::MaxItems { limit } => format!(
+            "holds {} entries but takes at most {limit}",
+            instance.as_array().map_or(0, Vec::len)
+        ),
+        ValidationErrorKind::Pattern { .. }
+            if instance.as_str().is_some_and(|s| s.trim().is_empty()) =>
+        {
+            "must not be empty or only spaces".to_string()
+        }
         ValidationErrorKind::MinLength { limit: 1 } => "must not be empty".to_string(),
         ValidationErrorKind::MinLength { limit } => {
             format!("must be at least {limit} characters long")
         }
         _ => fallback.to_string(),
+    }
+}
+
+fn json_type(t: &str) -> JsonType {
+    match t {
+        "array" => JsonType::Array,
+        "boolean" => JsonType::Boolean,
+        "integer" => JsonType::Integer,
+        "null" => JsonType::Null,
+        "number" => JsonType::Number,
+        "object" => JsonType::Object,
+        _ => JsonType::String,
     }
 }
 

@@ -56,10 +56,11 @@ pub(super) async fn refresh_manifest(ctx: Arc<Ctx>, done: CancellationToken) {
         }
         let dir = ctx.config.out_dir.clone();
         let columns = ctx.config.columns.clone();
-        let layout = ctx.config.layout;
-        let written =
-            tokio::task::spawn_blocking(move || manifest::write(&dir, layout, &columns, &entries))
-                .await;
+        let (layout, style) = (ctx.config.layout, ctx.config.manifest_csv);
+        let written = tokio::task::spawn_blocking(move || {
+            manifest::write_with(&dir, layout, style, &columns, &entries)
+        })
+        .await;
         if let Ok(Err(e)) = written {
             tracing::warn!(error = %e, "could not refresh the manifest; will try again");
         }

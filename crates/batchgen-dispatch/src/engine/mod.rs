@@ -87,6 +87,8 @@ pub struct EngineConfig {
     /// The manifest's fixed columns: [`Layout::Projects`] for `run`, [`Layout::Exports`] for
     /// `export`.
     pub layout: Layout,
+    /// The CSV manifest's separator and BOM (the input's).
+    pub manifest_csv: manifest::CsvStyle,
     /// Webhook callbacks, when a receiver feeds them: rows then end on a callback or a poll,
     /// whichever comes first. Set [`EngineConfig::poll`] to a slow safety net with it.
     pub callbacks: Option<Callbacks>,
@@ -110,6 +112,7 @@ impl EngineConfig {
             retry_failed: false,
             manifest_every: Duration::from_secs(2),
             layout: Layout::Projects,
+            manifest_csv: manifest::CsvStyle::default(),
             callbacks: None,
             webhook_urls: None,
         }
@@ -302,9 +305,10 @@ impl Engine {
         }
         let closed = ctx.journal.close();
         let (entries, _) = ctx.snapshot_entries();
-        manifest::write(
+        manifest::write_with(
             &ctx.config.out_dir,
             ctx.config.layout,
+            ctx.config.manifest_csv,
             &ctx.config.columns,
             &entries,
         )

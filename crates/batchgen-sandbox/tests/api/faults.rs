@@ -100,8 +100,8 @@ async fn every_kind_of_call_spends_one_budget_per_key() {
 }
 
 #[tokio::test]
-async fn fail_rate_answers_500_envelopes_and_proxy_pages() {
-    let sb = start(SandboxConfig::default().fail_rate(0.3).seed(11)).await;
+async fn fail_probability_answers_500_envelopes_and_proxy_pages() {
+    let sb = start(SandboxConfig::default().fail_probability(0.3).seed(11)).await;
     let api = Api::new(&sb);
     let (mut ok, mut internal, mut proxy) = (0u64, 0u64, 0u64);
     for _ in 0..80 {
@@ -138,8 +138,8 @@ async fn fail_rate_answers_500_envelopes_and_proxy_pages() {
 }
 
 #[tokio::test]
-async fn drop_rate_closes_connections_before_anything_happens() {
-    let sb = start(SandboxConfig::default().drop_rate(0.3).seed(5)).await;
+async fn drop_probability_closes_connections_before_anything_happens() {
+    let sb = start(SandboxConfig::default().drop_probability(0.3).seed(5)).await;
     let api = Api::new(&sb);
     let (mut ok, mut failed) = (0u64, 0u64);
     for i in 0..40 {
@@ -168,8 +168,8 @@ async fn drop_rate_closes_connections_before_anything_happens() {
 }
 
 #[tokio::test]
-async fn lost_rate_creates_the_project_but_loses_the_answer() {
-    let sb = start(SandboxConfig::default().lost_rate(0.3).seed(9)).await;
+async fn lost_probability_creates_the_project_but_loses_the_answer() {
+    let sb = start(SandboxConfig::default().lost_probability(0.3).seed(9)).await;
     let api = Api::new(&sb);
     let mut lost_names = Vec::new();
     for i in 0..40 {
@@ -234,7 +234,7 @@ async fn latency_delays_answers_within_the_range() {
 
 #[tokio::test]
 async fn failed_renders_answer_200_with_render_failed() {
-    let sb = start(fast().render_fail_rate(1.0)).await;
+    let sb = start(fast().render_fail_probability(1.0)).await;
     let api = Api::new(&sb);
     let id = api.create(PROJECT).await;
     let last = api.wait_done(&id, Duration::from_secs(5)).await;
@@ -262,8 +262,8 @@ async fn failed_renders_answer_200_with_render_failed() {
 }
 
 #[tokio::test]
-async fn render_fail_rate_fails_a_share_of_renders() {
-    let sb = start(fast().render_fail_rate(0.3).seed(4)).await;
+async fn render_fail_probability_fails_a_share_of_renders() {
+    let sb = start(fast().render_fail_probability(0.3).seed(4)).await;
     let api = Api::new(&sb);
     let mut ids = Vec::new();
     for _ in 0..30 {
@@ -282,8 +282,8 @@ async fn render_fail_rate_fails_a_share_of_renders() {
 }
 
 #[tokio::test]
-async fn download_fail_rate_cuts_downloads_only() {
-    let sb = start(fast().download_fail_rate(0.3).seed(6)).await;
+async fn download_fail_probability_cuts_downloads_only() {
+    let sb = start(fast().download_fail_probability(0.3).seed(6)).await;
     let api = Api::new(&sb);
     let id = api.create(PROJECT).await;
     let url = api.wait_done(&id, Duration::from_secs(5)).await["data"]["downloadUrl"]
@@ -328,9 +328,9 @@ async fn outcomes(cfg: SandboxConfig, n: usize) -> Vec<String> {
 async fn the_same_seed_gives_the_same_faults() {
     let cfg = |seed| {
         SandboxConfig::default()
-            .fail_rate(0.2)
-            .drop_rate(0.2)
-            .lost_rate(0.2)
+            .fail_probability(0.2)
+            .drop_probability(0.2)
+            .lost_probability(0.2)
             .seed(seed)
     };
     let a = outcomes(cfg(42), 40).await;
@@ -361,8 +361,8 @@ async fn peak_counts_concurrent_calls() {
 async fn api_faults_never_touch_downloads_or_the_test_endpoints() {
     let sb = start(
         SandboxConfig::default()
-            .fail_rate(0.5)
-            .drop_rate(0.5)
+            .fail_probability(0.5)
+            .drop_probability(0.5)
             .seed_projects(1)
             .seed(8),
     )

@@ -76,7 +76,7 @@ async fn shutdown_lets_an_answer_in_flight_finish() {
 #[tokio::test]
 async fn bad_configurations_and_busy_ports_are_refused() {
     let e = SandboxConfig::default()
-        .fail_rate(2.0)
+        .fail_probability(2.0)
         .start("127.0.0.1:0".parse().unwrap())
         .await
         .unwrap_err();

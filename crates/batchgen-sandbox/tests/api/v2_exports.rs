@@ -297,7 +297,7 @@ async fn v2_wants_bearer() {
 
 #[tokio::test]
 async fn failing_exports_end_failed_without_src_url() {
-    let sb = start(fast().seed_projects(1).render_fail_rate(1.0)).await;
+    let sb = start(fast().seed_projects(1).render_fail_probability(1.0)).await;
     let api = Api::new(&sb);
     let p = sb.seeded_projects()[0].clone();
     let path = format!("/v2/projects/{}/{}/exports", p.folder_id, p.project_id);

@@ -161,9 +161,9 @@ async fn a_receiver_that_is_down_is_retried_too() {
 }
 
 #[tokio::test]
-async fn duplicate_rate_delivers_the_same_payload_twice() {
+async fn duplicate_probability_delivers_the_same_payload_twice() {
     let (rx, url) = Receiver::start(0).await;
-    let sb = start(fast().webhook_duplicate_rate(1.0)).await;
+    let sb = start(fast().webhook_duplicate_probability(1.0)).await;
     let api = Api::new(&sb);
     for i in 0..3 {
         api.create(&project_with(
@@ -187,9 +187,9 @@ async fn duplicate_rate_delivers_the_same_payload_twice() {
 }
 
 #[tokio::test]
-async fn duplicate_rate_with_a_seed_duplicates_some() {
+async fn duplicate_probability_with_a_seed_duplicates_some() {
     let (rx, url) = Receiver::start(0).await;
-    let sb = start(fast().webhook_duplicate_rate(0.3).seed(3)).await;
+    let sb = start(fast().webhook_duplicate_probability(0.3).seed(3)).await;
     let api = Api::new(&sb);
     for _ in 0..20 {
         api.create(&project_with(json!({ "webhookUrl": url })))
@@ -212,7 +212,7 @@ async fn duplicate_rate_with_a_seed_duplicates_some() {
 #[tokio::test]
 async fn a_failed_render_posts_where_it_stopped_and_no_url() {
     let (rx, url) = Receiver::start(0).await;
-    let sb = start(fast().render_fail_rate(1.0)).await;
+    let sb = start(fast().render_fail_probability(1.0)).await;
     let api = Api::new(&sb);
     api.create(&project_with(json!({ "webhookUrl": url })))
         .await;

@@ -136,22 +136,6 @@ fn journal_error(e: JournalError, sandbox: bool) -> anyhow::Error {
     anyhow::Error::new(Fatal { code: 2, message })
 }
 
-/// Rows in the CSV (for the display's total and ETA, and the journal header).
-pub fn count_rows(path: &Path) -> anyhow::Result<u64> {
-    let mut reader = csv::ReaderBuilder::new()
-        .flexible(true)
-        .from_path(path)
-        .with_context(|| format!("cannot read {}", path.display()))?;
-    let mut record = csv::ByteRecord::new();
-    let mut n = 0u64;
-    while reader.read_byte_record(&mut record).unwrap_or(false) {
-        if !(record.len() == 1 && record[0].is_empty()) {
-            n += 1;
-        }
-    }
-    Ok(n)
-}
-
 /// The command line as given (it holds no secret: keys come from the environment or files,
 /// and webhook tokens are made per row, never passed).
 pub fn command_line() -> Vec<String> {

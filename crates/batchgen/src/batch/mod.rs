@@ -15,7 +15,7 @@ use anyhow::Context as _;
 use batchgen_aistudios::Client;
 use batchgen_core::InputError;
 use batchgen_dispatch::journal::{Fingerprint, Header, RunKind};
-use batchgen_dispatch::manifest::Layout;
+use batchgen_dispatch::manifest::{CsvStyle, Layout};
 use batchgen_dispatch::{Budget, Engine, EngineConfig, JobInput};
 use serde_json::Value;
 use tokio::sync::mpsc;
@@ -47,6 +47,8 @@ pub struct Batch {
     pub columns: Vec<String>,
     /// The manifest's fixed columns.
     pub layout: Layout,
+    /// The CSV manifest's separator and BOM (the input's).
+    pub manifest_csv: CsvStyle,
     /// Rows in the input.
     pub rows: u64,
     /// Invalid rows known before the run (row, key, error), and how many there are in all.
@@ -112,6 +114,7 @@ pub async fn drive(
     let mut config = batch
         .engine
         .config(&batch.out, batch.columns.clone(), batch.layout);
+    config.manifest_csv = batch.manifest_csv;
     extras.start(journal.header(), &mut config)?;
     let budget = Arc::new(Budget::new(batch.engine.rate));
     let engine = Engine::new(config, client, budget, Arc::new(journal), replay);

@@ -1,6 +1,7 @@
 //! `batchgen render` and `batchgen validate`: the templating core from the command line.
 
 use crate::exit::Outcome;
+use crate::report::{self, RowReport};
 use anyhow::Context as _;
 use batchgen_core::{RenderedRow, RowReader, Template, TemplateSource, render_stream};
 use clap::Args;
@@ -22,6 +23,24 @@ pub struct Inputs {
     /// An RFC 6902 JSON Patch applied to every row (may hold placeholders).
     #[arg(long, value_name = "FILE")]
     pub patch: Option<PathBuf>,
+    #[command(flatten)]
+    pub cells: CellArgs,
+}
+
+/// How the CSV's bytes and cells are read.
+#[derive(Debug, Clone, Args)]
+pub struct CellArgs {
+    /// Read the CSV in this encoding (utf-8, utf-16le, windows-1252, iso-8859-15, shift_jis, …).
+    /// Default: a BOM decides, else UTF-8, else Windows-1252 (with a warning).
+    #[arg(long, value_name = "NAME")]
+    pub encoding: Option<String>,
+    /// A row with an empty cell under a plain placeholder ({{offer}}) is invalid, instead of
+    /// rendering with a gap (use {{default offer "…"}} where a fallback is fine).
+    #[arg(long)]
+    pub require_cells: bool,
+    /// Numbers may use a decimal comma (0,12 is 0.12), as spreadsheets in many locales save them.
+    #[arg(long)]
+    pub decimal_comma: bool,
 }
 
 /// `batchgen render`.
@@ -44,7 +63,11 @@ pub struct ValidateArgs {
 /// The inputs, loaded and checked: everything that can fail before any row is rendered.
 pub struct Prepared {
     pub template: Template,
-    pub rows: RowReader<std::io::BufReader<std::fs::File>>,
+    pub rows: RowReader<std::fs::File>,
+    /// How the CSV is read (again, for a second pass).
+    pub options: batchgen_core::ReadOptions,
+    /// The CSV manifest's separator and BOM: the input's.
+    pub style: batchgen_dispatch::manifest::CsvStyle,
 }
 
 /// Loads the template and the CSV, compiles, and checks keys. Any failure here means nothing
@@ -56,8 +79,18 @@ pub fn prepare(inputs: &Inputs, quiet: bool) -> anyhow::Result<Prepared> {
             eprintln!("warning: {}", w.message);
         }
     }
-    let rows = RowReader::from_path(&inputs.data)?;
-    let mut builder = Template::builder(&source, rows.header()).key_column(inputs.key.as_deref());
+    let options = report::read_options(inputs.cells.encoding.as_deref())?;
+    let rows = RowReader::with_options(&inputs.data, options)?;
+    if !quiet {
+        if let Some(w) = report::encoding_warning(&inputs.data, rows.encoding()) {
+            eprintln!("{w}");
+        }
+    }
+    let style = report::manifest_style(rows.delimiter(), rows.encoding());
+    let mut builder = Template::builder(&source, rows.header())
+        .key_column(inputs.key.as_deref())
+        .require_cells(inputs.cells.require_cells)
+        .decimal_comma(inputs.cells.decimal_comma);
     if let Some(patch) = &inputs.patch {
         builder = builder.patch_file(patch)?;
     }
@@ -73,14 +106,20 @@ pub fn prepare(inputs: &Inputs, quiet: bool) -> anyhow::Result<Prepared> {
         None => tracing::debug!("rows are validated at their placeholders and bindings only"),
     }
     if let Some(key) = &inputs.key {
-        batchgen_core::check_unique(&inputs.data, key)?;
+        batchgen_core::check_unique_with(&inputs.data, options, key)?;
     }
-    Ok(Prepared { template, rows })
+    Ok(Prepared {
+        template,
+        rows,
+        options,
+        style,
+    })
 }
 
 pub fn render(args: RenderArgs, quiet: bool) -> anyhow::Result<Outcome> {
     let prepared = prepare(&args.inputs, quiet)?;
     let header: Vec<String> = prepared.template.header().names().to_vec();
+    let mut cells = RowReport::new(&header);
     let stats = match &args.out {
         None => {
             let stdout = std::io::stdout().lock();
@@ -89,6 +128,7 @@ pub fn render(args: RenderArgs, quiet: bool) -> anyhow::Result<Outcome> {
                 &prepared.template,
                 prepared.rows,
                 &mut |r: RenderedRow| -> std::io::Result<()> {
+                    cells.add(&r);
                     match &r.outcome {
                         Ok(project) => write_jsonl(&mut out, &r, project),
                         Err(e) => {
@@ -115,8 +155,14 @@ pub fn render(args: RenderArgs, quiet: bool) -> anyhow::Result<Outcome> {
                 std::fs::File::create(&projects_tmp)
                     .with_context(|| format!("cannot write {}", projects_tmp.display()))?,
             );
-            let mut manifest = csv::Writer::from_path(&manifest_tmp)
+            let mut manifest_file = std::fs::File::create(&manifest_tmp)
                 .with_context(|| format!("cannot write {}", manifest_tmp.display()))?;
+            if prepared.style.bom {
+                manifest_file.write_all("\u{feff}".as_bytes())?;
+            }
+            let mut manifest = csv::WriterBuilder::new()
+                .delimiter(prepared.style.delimiter)
+                .from_writer(manifest_file);
             let mut head = vec![
                 "row".to_string(),
                 "key".into(),
@@ -130,6 +176,7 @@ pub fn render(args: RenderArgs, quiet: bool) -> anyhow::Result<Outcome> {
                 &prepared.template,
                 prepared.rows,
                 &mut |r: RenderedRow| -> std::io::Result<()> {
+                    cells.add(&r);
                     let (status, error) = match &r.outcome {
                         Ok(project) => {
                             write_jsonl(&mut projects, &r, project)?;
@@ -163,6 +210,10 @@ pub fn render(args: RenderArgs, quiet: bool) -> anyhow::Result<Outcome> {
             stats
         }
     };
+    cells.blank = stats.blank;
+    if !quiet {
+        cells.warn_cells(&args.inputs.data);
+    }
     summarise(&args.inputs.data, stats, quiet, args.out.as_deref());
     Ok(if stats.invalid > 0 {
         Outcome::SomeRowsFailed
@@ -174,10 +225,12 @@ pub fn render(args: RenderArgs, quiet: bool) -> anyhow::Result<Outcome> {
 pub fn validate(args: ValidateArgs, quiet: bool) -> anyhow::Result<Outcome> {
     let prepared = prepare(&args.inputs, quiet)?;
     let mut out = std::io::stdout().lock();
+    let mut cells = RowReport::new(prepared.template.header().names());
     let stats = render_stream(
         &prepared.template,
         prepared.rows,
         &mut |r: RenderedRow| -> std::io::Result<()> {
+            cells.add(&r);
             if let Err(e) = &r.outcome {
                 writeln!(out, "row {} (line {}, key {}):", e.row, e.line, r.key)?;
                 for p in &e.problems {
@@ -187,10 +240,18 @@ pub fn validate(args: ValidateArgs, quiet: bool) -> anyhow::Result<Outcome> {
             Ok(())
         },
     )?;
+    for line in cells.empty_lines() {
+        writeln!(out, "{line}")?;
+    }
     if !quiet {
+        let blank = match stats.blank {
+            0 => String::new(),
+            1 => "; 1 blank row skipped".into(),
+            n => format!("; {n} blank rows skipped"),
+        };
         writeln!(
             out,
-            "{}: {} rows, {} valid, {} invalid",
+            "{}: {} rows, {} valid, {} invalid{blank}",
             args.inputs.data.display(),
             stats.rows,
             stats.rendered,

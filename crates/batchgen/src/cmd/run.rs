@@ -20,17 +20,18 @@ use batchgen_dispatch::poll::PollConfig;
 use batchgen_dispatch::{
     Callbacks, EngineConfig, JobInput, ProjectRow, WebhookAuth, WebhookReceiver, WebhookUrls,
 };
-use batchgen_sandbox::{Sandbox, SandboxConfig, parse_duration_range, parse_rate};
+use batchgen_sandbox::{Sandbox, SandboxConfig, parse_duration_range, parse_probability};
 use clap::Args;
 use humantime::parse_duration;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
 use crate::api::{ApiArgs, SANDBOX_CONFLICTS, is_loopback, origin, start_sandbox};
-use crate::batch::engine::{self, EngineArgs};
+use crate::batch::engine::EngineArgs;
 use crate::batch::{self, Batch, Extras, Feed};
 use crate::cmd::render::{Inputs, Prepared, prepare};
 use crate::exit::{Fatal, Outcome};
+use crate::report;
 
 /// `batchgen run`.
 #[derive(Debug, Args)]
@@ -44,6 +45,10 @@ pub struct RunArgs {
     pub api: ApiArgs,
     #[command(flatten)]
     pub engine: EngineArgs,
+    /// Refuse to send anything when any row is invalid (exit 3): a partly bad batch never
+    /// spends credits by accident.
+    #[arg(long)]
+    pub strict: bool,
     /// Receive the vendor's completion webhooks on ADDR (e.g. 0.0.0.0:8080, or 127.0.0.1:0
     /// with --sandbox); polling then only backs them up.
     #[arg(long, value_name = "ADDR")]
@@ -65,11 +70,11 @@ pub struct RunArgs {
     #[arg(long, value_name = "A..B", default_value = "1s..3s", value_parser = parse_duration_range, requires = "sandbox")]
     pub sandbox_render_time: std::ops::Range<Duration>,
     /// With --sandbox: share of API calls answered 500.
-    #[arg(long, value_name = "P", default_value = "0", value_parser = parse_rate, requires = "sandbox")]
-    pub sandbox_fail_rate: f64,
+    #[arg(long, value_name = "P", default_value = "0", value_parser = parse_probability, requires = "sandbox")]
+    pub sandbox_fail_probability: f64,
     /// With --sandbox: share of renders that fail.
-    #[arg(long, value_name = "P", default_value = "0", value_parser = parse_rate, requires = "sandbox")]
-    pub sandbox_render_fail_rate: f64,
+    #[arg(long, value_name = "P", default_value = "0", value_parser = parse_probability, requires = "sandbox")]
+    pub sandbox_render_fail_probability: f64,
 }
 
 /// Reads `--webhook-url`: an absolute http(s) URL without query or fragment.
@@ -87,9 +92,15 @@ fn parse_public_url(s: &str) -> Result<String, String> {
 
 pub fn run(args: RunArgs, quiet: bool) -> anyhow::Result<Outcome> {
     let prepared = prepare(&args.inputs, quiet)?;
-    let rows = engine::count_rows(&args.inputs.data)?;
+    // Every row is checked before anything is sent: the reasons come before any credit is spent.
+    let checked = report::check_rows(&prepared.template, &args.inputs.data, prepared.options)?;
+    if !quiet {
+        checked.warn_cells(&args.inputs.data);
+        checked.print_invalid(&mut std::io::stderr().lock())?;
+    }
+    checked.refuse_if_strict(args.strict, &args.inputs.data)?;
     let runtime = batch::runtime(&args.out)?;
-    runtime.block_on(run_async(args, prepared, rows, quiet))
+    runtime.block_on(run_async(args, prepared, checked, quiet))
 }
 
 /// The webhook receiver of a run: bound, with its public base URL.
@@ -132,9 +143,10 @@ async fn bind_webhooks(args: &RunArgs, client: &Client) -> anyhow::Result<Option
 async fn run_async(
     args: RunArgs,
     prepared: Prepared,
-    rows: u64,
+    checked: report::RowReport,
     quiet: bool,
 ) -> anyhow::Result<Outcome> {
+    let rows = checked.rows;
     // Where to, and as whom.
     let sandbox = if args.sandbox {
         Some(start_run_sandbox(&args, quiet).await?)
@@ -159,6 +171,8 @@ async fn run_async(
     let Prepared {
         template,
         rows: reader,
+        style,
+        ..
     } = prepared;
     let feed: Feed = Box::new(move |tx| {
         let mut sink = |r: RenderedRow| -> Result<(), Stop> {
@@ -194,8 +208,9 @@ async fn run_async(
         engine: args.engine,
         columns,
         layout: Layout::Projects,
+        manifest_csv: style,
         rows,
-        invalid: (Vec::new(), 0),
+        invalid: (checked.shown(), checked.invalid),
         sandbox: args.sandbox,
         quiet,
     };
@@ -308,8 +323,8 @@ fn fingerprint(args: &RunArgs, client: &Client) -> anyhow::Result<Fingerprint> {
 async fn start_run_sandbox(args: &RunArgs, quiet: bool) -> anyhow::Result<Sandbox> {
     let config = SandboxConfig::default()
         .render_time(args.sandbox_render_time.clone())
-        .fail_rate(args.sandbox_fail_rate)
-        .render_fail_rate(args.sandbox_render_fail_rate);
+        .fail_probability(args.sandbox_fail_probability)
+        .render_fail_probability(args.sandbox_render_fail_probability);
     start_sandbox(config, quiet).await
 }
 

@@ -11,7 +11,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use batchgen_sandbox::{
     DEFAULT_API_KEY, DEFAULT_APP_ID, DEFAULT_USER_KEY, Sandbox, SandboxConfig, parse_duration,
-    parse_duration_range, parse_rate,
+    parse_duration_range, parse_probability,
 };
 
 /// Options of `batchgen sandbox`. `Debug` hides the key and the user key.
@@ -39,23 +39,23 @@ pub struct SandboxArgs {
     #[arg(long, value_name = "A..B", value_parser = parse_duration_range, default_value = "0")]
     pub latency: Range<Duration>,
     /// Share of API calls answered 500 (some 502/503 pages), e.g. 0.05 or 5%.
-    #[arg(long, value_name = "P", value_parser = parse_rate, default_value = "0")]
-    pub fail_rate: f64,
+    #[arg(long, value_name = "P", value_parser = parse_probability, default_value = "0")]
+    pub fail_probability: f64,
     /// Share of API calls whose connection is closed before they are handled.
-    #[arg(long, value_name = "P", value_parser = parse_rate, default_value = "0")]
-    pub drop_rate: f64,
+    #[arg(long, value_name = "P", value_parser = parse_probability, default_value = "0")]
+    pub drop_probability: f64,
     /// Share of API calls handled and then left unanswered (a create still creates).
-    #[arg(long, value_name = "P", value_parser = parse_rate, default_value = "0")]
-    pub lost_rate: f64,
+    #[arg(long, value_name = "P", value_parser = parse_probability, default_value = "0")]
+    pub lost_probability: f64,
     /// Share of renders that end in failure (progress answers RENDER_FAILED).
-    #[arg(long, value_name = "P", value_parser = parse_rate, default_value = "0")]
-    pub render_fail_rate: f64,
+    #[arg(long, value_name = "P", value_parser = parse_probability, default_value = "0")]
+    pub render_fail_probability: f64,
     /// Share of downloads cut off before the first byte.
-    #[arg(long, value_name = "P", value_parser = parse_rate, default_value = "0")]
-    pub download_fail_rate: f64,
+    #[arg(long, value_name = "P", value_parser = parse_probability, default_value = "0")]
+    pub download_fail_probability: f64,
     /// Share of webhooks delivered twice.
-    #[arg(long, value_name = "P", value_parser = parse_rate, default_value = "0")]
-    pub webhook_duplicate_rate: f64,
+    #[arg(long, value_name = "P", value_parser = parse_probability, default_value = "0")]
+    pub webhook_duplicate_probability: f64,
     /// Seed for every random decision; the same seed repeats the same faults.
     #[arg(long, value_name = "N")]
     pub seed: Option<u64>,
@@ -86,12 +86,12 @@ impl SandboxArgs {
             .rate_limit(self.rate_limit)
             .render_time(self.render_time.clone())
             .latency(self.latency.clone())
-            .fail_rate(self.fail_rate)
-            .drop_rate(self.drop_rate)
-            .lost_rate(self.lost_rate)
-            .render_fail_rate(self.render_fail_rate)
-            .download_fail_rate(self.download_fail_rate)
-            .webhook_duplicate_rate(self.webhook_duplicate_rate)
+            .fail_probability(self.fail_probability)
+            .drop_probability(self.drop_probability)
+            .lost_probability(self.lost_probability)
+            .render_fail_probability(self.render_fail_probability)
+            .download_fail_probability(self.download_fail_probability)
+            .webhook_duplicate_probability(self.webhook_duplicate_probability)
             .seed_projects(self.seed_projects)
             .token_ttl(self.token_ttl);
         if let Some(s) = self.seed {
@@ -107,12 +107,12 @@ impl SandboxArgs {
             f.push(format!("rate limit {}/s per key", self.rate_limit));
         }
         for (name, p) in [
-            ("fail", self.fail_rate),
-            ("drop", self.drop_rate),
-            ("lost", self.lost_rate),
-            ("render fail", self.render_fail_rate),
-            ("download fail", self.download_fail_rate),
-            ("webhook duplicate", self.webhook_duplicate_rate),
+            ("fail", self.fail_probability),
+            ("drop", self.drop_probability),
+            ("lost", self.lost_probability),
+            ("render fail", self.render_fail_probability),
+            ("download fail", self.download_fail_probability),
+            ("webhook duplicate", self.webhook_duplicate_probability),
         ] {
             if p > 0.0 {
                 f.push(format!("{name} {}%", p * 100.0));
@@ -254,16 +254,16 @@ mod tests {
     }
 
     #[test]
-    fn options_parse_ranges_and_rates() {
+    fn options_parse_ranges_and_probabilities() {
         let a = Cli::parse_from([
             "sandbox",
             "--rate-limit",
             "5",
             "--render-time",
             "200ms..2s",
-            "--fail-rate",
+            "--fail-probability",
             "5%",
-            "--drop-rate",
+            "--drop-probability",
             "0.1",
             "--seed",
             "42",
@@ -273,12 +273,12 @@ mod tests {
             a.render_time,
             Duration::from_millis(200)..Duration::from_secs(2)
         );
-        assert_eq!(a.fail_rate, 0.05);
+        assert_eq!(a.fail_probability, 0.05);
         assert_eq!(
             a.faults(),
             ["rate limit 5/s per key", "fail 5%", "drop 10%"]
         );
-        assert!(Cli::try_parse_from(["sandbox", "--fail-rate", "2"]).is_err());
+        assert!(Cli::try_parse_from(["sandbox", "--fail-probability", "2"]).is_err());
         assert!(Cli::try_parse_from(["sandbox", "--render-time", "3s..1s"]).is_err());
     }
 

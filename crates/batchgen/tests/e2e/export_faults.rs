@@ -16,11 +16,11 @@ fn faults_end_every_row_ready_or_failed_and_nothing_is_exported_twice() {
             .rate_limit(30)
             .render_time(Duration::from_millis(100)..Duration::from_millis(400))
             .latency(Duration::ZERO..Duration::from_millis(80))
-            .fail_rate(0.08)
-            .drop_rate(0.04)
-            .lost_rate(0.06)
-            .render_fail_rate(0.1)
-            .download_fail_rate(0.1)
+            .fail_probability(0.08)
+            .drop_probability(0.04)
+            .lost_probability(0.06)
+            .render_fail_probability(0.1)
+            .download_fail_probability(0.1)
             .seed(3),
     );
     let csv = seeded_csv(&env);

@@ -19,7 +19,7 @@ fn slow_exports(n: usize) -> SandboxConfig {
 
 #[test]
 fn kill_9_mid_export_then_resume_exports_no_project_twice() {
-    let env = Env::start(slow_exports(40).lost_rate(0.05));
+    let env = Env::start(slow_exports(40).lost_probability(0.05));
     let csv = seeded_csv(&env);
     let args = ["--key", "key", "--rate", "20", "--max-in-flight", "40"];
     let mut child = export_cmd(&env, &csv, &args)

@@ -14,3 +14,4 @@ mod run_faults;
 mod run_resume;
 mod run_webhook;
 mod sandbox_cli;
+mod spreadsheets;

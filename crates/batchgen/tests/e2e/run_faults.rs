@@ -13,11 +13,11 @@ fn under_faults_every_row_ends_ready_or_failed_with_a_reason_and_nothing_is_sent
             .rate_limit(25)
             .render_time(Duration::from_millis(100)..Duration::from_millis(500))
             .latency(Duration::ZERO..Duration::from_millis(40))
-            .fail_rate(0.06)
-            .drop_rate(0.04)
-            .lost_rate(0.05)
-            .render_fail_rate(0.1)
-            .download_fail_rate(0.1)
+            .fail_probability(0.06)
+            .drop_probability(0.04)
+            .lost_probability(0.05)
+            .render_fail_probability(0.1)
+            .download_fail_probability(0.1)
             .seed(7),
     );
     let csv = env.csv(80);

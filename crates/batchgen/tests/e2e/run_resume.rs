@@ -17,7 +17,7 @@ fn slow_renders() -> SandboxConfig {
 
 #[test]
 fn kill_9_mid_run_then_resume_finishes_with_no_duplicate() {
-    let env = Env::start(slow_renders().lost_rate(0.05));
+    let env = Env::start(slow_renders().lost_probability(0.05));
     let csv = env.csv(60);
     let mut child = env
         .run_cmd(&csv, &["--rate", "40", "--max-in-flight", "60", "-q"])

@@ -47,7 +47,7 @@ fn every_row_ends_by_webhook_with_one_request_each_despite_duplicates() {
         SandboxConfig::default()
             .rate_limit(50)
             .render_time(Duration::from_millis(100)..Duration::from_millis(400))
-            .webhook_duplicate_rate(0.5)
+            .webhook_duplicate_probability(0.5)
             .seed(21),
     );
     let csv = env.csv(40);

@@ -22,6 +22,7 @@ use crate::api::{ApiArgs, origin};
 use crate::batch::engine::EngineArgs;
 use crate::batch::{self, Batch, Feed, NoExtras};
 use crate::exit::Outcome;
+use crate::report::{self, Invalid, RowReport};
 
 /// `batchgen export`.
 #[derive(Debug, Args)]
@@ -36,6 +37,13 @@ pub struct ExportArgs {
     /// Column whose values are the row keys (unique; they name output files). Default: row-N.
     #[arg(long, value_name = "COLUMN")]
     pub key: Option<String>,
+    /// Read the CSV in this encoding (utf-8, utf-16le, windows-1252, …). Default: a BOM
+    /// decides, else UTF-8, else Windows-1252 (with a warning).
+    #[arg(long, value_name = "NAME")]
+    pub encoding: Option<String>,
+    /// Refuse to send anything when any row is invalid (exit 3).
+    #[arg(long)]
+    pub strict: bool,
     #[command(flatten)]
     pub watermark: WatermarkArgs,
     #[command(flatten)]
@@ -49,42 +57,51 @@ mod rows;
 use rows::Columns;
 pub use rows::WatermarkArgs;
 
-/// Invalid rows listed before the run starts (all are in the manifest).
-const SHOW_INVALID: usize = 10;
-
 pub fn run(args: ExportArgs, quiet: bool) -> anyhow::Result<Outcome> {
     // Everything that can be refused is refused before anything is sent.
-    let reader = RowReader::from_path(&args.data)?;
-    let columns_found = Columns::find(reader.header(), args.key.as_deref(), &args.data)?;
-    if let Some(key) = &args.key {
-        batchgen_core::check_unique(&args.data, key)?;
-    }
-    // A first pass counts the rows and lists the invalid ones (export rows are small).
-    let mut rows = 0u64;
-    let mut invalid = Vec::new();
-    let mut invalid_count = 0u64;
-    for row in reader {
-        let row = row?;
-        rows += 1;
-        if let JobInput::Invalid {
-            row, key, error, ..
-        } = columns_found.input(&row, &args.watermark)
-        {
-            invalid_count += 1;
-            if invalid.len() < SHOW_INVALID {
-                invalid.push((row, key, error));
-            }
+    let options = report::read_options(args.encoding.as_deref())?;
+    let reader = RowReader::with_options(&args.data, options)?;
+    if !quiet {
+        if let Some(w) = report::encoding_warning(&args.data, reader.encoding()) {
+            eprintln!("{w}");
         }
     }
-    if !quiet && invalid_count > 0 {
-        eprintln!(
-            "{invalid_count} of {rows} rows are invalid and will not be sent (listed at the end and in the manifest)"
-        );
+    let style = report::manifest_style(reader.delimiter(), reader.encoding());
+    let columns_found = Columns::find(reader.header(), args.key.as_deref(), &args.data)?;
+    if let Some(key) = &args.key {
+        batchgen_core::check_unique_with(&args.data, options, key)?;
     }
+    // A first pass counts the rows and lists the invalid ones (export rows are small).
+    let mut checked = RowReport::new(reader.header().names());
+    let mut reader = reader;
+    for row in reader.by_ref() {
+        let row = row?;
+        checked.rows += 1;
+        if let JobInput::Invalid {
+            row: number,
+            key,
+            error,
+            ..
+        } = columns_found.input(&row, &args.watermark)
+        {
+            checked.add_invalid(Invalid {
+                row: number,
+                line: row.line,
+                key,
+                reason: error,
+            });
+        }
+    }
+    checked.blank = reader.blank_rows();
+    if !quiet {
+        checked.warn_cells(&args.data);
+        checked.print_invalid(&mut std::io::stderr().lock())?;
+    }
+    checked.refuse_if_strict(args.strict, &args.data)?;
     let runtime = batch::runtime(&args.out)?;
     let client = args.api.client(None)?;
     // The rows, read again and streamed in input order.
-    let reader = RowReader::from_path(&args.data)?;
+    let reader = RowReader::with_options(&args.data, options)?;
     let columns: Vec<String> = reader.header().names().to_vec();
     let flags = args.watermark.clone();
     let feed: Feed = Box::new(move |tx| {
@@ -104,8 +121,9 @@ pub fn run(args: ExportArgs, quiet: bool) -> anyhow::Result<Outcome> {
         engine: args.engine,
         columns,
         layout: Layout::Exports,
-        rows,
-        invalid: (invalid, invalid_count),
+        manifest_csv: style,
+        rows: checked.rows,
+        invalid: (checked.shown(), checked.invalid),
         sandbox: false,
         quiet,
     };

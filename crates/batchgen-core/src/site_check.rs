@@ -1,20 +1,23 @@
-//! Validation of rendered rows, planned once per template.
+//! The site checker: validation of rendered rows, planned once per template.
 //!
 //! A row can only differ from the template at its *sites* (placeholder strings and bindings). So
 //! the template's fixed parts are checked once, at compile time, and a row is checked only where it
 //! differs: each site's value against the schema that applies at its place (compiled once per
-//! place), the URL rule where the place is a URL, and the script rule for the AI models whose script
-//! a site supplies. That answers "is this row valid?" exactly, at a fraction of the cost of
-//! validating the whole document; only an invalid row pays for a full validation, which gives its
-//! messages. Templates whose sites can change the document's shape (typed `json` values, a clip's
-//! `type`, `id` or `isDelete`) are validated in full for every row.
+//! place), the URL rule where the place is a URL, the script rules of each scene where a site feeds
+//! them (run on a small copy of the scene's script fields with the row's values laid over it), and
+//! the uniqueness of `sceneIdx` where a site sets one. That answers "is this row valid?" exactly, at
+//! a fraction of the cost of validating the whole document; only an invalid row pays for a full
+//! validation, which gives its messages. Templates whose sites can change the document's shape
+//! (typed `json` values, a clip's `type`, `id` or `isDelete`, whole scenes) are validated in full
+//! for every row.
 
 use crate::error::{Origin, Problem};
 use crate::pointer::{self, is_within};
 use crate::template::doc::{Doc, Span};
 use crate::template::origins_for;
 use crate::validate::{
-    ProjectValidator, SchemaValidator, UrlRule, Violation, check_url, script_text_is_empty,
+    JsonType, ProjectValidator, SchemaValidator, UrlRule, Violation, ViolationKind, check_url,
+    rules, script,
 };
 use crate::value_type::ValueType;
 use serde_json::Value;
@@ -23,7 +26,7 @@ use std::sync::Arc;
 
 /// How rows of one template are validated.
 #[derive(Debug)]
-pub(crate) struct RowValidator {
+pub(crate) struct SiteChecker {
     validator: &'static ProjectValidator,
     fixed: Vec<Violation>,
     plan: Plan,
@@ -36,7 +39,8 @@ enum Plan {
     /// Check the sites only.
     Sites {
         slots: Vec<Slot>,
-        groups: Vec<ScriptGroup>,
+        scenes: Vec<SceneCheck>,
+        indexes: Option<Vec<IndexSource>>,
     },
 }
 
@@ -55,30 +59,42 @@ struct Slot {
     url: Option<UrlRule>,
 }
 
-/// A live AI model whose script comes (at least partly) from sites.
+/// A scene whose script rules read values that sites set.
 #[derive(Debug)]
-struct ScriptGroup {
-    /// Slots that supply a script text (`script/org`, `scripts/N/org`).
-    slots: Vec<usize>,
+struct SceneCheck {
+    /// The scene's index.
+    scene: usize,
+    /// The template's values of the fields the rules read ([`script::rule_fields`]).
+    fields: Value,
+    /// `(slot, pointer inside the scene)` for each slot feeding the rules, outermost first.
+    overlays: Vec<(usize, String)>,
 }
 
-impl RowValidator {
+/// Where a scene's `sceneIdx` comes from, when some scene's comes from a site.
+#[derive(Debug)]
+enum IndexSource {
+    Fixed(Option<Value>),
+    Slot(usize),
+}
+
+impl SiteChecker {
     /// Plans validation for `doc`, compiled from `document`. `patched` says rows may be patched
     /// (then the template's fixed parts are not final and rows are validated in full).
     pub fn new(document: &Value, doc: &Doc, patched: bool) -> Self {
         let validator = ProjectValidator::shared();
         let pointers: Vec<&str> = site_pointers(doc);
-        let groups = script_groups(document);
+        let fed = FedRules::of(&pointers);
         let fixed: Vec<Violation> = validator
             .validate(document)
             .into_iter()
             .filter(|v| {
                 let covered = pointers.iter().any(|p| is_within(&v.pointer, p));
-                let scripted = groups.iter().any(|(clip, _)| {
-                    (v.pointer == *clip || v.pointer == format!("{clip}/script/org"))
-                        && pointers.iter().any(|p| is_script_org(p, clip))
-                });
-                !covered && !scripted
+                let row_decides = match &v.kind {
+                    ViolationKind::Script { scene, .. } => fed.scenes.contains(scene),
+                    ViolationKind::SceneIndex { .. } => fed.indexes,
+                    _ => false,
+                };
+                !covered && !row_decides
             })
             .collect();
         let mut fixed = fixed;
@@ -94,9 +110,9 @@ impl RowValidator {
                 reason: "the template's fixed parts are invalid".into(),
             }
         } else {
-            plan_sites(document, doc, &groups).unwrap_or_else(|reason| Plan::Full { reason })
+            plan_sites(document, doc).unwrap_or_else(|reason| Plan::Full { reason })
         };
-        RowValidator {
+        SiteChecker {
             validator,
             fixed,
             plan,
@@ -123,8 +139,13 @@ impl RowValidator {
         spans: &[Span],
         doc: &Doc,
     ) -> Result<(), Vec<Problem>> {
-        if let Plan::Sites { slots, groups } = &self.plan {
-            if sites_are_valid(bytes, spans, slots, groups) {
+        if let Plan::Sites {
+            slots,
+            scenes,
+            indexes,
+        } = &self.plan
+        {
+            if sites_are_valid(bytes, spans, slots, scenes, indexes.as_deref()) {
                 return Ok(());
             }
         }
@@ -153,9 +174,24 @@ impl RowValidator {
             .validate(project)
             .into_iter()
             .map(|v| {
-                let message = typed_hint(doc, &v).unwrap_or_else(|| v.message.clone());
+                let mut message = typed_hint(doc, &v).unwrap_or_else(|| v.message.clone());
+                let mut origins = origins_for(doc, &v.pointer, patches);
+                if let ViolationKind::Script { related, .. } = &v.kind {
+                    // The row changed the other side: say so, and name where that came from.
+                    let own_fixed = origins == [Origin::Template] || origins.is_empty();
+                    for r in related {
+                        let theirs = origins_for(doc, r, patches);
+                        if own_fixed && theirs != [Origin::Template] {
+                            message.push_str(&format!(
+                                "; this row changes {r}, so it must set {} too",
+                                v.pointer
+                            ));
+                            origins = theirs;
+                        }
+                    }
+                }
                 Problem {
-                    origins: origins_for(doc, &v.pointer, patches),
+                    origins,
                     pointer: Some(v.pointer),
                     message,
                 }
@@ -200,25 +236,25 @@ fn strings_where_strings_cannot_go(document: &Value, doc: &Doc) -> Vec<Violation
         {
             continue;
         }
-        let probe = Violation::new(
-            hole.pointer.clone(),
-            schema
-                .violations(&Value::String("x".into()), &hole.pointer)
-                .into_iter()
-                .next()
-                .map_or_else(|| "this place takes no string".to_string(), |v| v.message),
-        );
-        let needs = probe
-            .message
-            .strip_prefix("expected ")
-            .and_then(|m| m.split(", found").next())
-            .unwrap_or(&probe.message)
-            .to_string();
-        let helper = match needs.as_str() {
-            "an integer" => Some("int"),
-            "a number" => Some("number"),
-            "a boolean (true or false)" => Some("bool"),
+        let probe = schema
+            .violations(&Value::String("x".into()), &hole.pointer)
+            .into_iter()
+            .next();
+        let expected = probe.as_ref().and_then(|v| match v.kind {
+            ViolationKind::Schema { expected_type } => expected_type,
             _ => None,
+        });
+        let (helper, needs) = match expected {
+            Some(JsonType::Integer) => (Some("int"), "an integer".to_string()),
+            Some(JsonType::Number) => (Some("number"), "a number".to_string()),
+            Some(JsonType::Boolean) => (Some("bool"), "a boolean (true or false)".to_string()),
+            _ => (
+                None,
+                probe.map_or_else(
+                    || "no string".to_string(),
+                    |v| format!("what the schema says: {}", v.message),
+                ),
+            ),
         };
         let message = match (helper, hole.columns.first()) {
             (Some(helper), Some(column)) if hole.columns.len() == 1 => {
@@ -277,14 +313,18 @@ fn enumerated_strings(node: &Value, depth: usize, out: &mut Vec<String>) {
 /// When a plain placeholder wrote a string where the schema wants a number, an integer or a
 /// boolean, the message says which typed helper to write instead.
 fn typed_hint(doc: &Doc, v: &Violation) -> Option<String> {
-    let helper = [
-        ("expected an integer", "int"),
-        ("expected a number", "number"),
-        ("expected a boolean", "bool"),
-    ]
-    .into_iter()
-    .find(|(start, _)| v.message.starts_with(start))?
-    .1;
+    let helper = match v.kind {
+        ViolationKind::Schema {
+            expected_type: Some(JsonType::Integer),
+        } => "int",
+        ViolationKind::Schema {
+            expected_type: Some(JsonType::Number),
+        } => "number",
+        ViolationKind::Schema {
+            expected_type: Some(JsonType::Boolean),
+        } => "bool",
+        _ => return None,
+    };
     let hole = doc
         .holes
         .iter()
@@ -314,34 +354,48 @@ fn site_pointers(doc: &Doc) -> Vec<&str> {
         .collect()
 }
 
-/// `(clip pointer, clip)` for every live AI model clip of the template.
-fn script_groups(document: &Value) -> Vec<(String, &Value)> {
-    let mut out = Vec::new();
-    for (i, j, clip) in crate::project::clips(document) {
-        let live_model = clip.get("type").and_then(Value::as_str) == Some("aiModel")
-            && clip.get("isDelete").and_then(Value::as_bool) != Some(true);
-        if live_model {
-            out.push((format!("/scenes/{i}/clips/{j}"), clip));
-        }
-    }
-    out
+/// Which rule checks depend on a row: the scenes whose script rules read a site's value, and
+/// whether some `sceneIdx` comes from a site.
+struct FedRules {
+    scenes: Vec<usize>,
+    indexes: bool,
 }
 
-/// `true` when `pointer` is `clip/script/org` or `clip/scripts/N/org`.
-fn is_script_org(pointer: &str, clip: &str) -> bool {
-    let Some(rest) = pointer.strip_prefix(clip) else {
-        return false;
-    };
-    if rest == "/script/org" {
-        return true;
+impl FedRules {
+    fn of(pointers: &[&str]) -> FedRules {
+        let mut fed = FedRules {
+            scenes: Vec::new(),
+            indexes: false,
+        };
+        for p in pointers {
+            let Some(tokens) = pointer::tokens(p) else {
+                continue;
+            };
+            match scene_place(&tokens) {
+                Some((_, rest)) if rest == ["sceneIdx"] => fed.indexes = true,
+                Some((i, rest)) if script::feeds_rules(&rest) && !fed.scenes.contains(&i) => {
+                    fed.scenes.push(i)
+                }
+                _ => {}
+            }
+        }
+        fed
     }
-    rest.strip_prefix("/scripts/")
-        .and_then(|r| r.strip_suffix("/org"))
-        .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// `(scene index, the tokens inside the scene)` for a pointer strictly inside a scene.
+fn scene_place(tokens: &[String]) -> Option<(usize, Vec<&str>)> {
+    match tokens {
+        [scenes, i, rest @ ..] if scenes == "scenes" && !rest.is_empty() => {
+            let i = i.parse().ok()?;
+            Some((i, rest.iter().map(String::as_str).collect()))
+        }
+        _ => None,
+    }
 }
 
 /// The site plan, or why the template needs full validation.
-fn plan_sites(document: &Value, doc: &Doc, groups: &[(String, &Value)]) -> Result<Plan, String> {
+fn plan_sites(document: &Value, doc: &Doc) -> Result<Plan, String> {
     let holes = doc.holes.len();
     // Sites that can change the document's shape or the rules' premises.
     for h in &doc.holes {
@@ -374,14 +428,15 @@ fn plan_sites(document: &Value, doc: &Doc, groups: &[(String, &Value)]) -> Resul
             if matches!(clip_field.1, "type" | "id" | "isDelete") {
                 return Err(format!("{p} decides the clip's rules"));
             }
-            let clip = clip_field.0;
-            if groups.iter().any(|(c, _)| c == clip)
-                && (is_within(p, &format!("{clip}/script"))
-                    || is_within(p, &format!("{clip}/scripts")))
-                && !is_script_org(p, clip)
-            {
-                return Err(format!("{p} replaces an AI model's script"));
-            }
+        }
+        if p.is_empty()
+            || p == "/scenes"
+            || (p.starts_with("/scenes/") && p[8..].bytes().all(|b| b.is_ascii_digit()))
+        {
+            return Err(format!(
+                "{} replaces whole scenes",
+                if p.is_empty() { "the document root" } else { p }
+            ));
         }
         match by_pointer.iter_mut().find(|(q, _)| q == p) {
             Some((_, sites)) => sites.push(site),
@@ -424,38 +479,58 @@ fn plan_sites(document: &Value, doc: &Doc, groups: &[(String, &Value)]) -> Resul
         }
         slots.push(slot);
     }
-    let mut script = Vec::new();
-    for (clip, value) in groups {
-        let members: Vec<usize> = by_pointer
-            .iter()
-            .enumerate()
-            .filter(|(_, (p, _))| is_script_org(p, clip))
-            .map(|(i, _)| i)
-            .collect();
-        if members.is_empty() {
-            continue; // the script is fixed: checked at compile time
-        }
-        let fixed_text = |s: Option<&Value>, at: String| -> bool {
-            !by_pointer.iter().any(|(p, _)| *p == at)
-                && s.and_then(Value::as_str)
-                    .is_some_and(|t| !script_text_is_empty(t))
-        };
-        let mut satisfied = fixed_text(
-            value.get("script").and_then(|s| s.get("org")),
-            format!("{clip}/script/org"),
-        );
-        if let Some(list) = value.get("scripts").and_then(Value::as_array) {
-            for (k, s) in list.iter().enumerate() {
-                satisfied |= fixed_text(s.get("org"), format!("{clip}/scripts/{k}/org"));
+    // The scenes whose script rules read a site's value, and sceneIdx from sites.
+    let mut scenes: Vec<SceneCheck> = Vec::new();
+    let mut index_slots: Vec<(usize, usize)> = Vec::new();
+    for (k, (p, _)) in by_pointer.iter().enumerate() {
+        let tokens = pointer::tokens(p).expect("site pointers are canonical");
+        match scene_place(&tokens) {
+            Some((i, rest)) if rest == ["sceneIdx"] => index_slots.push((i, k)),
+            Some((i, rest)) if script::feeds_rules(&rest) => {
+                let inside = p[format!("/scenes/{i}").len()..].to_string();
+                match scenes.iter_mut().find(|c| c.scene == i) {
+                    Some(c) => c.overlays.push((k, inside)),
+                    None => {
+                        let scene = document
+                            .pointer(&format!("/scenes/{i}"))
+                            .ok_or_else(|| format!("{p} is in no scene"))?;
+                        scenes.push(SceneCheck {
+                            scene: i,
+                            fields: script::rule_fields(scene),
+                            overlays: vec![(k, inside)],
+                        });
+                    }
+                }
             }
-        }
-        if !satisfied {
-            script.push(ScriptGroup { slots: members });
+            _ => {}
         }
     }
+    for c in &mut scenes {
+        // Outermost first, so that a value inside lands in what an outer site wrote.
+        c.overlays.sort_by_key(|(_, p)| p.matches('/').count());
+    }
+    let indexes = if index_slots.is_empty() {
+        None
+    } else {
+        let count = document
+            .get("scenes")
+            .and_then(Value::as_array)
+            .map_or(0, Vec::len);
+        Some(
+            (0..count)
+                .map(|i| match index_slots.iter().find(|(s, _)| *s == i) {
+                    Some((_, k)) => IndexSource::Slot(*k),
+                    None => IndexSource::Fixed(
+                        document.pointer(&format!("/scenes/{i}/sceneIdx")).cloned(),
+                    ),
+                })
+                .collect(),
+        )
+    };
     Ok(Plan::Sites {
         slots,
-        groups: script,
+        scenes,
+        indexes,
     })
 }
 
@@ -505,7 +580,13 @@ fn slot_value(slot: &Slot, bytes: &[u8], spans: &[Span]) -> Result<Option<Value>
     Ok(slot.fallback.clone())
 }
 
-fn sites_are_valid(bytes: &[u8], spans: &[Span], slots: &[Slot], groups: &[ScriptGroup]) -> bool {
+fn sites_are_valid(
+    bytes: &[u8],
+    spans: &[Span],
+    slots: &[Slot],
+    scenes: &[SceneCheck],
+    indexes: Option<&[IndexSource]>,
+) -> bool {
     for slot in slots {
         // When every site falls through to a fixed template value, its validity is known.
         let falls = slot
@@ -528,11 +609,38 @@ fn sites_are_valid(bytes: &[u8], spans: &[Span], slots: &[Slot], groups: &[Scrip
             Err(()) => return false,
         }
     }
-    for g in groups {
-        let says_something = g.slots.iter().any(|&i| {
-            matches!(slot_value(&slots[i], bytes, spans), Ok(Some(Value::String(t))) if !script_text_is_empty(&t))
-        });
-        if !says_something {
+    let mut found = Vec::new();
+    for c in scenes {
+        let mut fields = c.fields.clone();
+        for (k, inside) in &c.overlays {
+            match slot_value(&slots[*k], bytes, spans) {
+                Ok(Some(v)) => match fields.pointer_mut(inside) {
+                    Some(place) => *place = v,
+                    None => return false, // not where the template had it: let full validation say
+                },
+                Ok(None) => {}
+                Err(()) => return false,
+            }
+        }
+        script::check_scene(c.scene, &fields, &mut found);
+        if !found.is_empty() {
+            return false;
+        }
+    }
+    if let Some(indexes) = indexes {
+        let mut values: Vec<Option<Value>> = Vec::with_capacity(indexes.len());
+        for source in indexes {
+            values.push(match source {
+                IndexSource::Fixed(v) => v.clone(),
+                IndexSource::Slot(k) => match slot_value(&slots[*k], bytes, spans) {
+                    Ok(v) => v,
+                    Err(()) => return false,
+                },
+            });
+        }
+        let refs: Vec<Option<&Value>> = values.iter().map(Option::as_ref).collect();
+        rules::check_scene_indexes(&refs, &mut found);
+        if !found.is_empty() {
             return false;
         }
     }
