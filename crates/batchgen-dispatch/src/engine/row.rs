@@ -190,6 +190,7 @@ async fn submit(
         ctx.record(Event::Submitting {
             row: job.row,
             key: job.key.clone(),
+            hash: Some(job.hash.clone()),
             at,
         })
         .await?;

@@ -107,9 +107,12 @@ pub async fn drive(
             rows: batch.rows,
         },
         &batch.out,
-        batch.engine.resume,
+        // The same command continues the run in its directory; a --sandbox run cannot (its
+        // emulator is gone), and says so.
+        !batch.sandbox,
         batch.sandbox,
-        quiet,
+        // "no journal yet" is news only to who asked for --resume.
+        quiet || !batch.engine.resume,
     )?;
     let mut config = batch
         .engine

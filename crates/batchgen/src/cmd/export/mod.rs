@@ -11,7 +11,6 @@
 
 use std::path::PathBuf;
 
-use anyhow::Context as _;
 use batchgen_core::RowReader;
 use batchgen_dispatch::JobInput;
 use batchgen_dispatch::journal::{Fingerprint, RunKind};
@@ -130,29 +129,15 @@ pub fn run(args: ExportArgs, quiet: bool) -> anyhow::Result<Outcome> {
     runtime.block_on(batch::drive(batch, client, feed, NoExtras))
 }
 
-/// What decides the exports and where they go: the CSV, the watermark flags, the key column,
-/// the API origin and the v2 base. Rate, concurrency and polling may change on resume.
+/// What cannot change within one run directory: the key column, the API origin and the v2
+/// base. The CSV and the watermark flags may: each row's export request is compared with what
+/// its last create sent (see the journal's hash).
 fn fingerprint(
     args: &ExportArgs,
     client: &batchgen_aistudios::Client,
 ) -> anyhow::Result<Fingerprint> {
-    let data = std::fs::read(&args.data)
-        .with_context(|| format!("cannot read the CSV {}", args.data.display()))?;
-    let w = &args.watermark;
-    let watermark = match &w.watermark {
-        Some(url) => format!(
-            "{url} x={} y={} scale={}",
-            w.watermark_x, w.watermark_y, w.watermark_scale
-        ),
-        None => format!(
-            "none x={} y={} scale={}",
-            w.watermark_x, w.watermark_y, w.watermark_scale
-        ),
-    };
     Ok(Fingerprint::new()
-        .bytes("data", &data)
         .text("key", args.key.clone().unwrap_or_else(|| "row-N".into()))
-        .text("watermark", watermark)
         .text("base_url", origin(client.base_url()))
         .text("v2_base_url", args.api.v2_base()))
 }
