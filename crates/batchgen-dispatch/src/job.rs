@@ -119,6 +119,10 @@ pub struct Job {
     pub file_stem: String,
     /// What to ask for.
     pub kind: JobKind,
+    /// A digest of what the row asks for (the rendered project before naming, or the export
+    /// request and its target): the journal records it with each create, and a later run
+    /// compares to know whether the row changed.
+    pub hash: String,
     /// The row's input cells, for the manifest (shared, so snapshots are cheap).
     pub inputs: Arc<[String]>,
 }
@@ -201,6 +205,7 @@ impl JobInput {
                 let url = webhooks.map(|w| w.url(p.row));
                 match naming::name_project(&p.body, &p.key, tag, url.as_deref()) {
                     Ok((name, body)) => Ok(Job {
+                        hash: digest(&[&p.body]),
                         row: p.row,
                         key: p.key,
                         name,
@@ -212,6 +217,13 @@ impl JobInput {
                 }
             }
             JobInput::Export(e) => Ok(Job {
+                hash: digest(&[
+                    e.folder_id.as_deref().unwrap_or("").as_bytes(),
+                    b"/",
+                    e.project_id.as_bytes(),
+                    b"\n",
+                    &serde_json::to_vec(&e.request).unwrap_or_default(),
+                ]),
                 row: e.row,
                 name: e.key.clone(),
                 key: e.key,
@@ -231,6 +243,16 @@ impl JobInput {
             } => Err((row, key, error, inputs)),
         }
     }
+}
+
+/// `sha256:` and the hex SHA-256 of `parts`, concatenated.
+fn digest(parts: &[&[u8]]) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    for p in parts {
+        h.update(p);
+    }
+    format!("sha256:{}", hex::encode(h.finalize()))
 }
 
 impl JobKind {

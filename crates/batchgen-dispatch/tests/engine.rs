@@ -90,6 +90,7 @@ async fn resume_adopts_the_project_of_a_row_caught_while_submitting() {
     let (name, input) = job("k1", &tag);
     journal
         .record(Event::Submitting {
+            hash: None,
             row: 1,
             key: "k1".into(),
             at: now_ms(),
@@ -125,7 +126,7 @@ async fn resume_adopts_the_project_of_a_row_caught_while_submitting() {
     assert!(manifest.contains(created.as_str()), "{manifest}");
     // attempts counts the create sent by the first run.
     assert!(
-        manifest.contains(",ready,") && manifest.contains(",1,,k1"),
+        manifest.contains(",ready,") && manifest.contains(",1,,,k1"),
         "{manifest}"
     );
     sb.shutdown().await;
@@ -289,6 +290,7 @@ mod exports {
         for (row, at) in [(1, now), (2, now), (3, now), (4, now + 60_000)] {
             journal
                 .record(Event::Submitting {
+                    hash: None,
                     row,
                     key: format!("k{row}"),
                     at,

@@ -12,11 +12,11 @@ use tokio_util::sync::CancellationToken;
 
 use crate::budget::{Budget, Priority};
 use crate::claims::Claims;
+use crate::counters::{Counters, inc};
 use crate::download::Downloader;
 use crate::job::Job;
 use crate::journal::{Event, FailReason, Journal, now_ms};
 use crate::manifest::Status;
-use crate::progress::{Counters, inc};
 use crate::retry::{Action, decide};
 
 use super::{EngineConfig, Ledger};

@@ -20,7 +20,7 @@
 //!
 //! With [`EngineConfig::callbacks`] (webhooks), a row that follows its render also waits on its
 //! callback slot: whichever comes first — a webhook or a poll — ends it, exactly once (see
-//! [`crate::callbacks`]).
+//! [`crate::webhook::callbacks`]).
 
 //!
 //! One idea a module: this one runs the loop (read inputs, admit each row, spawn its task,
@@ -51,17 +51,17 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::budget::Budget;
-use crate::callbacks::Callbacks;
 use crate::claims::Claims;
+use crate::counters::{ProgressHandle, Snapshot, inc};
 use crate::download::Downloader;
 use crate::error::EngineError;
 use crate::job::JobInput;
 use crate::journal::{Event, Journal, Replay, RowRecord, now_ms};
-use crate::manifest::{self, Layout, Status};
+use crate::manifest::{self, Entry, Layout, Status};
 use crate::poll::PollConfig;
-use crate::progress::{ProgressHandle, Snapshot, inc};
 use crate::retry::Backoff;
 use crate::webhook::WebhookUrls;
+use crate::webhook::callbacks::Callbacks;
 
 /// Engine settings. Everything here may change between a run and its `--resume`.
 #[derive(Clone, Debug)]
@@ -83,6 +83,9 @@ pub struct EngineConfig {
     pub download: Option<usize>,
     /// Also re-attempt rows that failed for good in an earlier run (`--retry-failed`).
     pub retry_failed: bool,
+    /// Make again the rows whose project changed although they have a video or are rendering
+    /// (`--rerender-changed`); otherwise they keep it and the manifest says they changed.
+    pub rerender_changed: bool,
     /// How often the manifest is refreshed while something changed.
     pub manifest_every: Duration,
     /// The manifest's fixed columns: [`Layout::Projects`] for `run`, [`Layout::Exports`] for
@@ -111,6 +114,7 @@ impl EngineConfig {
             render_timeout: Duration::from_secs(30 * 60),
             download: None,
             retry_failed: false,
+            rerender_changed: false,
             manifest_every: Duration::from_secs(2),
             layout: Layout::Projects,
             manifest_csv: manifest::CsvStyle::default(),
@@ -169,6 +173,10 @@ pub struct StatusCounts {
     pub invalid: u64,
     /// Not finished.
     pub pending: u64,
+    /// Gone from the CSV since an earlier run of the directory (kept, untouched).
+    pub removed: u64,
+    /// Kept what an earlier run made from inputs that have changed since.
+    pub changed: u64,
 }
 
 /// The engine, ready to run once.
@@ -292,6 +300,31 @@ impl Engine {
                 ctx.push(entry);
             }
         }
+        // Rows of earlier runs that the CSV no longer has: listed as they were, untouched.
+        {
+            let mut gone: Vec<RowRecord> = prior.into_values().collect();
+            gone.sort_by_key(|r| r.row);
+            for r in gone {
+                let mut entry = Entry {
+                    row: r.row,
+                    key: r.key,
+                    status: Status::Removed,
+                    project_id: None,
+                    export_id: None,
+                    download_url: r.download_url,
+                    file: r.file,
+                    attempts: r.attempts,
+                    error: r.error,
+                    inputs: Vec::new().into(),
+                    changed: false,
+                };
+                match ctx.config.layout {
+                    Layout::Projects => entry.project_id = r.project_id,
+                    Layout::Exports => entry.export_id = r.project_id,
+                }
+                ctx.push(entry);
+            }
+        }
         while tasks.join_next().await.is_some() {}
         // Let a refresh in progress finish before the final write (they share a temp file).
         refresher_done.cancel();
@@ -334,6 +367,10 @@ impl Engine {
                 }
                 Status::Invalid => statuses.invalid += 1,
                 Status::Pending => statuses.pending += 1,
+                Status::Removed => statuses.removed += 1,
+            }
+            if e.changed {
+                statuses.changed += 1;
             }
         }
         let end = if let Some(message) = ctx.auth_refused.get() {

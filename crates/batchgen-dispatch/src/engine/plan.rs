@@ -4,10 +4,10 @@
 
 use std::collections::HashMap;
 
+use crate::counters::inc;
 use crate::job::{Job, JobInput, JobKind};
 use crate::journal::{Event, FailReason, RowRecord, RowState, now_ms};
 use crate::manifest::{Entry, Status};
-use crate::progress::inc;
 
 use super::Ctx;
 
@@ -35,6 +35,8 @@ pub(super) struct Flags {
     pub downloading: bool,
     /// `--retry-failed`: rows failed for good are submitted again.
     pub retry_failed: bool,
+    /// `--rerender-changed`: changed rows that have a video (or are rendering) are made again.
+    pub rerender_changed: bool,
 }
 
 /// What to do with a row the journal knows.
@@ -47,8 +49,44 @@ pub(super) enum Plan {
     Run { start: Start, forget_remote: bool },
 }
 
-/// Where a row with journal record `r` starts under `flags`.
-pub(super) fn plan(r: &RowRecord, flags: Flags) -> Plan {
+/// Where a row with journal record `r` starts under `flags`; `changed`: what the row asks for
+/// now differs from what its last create sent.
+///
+/// A changed row that never got a video (failed, or invalid before) is submitted afresh; one
+/// that has a video or is rendering keeps it, unless `--rerender-changed` (then it is made
+/// again, one new project, the old one never adopted again). A row caught between sending
+/// and its answer is looked up first, changed or not: its create may have been made.
+pub(super) fn plan(r: &RowRecord, flags: Flags, changed: bool) -> Plan {
+    let afresh = || {
+        let mut exclude = r.abandoned.clone();
+        exclude.extend(r.project_id.clone());
+        Plan::Run {
+            start: Start::Submit {
+                lookup: false,
+                exclude,
+                since_ms: None,
+            },
+            forget_remote: true,
+        }
+    };
+    if changed {
+        let has_video = match r.state {
+            RowState::Ready | RowState::Submitted => true,
+            RowState::Failed => r.download_url.is_some(),
+            RowState::Submitting | RowState::Invalid => false,
+        };
+        match (r.state, has_video) {
+            (RowState::Submitting | RowState::Invalid, _) => {}
+            (_, true) if flags.rerender_changed => return afresh(),
+            (_, true) => {}
+            (_, false) => return afresh(),
+        }
+    }
+    plan_unchanged(r, flags)
+}
+
+/// [`plan`] for a row whose inputs are as its journal has them.
+fn plan_unchanged(r: &RowRecord, flags: Flags) -> Plan {
     let run = |start| Plan::Run {
         start,
         forget_remote: false,
@@ -140,6 +178,7 @@ pub(super) fn admit(
                 attempts: 0,
                 error: Some(error),
                 inputs: inputs.into(),
+                changed: false,
             });
             return None;
         }
@@ -155,6 +194,7 @@ pub(super) fn admit(
         attempts: 0,
         error: None,
         inputs: job.inputs.clone(),
+        changed: false,
     };
     let Some(r) = prior.remove(&job.key) else {
         let start = Start::Submit {
@@ -171,8 +211,20 @@ pub(super) fn admit(
     let flags = Flags {
         downloading: ctx.downloads.is_some(),
         retry_failed: ctx.config.retry_failed,
+        rerender_changed: ctx.config.rerender_changed,
     };
-    match plan(&r, flags) {
+    let changed = r.hash.as_ref().is_some_and(|h| *h != job.hash);
+    let planned = plan(&r, flags, changed);
+    // The row keeps what an earlier run made from other inputs: the manifest says so.
+    entry.changed = changed
+        && !matches!(
+            planned,
+            Plan::Run {
+                start: Start::Submit { .. },
+                ..
+            }
+        );
+    match planned {
         Plan::Run {
             start,
             forget_remote,
@@ -236,6 +288,7 @@ mod tests {
             error: Some("why".into()),
             reason,
             abandoned: vec!["p0".into()],
+            hash: Some("sha256:old".into()),
         }
     }
 
@@ -321,7 +374,47 @@ mod tests {
             (record(Failed, Some(Rejected), true, false, false, 1), retry, again),
         ];
         for (i, (r, flags, want)) in table.into_iter().enumerate() {
-            assert_eq!(plan(&r, flags), want, "case {i}: {r:?} {flags:?}");
+            assert_eq!(plan(&r, flags, false), want, "case {i}: {r:?} {flags:?}");
+        }
+    }
+
+    #[test]
+    fn where_each_changed_row_starts() {
+        use FailReason::*;
+        use RowState::*;
+        let none = Flags::default();
+        let rerender = Flags {
+            rerender_changed: true,
+            ..Flags::default()
+        };
+        let afresh = |exclude: &[&str]| Plan::Run {
+            start: Start::Submit {
+                lookup: false,
+                exclude: exclude.iter().map(|s| s.to_string()).collect(),
+                since_ms: None,
+            },
+            forget_remote: true,
+        };
+        #[rustfmt::skip]
+        let table: Vec<(RowRecord, Flags, Plan)> = vec![
+            // A video, or one rendering: kept (and followed), or made again on request.
+            (record(Ready, None, true, true, true, 1), none, Plan::Keep(Status::Ready)),
+            (record(Ready, None, true, true, true, 1), rerender, afresh(&["p0", "p1"])),
+            (record(Submitted, None, true, false, false, 1), none, poll(Some(20))),
+            (record(Submitted, None, true, false, false, 1), rerender, afresh(&["p0", "p1"])),
+            (record(Failed, Some(Download), true, true, false, 1), none, Plan::Keep(Status::Ready)),
+            (record(Failed, Some(Download), true, true, false, 1), rerender, afresh(&["p0", "p1"])),
+            // Never got a video: submitted afresh, whatever the failure.
+            (record(Failed, Some(RenderFailed), true, false, false, 1), none, afresh(&["p0", "p1"])),
+            (record(Failed, Some(Rejected), false, false, false, 1), none, afresh(&["p0"])),
+            (record(Failed, Some(RenderTimeout), true, false, false, 1), none, afresh(&["p0", "p1"])),
+            (record(Failed, Some(RetriesExhausted), false, false, false, 2), none, afresh(&["p0"])),
+            // Invalid before, valid now; or caught while sending: as if unchanged.
+            (record(Invalid, None, false, false, false, 0), none, submit(false, &["p0"], Some(10))),
+            (record(Submitting, None, false, false, false, 1), none, submit(true, &["p0"], Some(10))),
+        ];
+        for (i, (r, flags, want)) in table.into_iter().enumerate() {
+            assert_eq!(plan(&r, flags, true), want, "case {i}: {r:?} {flags:?}");
         }
     }
 }

@@ -7,12 +7,12 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use crate::budget::Priority;
-use crate::callbacks::Outcome;
+use crate::counters::{dec, inc};
 use crate::job::{Found, Job, Lookup, Polled};
 use crate::journal::{Event, FailReason, now_ms};
 use crate::manifest::Status;
 use crate::poll::PollSchedule;
-use crate::progress::{dec, inc};
+use crate::webhook::callbacks::Outcome;
 
 use super::plan::{Start, set_remote};
 use super::{Ctx, Halt};
@@ -199,6 +199,7 @@ async fn submit(
         ctx.record(Event::Submitting {
             row: job.row,
             key: job.key.clone(),
+            hash: Some(job.hash.clone()),
             at,
         })
         .await?;

@@ -69,6 +69,16 @@ impl Fingerprint {
             .collect()
     }
 
+    /// The entries of `self` that `older` records differently or not at all. Entries only
+    /// `older` has (what earlier versions recorded, such as the CSV's digest) do not count.
+    pub fn changed_since(&self, older: &Fingerprint) -> Vec<String> {
+        self.0
+            .iter()
+            .filter(|(n, v)| older.0.get(*n) != Some(*v))
+            .map(|(n, _)| n.clone())
+            .collect()
+    }
+
     /// The value recorded for `name`.
     pub fn get(&self, name: &str) -> Option<&str> {
         self.0.get(name).map(String::as_str)
@@ -242,6 +252,10 @@ pub enum Event {
         row: u64,
         /// Row key.
         key: String,
+        /// A digest of what is sent ([`crate::Job::hash`]): a later run knows by it whether the
+        /// row changed. Absent in journals of earlier versions.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        hash: Option<String>,
         /// When.
         at: u64,
     },

@@ -54,6 +54,8 @@ pub struct RowRecord {
     /// Projects of this row that were given up for a new submission (`--retry-failed`): a
     /// lookup by name must not adopt them.
     pub abandoned: Vec<String>,
+    /// The digest of what the row's last create sent, when the journal has it.
+    pub hash: Option<String>,
 }
 
 impl RowRecord {
@@ -71,6 +73,7 @@ impl RowRecord {
             error: None,
             reason: None,
             abandoned: Vec::new(),
+            hash: None,
         }
     }
 }
@@ -192,9 +195,10 @@ impl Replay {
             r
         }
         match event {
-            Event::Submitting { row, key, at } => {
+            Event::Submitting { row, key, hash, at } => {
                 let r = entry(&mut self.rows, row, &key, RowState::Submitting);
                 r.attempts += 1;
+                r.hash = hash;
                 r.submitting_at = Some(at);
                 if let Some(old) = r.project_id.take() {
                     r.abandoned.push(old);

@@ -56,7 +56,7 @@ fn under_faults_every_row_ends_ready_or_failed_with_a_reason_and_nothing_is_sent
     // Every row ends ready or failed with a reason.
     let (header, rows) = manifest(&env.out());
     assert_eq!(
-        &header[..8],
+        &header[..9],
         [
             "row",
             "key",
@@ -65,7 +65,8 @@ fn under_faults_every_row_ends_ready_or_failed_with_a_reason_and_nothing_is_sent
             "download_url",
             "file",
             "attempts",
-            "error"
+            "error",
+            "changed"
         ]
     );
     assert_eq!(rows.len(), 80);

@@ -1,4 +1,4 @@
-//! Progress: live counters the engine keeps and the CLI displays. No display code here.
+//! The run's counters: live counts the engine keeps and the CLI displays. No display code here.
 //!
 //! [`ProgressHandle::snapshot`] is cheap (a few atomic loads) and can be called as often as a
 //! display refreshes.

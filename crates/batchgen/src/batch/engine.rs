@@ -1,6 +1,5 @@
-//! What `batchgen run` and `batchgen export` share around the engine: its flags, opening the
-//! journal, Ctrl-C, the printed resume command, and the summary with its exit code. Each
-//! command only says what its rows are.
+//! The pieces the driver ([`super::drive`]) is made of: the engine's flags, opening the
+//! journal, Ctrl-C, the printed resume command, and the summary with its exit code.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -12,8 +11,8 @@ use batchgen_dispatch::manifest::Layout;
 use batchgen_dispatch::poll::PollConfig;
 use batchgen_dispatch::retry::Backoff;
 use batchgen_dispatch::{End, EngineConfig, Report};
-use batchgen_sandbox::parse_duration;
 use clap::Args;
+use humantime::parse_duration;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
@@ -51,12 +50,18 @@ pub struct EngineArgs {
     /// Downloads at once.
     #[arg(long, value_name = "N", default_value_t = 4)]
     pub download_concurrency: usize,
-    /// Continue the run whose journal is in DIR.
+    /// Continue the run whose journal is in DIR. Every run does: the same command continues
+    /// (accepted for scripts written before that).
     #[arg(long)]
     pub resume: bool,
-    /// With --resume, also re-attempt rows that failed for good (refused, or a failed render).
+    /// Also re-attempt rows that failed for good in an earlier run (refused, or a failed render).
     #[arg(long)]
     pub retry_failed: bool,
+    /// Make again the rows whose project changed since an earlier run although they have a
+    /// video or are rendering (one new project each); without it they keep what they have and
+    /// the manifest marks them changed.
+    #[arg(long)]
+    pub rerender_changed: bool,
     /// Also write the final summary as JSON to FILE.
     #[arg(long, value_name = "FILE")]
     pub summary_json: Option<PathBuf>,
@@ -79,6 +84,7 @@ impl EngineArgs {
             render_timeout: self.render_timeout,
             download: self.download.then_some(self.download_concurrency.max(1)),
             retry_failed: self.retry_failed,
+            rerender_changed: self.rerender_changed,
             layout,
             ..EngineConfig::new(out, columns)
         }
@@ -308,12 +314,25 @@ pub fn finish(
             );
         }
         eprintln!(
-            "{}: {} ready, {} failed, {} invalid, {} pending; {} requests ({:.1}/s) in {:.1}s; manifest: {}",
+            "{}: {} ready, {} failed, {} invalid, {} pending{}{}; {} requests ({:.1}/s) in {:.1}s; manifest: {}",
             summary.data.display(),
             s.ready,
             s.failed,
             s.invalid,
             s.pending,
+            if s.removed > 0 {
+                format!(", {} removed", s.removed)
+            } else {
+                String::new()
+            },
+            if s.changed > 0 {
+                format!(
+                    "; {} changed since they were made (kept; --rerender-changed makes them again)",
+                    s.changed
+                )
+            } else {
+                String::new()
+            },
             p.requests,
             p.requests_per_second(),
             p.elapsed.as_secs_f64(),
