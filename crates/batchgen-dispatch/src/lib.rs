@@ -85,6 +85,6 @@ pub use budget::{Budget, Priority, Rate};
 pub use callbacks::Callbacks;
 pub use engine::{End, Engine, EngineConfig, Report, StatusCounts};
 pub use error::EngineError;
-pub use job::{ExportRow, Job, JobInput, JobKind, ProjectRow};
+pub use job::{ExportRow, Job, JobInput, JobKind, ProjectFlags, ProjectRow};
 pub use progress::{ProgressHandle, Snapshot};
 pub use webhook::{WebhookAuth, WebhookReceiver, WebhookUrls};

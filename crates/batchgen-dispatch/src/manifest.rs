@@ -87,6 +87,8 @@ pub enum Status {
     Invalid,
     /// Not finished (yet): queued, submitting or rendering.
     Pending,
+    /// Created as a draft (`isExport: false`): the project exists and is not rendered.
+    Draft,
 }
 
 impl Status {
@@ -97,6 +99,7 @@ impl Status {
             Status::Failed => "failed",
             Status::Invalid => "invalid",
             Status::Pending => "pending",
+            Status::Draft => "draft",
         }
     }
 }

@@ -95,6 +95,8 @@ pub struct EngineConfig {
     /// With webhooks: where each project's `webhookUrl` points (set on the body when the job
     /// is made).
     pub webhook_urls: Option<WebhookUrls>,
+    /// What every project sent carries (`--resolution`, `--workspace`, `--draft`).
+    pub projects: crate::job::ProjectFlags,
 }
 
 impl EngineConfig {
@@ -115,6 +117,7 @@ impl EngineConfig {
             manifest_csv: manifest::CsvStyle::default(),
             callbacks: None,
             webhook_urls: None,
+            projects: crate::job::ProjectFlags::default(),
         }
     }
 }
@@ -168,6 +171,8 @@ pub struct StatusCounts {
     pub invalid: u64,
     /// Not finished.
     pub pending: u64,
+    /// Created as drafts, not rendered.
+    pub draft: u64,
 }
 
 /// The engine, ready to run once.
@@ -333,6 +338,7 @@ impl Engine {
                 }
                 Status::Invalid => statuses.invalid += 1,
                 Status::Pending => statuses.pending += 1,
+                Status::Draft => statuses.draft += 1,
             }
         }
         let end = if let Some(message) = ctx.auth_refused.get() {

@@ -65,6 +65,7 @@ pub(super) fn plan(r: &RowRecord, flags: Flags) -> Plan {
             since_ms: r.submitting_at,
         }),
         RowState::Invalid => run(submit_again()),
+        RowState::Draft => Plan::Keep(Status::Draft),
         RowState::Submitted => run(Start::Poll {
             id: r.project_id.clone().unwrap_or_default(),
             since_ms: r.submitted_at,
@@ -114,7 +115,7 @@ pub(super) fn admit(
     prior: &mut HashMap<String, RowRecord>,
 ) -> Option<(Job, Start, Entry)> {
     let tag = ctx.journal.header().run_tag();
-    let job = match input.into_job(tag, ctx.config.webhook_urls.as_ref()) {
+    let job = match input.into_job(tag, ctx.config.webhook_urls.as_ref(), &ctx.config.projects) {
         Ok(job) => job,
         Err((row, key, error, inputs)) => {
             let known = prior.remove(&key).is_some_and(|r| {
@@ -190,6 +191,7 @@ pub(super) fn admit(
                     inc(&ctx.counters.failed);
                     entry.error = r.error;
                 }
+                Status::Draft => {}
                 _ => inc(&ctx.counters.ready),
             }
             entry.status = status;

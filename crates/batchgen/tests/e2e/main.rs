@@ -10,6 +10,7 @@ mod export_list;
 mod export_resume;
 mod render;
 mod run_auth;
+mod run_drafts;
 mod run_faults;
 mod run_resume;
 mod run_webhook;
