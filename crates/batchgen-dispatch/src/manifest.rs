@@ -93,6 +93,8 @@ pub enum Status {
     Pending,
     /// Gone from the CSV since an earlier run of the directory; kept as it was, untouched.
     Removed,
+    /// Created as a draft (`isExport: false`): the project exists and is not rendered.
+    Draft,
 }
 
 impl Status {
@@ -104,6 +106,7 @@ impl Status {
             Status::Invalid => "invalid",
             Status::Pending => "pending",
             Status::Removed => "removed",
+            Status::Draft => "draft",
         }
     }
 }

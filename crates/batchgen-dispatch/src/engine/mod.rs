@@ -99,6 +99,8 @@ pub struct EngineConfig {
     /// With webhooks: where each project's `webhookUrl` points (set on the body when the job
     /// is made).
     pub webhook_urls: Option<WebhookUrls>,
+    /// What every project sent carries (`--resolution`, `--workspace`, `--draft`).
+    pub projects: crate::job::ProjectFlags,
 }
 
 impl EngineConfig {
@@ -120,6 +122,7 @@ impl EngineConfig {
             manifest_csv: manifest::CsvStyle::default(),
             callbacks: None,
             webhook_urls: None,
+            projects: crate::job::ProjectFlags::default(),
         }
     }
 }
@@ -177,6 +180,8 @@ pub struct StatusCounts {
     pub removed: u64,
     /// Kept what an earlier run made from inputs that have changed since.
     pub changed: u64,
+    /// Created as drafts, not rendered.
+    pub draft: u64,
 }
 
 /// The engine, ready to run once.
@@ -368,6 +373,7 @@ impl Engine {
                 Status::Invalid => statuses.invalid += 1,
                 Status::Pending => statuses.pending += 1,
                 Status::Removed => statuses.removed += 1,
+                Status::Draft => statuses.draft += 1,
             }
             if e.changed {
                 statuses.changed += 1;

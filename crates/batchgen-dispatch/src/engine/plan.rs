@@ -71,7 +71,7 @@ pub(super) fn plan(r: &RowRecord, flags: Flags, changed: bool) -> Plan {
     };
     if changed {
         let has_video = match r.state {
-            RowState::Ready | RowState::Submitted => true,
+            RowState::Ready | RowState::Submitted | RowState::Draft => true,
             RowState::Failed => r.download_url.is_some(),
             RowState::Submitting | RowState::Invalid => false,
         };
@@ -103,6 +103,7 @@ fn plan_unchanged(r: &RowRecord, flags: Flags) -> Plan {
             since_ms: r.submitting_at,
         }),
         RowState::Invalid => run(submit_again()),
+        RowState::Draft => Plan::Keep(Status::Draft),
         RowState::Submitted => run(Start::Poll {
             id: r.project_id.clone().unwrap_or_default(),
             since_ms: r.submitted_at,
@@ -152,7 +153,7 @@ pub(super) fn admit(
     prior: &mut HashMap<String, RowRecord>,
 ) -> Option<(Job, Start, Entry)> {
     let tag = ctx.journal.header().run_tag();
-    let job = match input.into_job(tag, ctx.config.webhook_urls.as_ref()) {
+    let job = match input.into_job(tag, ctx.config.webhook_urls.as_ref(), &ctx.config.projects) {
         Ok(job) => job,
         Err((row, key, error, inputs)) => {
             let known = prior.remove(&key).is_some_and(|r| {
@@ -242,6 +243,7 @@ pub(super) fn admit(
                     inc(&ctx.counters.failed);
                     entry.error = r.error;
                 }
+                Status::Draft => {}
                 _ => inc(&ctx.counters.ready),
             }
             entry.status = status;

@@ -35,6 +35,12 @@ pub(super) async fn drive(
             let submitted = submit(&ctx, idx, &job, lookup, &exclude, since_ms).await;
             dec(&ctx.counters.submitting);
             match submitted {
+                Ok(_) if job.draft => {
+                    // Created and not rendered: the row is done, nothing polls it.
+                    ctx.finish_callbacks(job.row);
+                    ctx.update(idx, |e| e.status = Status::Draft);
+                    return;
+                }
                 Ok(id) => {
                     job.kind.release_payload();
                     follow(&ctx, idx, &job, &id, None).await
@@ -161,6 +167,7 @@ async fn submit(
                         key: job.key.clone(),
                         id: id.clone(),
                         recovered: true,
+                        draft: job.draft,
                         at: now_ms(),
                     })
                     .await?;
@@ -221,6 +228,7 @@ async fn submit(
                     key: job.key.clone(),
                     id: id.clone(),
                     recovered: false,
+                    draft: job.draft,
                     at: now_ms(),
                 });
                 ctx.update(idx, |e| set_remote(e, &job.kind, Some(id.clone())));

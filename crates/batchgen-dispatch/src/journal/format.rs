@@ -270,6 +270,9 @@ pub enum Event {
         /// Found by name lookup rather than from the create answer.
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         recovered: bool,
+        /// Created as a draft (`isExport: false`): nothing renders, nothing follows it.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        draft: bool,
         /// When.
         at: u64,
     },

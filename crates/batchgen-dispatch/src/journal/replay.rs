@@ -17,6 +17,8 @@ pub enum RowState {
     Submitting,
     /// The project exists and is rendering.
     Submitted,
+    /// The project exists as a draft (`isExport: false`): it is not rendered.
+    Draft,
     /// The video is ready.
     Ready,
     /// The row failed.
@@ -210,9 +212,19 @@ impl Replay {
                 r.reason = None;
             }
             Event::Submitted {
-                row, key, id, at, ..
+                row,
+                key,
+                id,
+                at,
+                draft,
+                ..
             } => {
-                let r = entry(&mut self.rows, row, &key, RowState::Submitted);
+                let state = if draft {
+                    RowState::Draft
+                } else {
+                    RowState::Submitted
+                };
+                let r = entry(&mut self.rows, row, &key, state);
                 r.project_id = Some(id);
                 r.submitted_at = Some(at);
                 r.error = None;

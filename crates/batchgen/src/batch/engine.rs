@@ -314,9 +314,14 @@ pub fn finish(
             );
         }
         eprintln!(
-            "{}: {} ready, {} failed, {} invalid, {} pending{}{}; {} requests ({:.1}/s) in {:.1}s; manifest: {}",
+            "{}: {} ready, {}{} failed, {} invalid, {} pending{}{}; {} requests ({:.1}/s) in {:.1}s; manifest: {}",
             summary.data.display(),
             s.ready,
+            if s.draft > 0 {
+                format!("{} draft (created, not rendered), ", s.draft)
+            } else {
+                String::new()
+            },
             s.failed,
             s.invalid,
             s.pending,
