@@ -87,6 +87,10 @@ pub enum Status {
     Invalid,
     /// Not finished (yet): queued, submitting or rendering.
     Pending,
+    /// A create whose answer was lost may have made a project, and no lookup could find it or
+    /// rule it out; `error` says why and how to check. Not sent again unless asked
+    /// (`--resubmit-unknown`).
+    Unknown,
 }
 
 impl Status {
@@ -97,6 +101,7 @@ impl Status {
             Status::Failed => "failed",
             Status::Invalid => "invalid",
             Status::Pending => "pending",
+            Status::Unknown => "unknown",
         }
     }
 }

@@ -31,6 +31,7 @@
 
 mod context;
 mod ledger;
+mod lookup;
 mod plan;
 mod row;
 
@@ -58,6 +59,7 @@ use crate::error::EngineError;
 use crate::job::JobInput;
 use crate::journal::{Event, Journal, Replay, RowRecord, now_ms};
 use crate::manifest::{self, Layout, Status};
+use crate::lookup::LookupSchedule;
 use crate::poll::PollConfig;
 use crate::progress::{ProgressHandle, Snapshot, inc};
 use crate::retry::Backoff;
@@ -82,6 +84,11 @@ pub struct EngineConfig {
     pub download: Option<usize>,
     /// Also re-attempt rows that failed for good in an earlier run (`--retry-failed`).
     pub retry_failed: bool,
+    /// Send rows that an earlier run left `unknown` again (`--resubmit-unknown`): the project
+    /// their lost create may have made is given up on, and may be paid for twice.
+    pub resubmit_unknown: bool,
+    /// Lookups after a lost create answer (`--lookup-window`): see [`crate::lookup`].
+    pub lookup: LookupSchedule,
     /// How often the manifest is refreshed while something changed.
     pub manifest_every: Duration,
     /// The manifest's fixed columns: [`Layout::Projects`] for `run`, [`Layout::Exports`] for
@@ -110,6 +117,8 @@ impl EngineConfig {
             render_timeout: Duration::from_secs(30 * 60),
             download: None,
             retry_failed: false,
+            resubmit_unknown: false,
+            lookup: LookupSchedule::default(),
             manifest_every: Duration::from_secs(2),
             layout: Layout::Projects,
             manifest_csv: manifest::CsvStyle::default(),
@@ -152,6 +161,11 @@ pub struct Report {
     pub statuses: StatusCounts,
     /// The failed rows: (row, key, error), in row order.
     pub failures: Vec<(u64, String, String)>,
+    /// The rows left `unknown`: (row, key, error), in row order.
+    pub unknowns: Vec<(u64, String, String)>,
+    /// Why lookups after a lost answer could not be made in this run (the API has no project
+    /// list), said once; `None` when they could.
+    pub lookups_unavailable: Option<String>,
     /// The most requests sent within one window of the rate, by the client's own clock
     /// ([`Budget::peak_per_window`]).
     pub peak_per_window: u64,
@@ -168,6 +182,8 @@ pub struct StatusCounts {
     pub invalid: u64,
     /// Not finished.
     pub pending: u64,
+    /// A create may have made a project that no lookup could find or rule out.
+    pub unknown: u64,
 }
 
 /// The engine, ready to run once.
@@ -249,6 +265,7 @@ impl Engine {
             journal_failed: OnceLock::new(),
             downloads,
             tokens_seen: AtomicU64::new(0),
+            list_missing: OnceLock::new(),
             config,
         });
         let in_flight = Arc::new(Semaphore::new(ctx.config.max_in_flight.max(1)));
@@ -324,6 +341,7 @@ impl Engine {
         closed?;
         let mut statuses = StatusCounts::default();
         let mut failures = Vec::new();
+        let mut unknowns = Vec::new();
         for e in &entries {
             match e.status {
                 Status::Ready => statuses.ready += 1,
@@ -333,6 +351,10 @@ impl Engine {
                 }
                 Status::Invalid => statuses.invalid += 1,
                 Status::Pending => statuses.pending += 1,
+                Status::Unknown => {
+                    statuses.unknown += 1;
+                    unknowns.push((e.row, e.key.clone(), e.error.clone().unwrap_or_default()));
+                }
             }
         }
         let end = if let Some(message) = ctx.auth_refused.get() {
@@ -354,6 +376,8 @@ impl Engine {
             progress: progress.snapshot(),
             statuses,
             failures,
+            unknowns,
+            lookups_unavailable: ctx.list_missing.get().cloned(),
         })
     }
 }

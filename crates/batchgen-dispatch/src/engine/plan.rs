@@ -35,6 +35,8 @@ pub(super) struct Flags {
     pub downloading: bool,
     /// `--retry-failed`: rows failed for good are submitted again.
     pub retry_failed: bool,
+    /// `--resubmit-unknown`: rows left `unknown` are sent again, without a lookup.
+    pub resubmit_unknown: bool,
 }
 
 /// What to do with a row the journal knows.
@@ -65,6 +67,15 @@ pub(super) fn plan(r: &RowRecord, flags: Flags) -> Plan {
             since_ms: r.submitting_at,
         }),
         RowState::Invalid => run(submit_again()),
+        // A lost create may have made a project that could not be looked up: kept, unless the
+        // user says to send it again (a lookup would only end it `unknown` once more where
+        // the API has no list).
+        RowState::Unknown if flags.resubmit_unknown => run(Start::Submit {
+            lookup: false,
+            exclude: r.abandoned.clone(),
+            since_ms: None,
+        }),
+        RowState::Unknown => Plan::Keep(Status::Unknown),
         RowState::Submitted => run(Start::Poll {
             id: r.project_id.clone().unwrap_or_default(),
             since_ms: r.submitted_at,
@@ -171,6 +182,7 @@ pub(super) fn admit(
     let flags = Flags {
         downloading: ctx.downloads.is_some(),
         retry_failed: ctx.config.retry_failed,
+        resubmit_unknown: ctx.config.resubmit_unknown,
     };
     match plan(&r, flags) {
         Plan::Run {
@@ -188,6 +200,10 @@ pub(super) fn admit(
             match status {
                 Status::Failed => {
                     inc(&ctx.counters.failed);
+                    entry.error = r.error;
+                }
+                Status::Unknown => {
+                    inc(&ctx.counters.unknown);
                     entry.error = r.error;
                 }
                 _ => inc(&ctx.counters.ready),
@@ -282,6 +298,10 @@ mod tests {
             retry_failed: true,
             ..Flags::default()
         };
+        let resubmit = Flags {
+            resubmit_unknown: true,
+            ..Flags::default()
+        };
         let again = Plan::Run {
             start: Start::Submit {
                 lookup: false,
@@ -319,6 +339,11 @@ mod tests {
             (record(Failed, Some(RenderFailed), true, false, false, 1), none, Plan::Keep(Status::Failed)),
             (record(Failed, Some(RenderFailed), true, false, false, 1), retry, again.clone()),
             (record(Failed, Some(Rejected), true, false, false, 1), retry, again),
+            // Unknown (a lost create no lookup could settle): kept, even by --retry-failed;
+            // sent again, without a lookup, with --resubmit-unknown.
+            (record(Unknown, None, false, false, false, 1), none, Plan::Keep(Status::Unknown)),
+            (record(Unknown, None, false, false, false, 1), retry, Plan::Keep(Status::Unknown)),
+            (record(Unknown, None, false, false, false, 1), resubmit, submit(false, &["p0"], None)),
         ];
         for (i, (r, flags, want)) in table.into_iter().enumerate() {
             assert_eq!(plan(&r, flags), want, "case {i}: {r:?} {flags:?}");
