@@ -11,7 +11,7 @@ use batchgen_dispatch::{Budget, End, Engine, EngineConfig, ExportRow, JobInput, 
 use batchgen_sandbox::SandboxConfig;
 use tokio_util::sync::CancellationToken;
 
-const BODY: &str = r#"{"name":"NAME","scenes":[{"sceneIdx":0,"background":{},"clips":[{"id":"m","type":"aiModel","layer":1,"left":0,"top":0,"width":10,"height":10,"model":{"ai_name":"M1"},"script":{"org":"Hello"}}]}]}"#;
+const BODY: &str = r#"{"name":"NAME","scenes":[{"sceneIdx":0,"background":{},"clips":[{"id":"m","type":"aiModel","layer":1,"left":0,"top":0,"width":10,"height":10,"model":{"ai_name":"M000045058","emotion":"BG00002320"},"script":{"org":"Hello"}}]}]}"#;
 
 /// Row 1's input (its body named "demo"), and the name the engine gives its project in run
 /// `tag`.

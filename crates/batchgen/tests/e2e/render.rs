@@ -41,7 +41,7 @@ fn small_template(name: &str, script: &str, image: &str) -> String {
             "background": {"source_url": "/images/background/bg.png"},
             "clips": [
                 {"id": "m1", "type": "aiModel", "layer": 1, "left": 0, "top": 0, "width": 679, "height": 2229,
-                 "model": {"ai_name": "M000045058"}, "script": {"org": script}, "lockScalingX": false},
+                 "model": {"ai_name": "M000045058", "emotion": "BG00002320"}, "script": {"org": script}, "lockScalingX": false},
                 {"id": "img-1", "type": "image", "layer": 2, "left": 10, "top": 10, "width": 100, "height": 100,
                  "scaleX": 1, "source_url": image}
             ]
