@@ -93,7 +93,10 @@ mod tests {
             n += 1;
         }
         assert_eq!(&waits[..6], &[5, 10, 20, 40, 60, 60]);
-        assert_eq!(elapsed, s.window, "the last lookup is made as the window closes");
+        assert_eq!(
+            elapsed, s.window,
+            "the last lookup is made as the window closes"
+        );
         assert!(waits.iter().all(|&w| w <= 60));
         assert_eq!(s.most_lookups(), n);
         assert_eq!(s.most_lookups(), 19, "documented as about 18 list requests");

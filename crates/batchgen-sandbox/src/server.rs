@@ -118,6 +118,7 @@ impl SandboxConfig {
             token_ttl: self.token_ttl,
             render_time: self.render_time,
             render_fail_probability: self.render_fail_probability,
+            project_list: self.project_list,
             counters: Default::default(),
             budget: Budget::new(self.rate_limit),
             faults: Faults::new(

@@ -121,7 +121,11 @@ pub(super) async fn look(
                     // cannot be looked for. Neither failed nor sent again.
                     Action::FailRow => {
                         ctx.reached_server();
-                        return Err(ctx.unknown(idx, job, &format!("{e} (the lookup was refused)")));
+                        return Err(ctx.unknown(
+                            idx,
+                            job,
+                            &format!("{e} (the lookup was refused)"),
+                        ));
                     }
                     Action::GiveUp if !never_reached => {
                         return Err(ctx.unknown(

@@ -241,6 +241,11 @@ pub(crate) async fn list_projects(
 ) -> Result<Response, ApiError> {
     let now = Instant::now();
     auth::check_v3(&s, &headers, now)?;
+    if !s.project_list {
+        return Err(ApiError::not_found(
+            "no such endpoint: GET /api/odin/v3/editor/project (the sandbox runs without the project list)",
+        ));
+    }
     let (mut name, mut page, mut limit) = (None, 1u64, 20u64);
     for (k, v) in url::form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
         match k.as_ref() {
