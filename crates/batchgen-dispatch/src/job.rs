@@ -314,6 +314,14 @@ impl JobKind {
         }
     }
 
+    /// Whether the kind's lookup list shows a remote object only once its work is done — the
+    /// v3 project list shows only exported projects — so that a lookup finding nothing must be
+    /// asked again over the time a render takes ([`crate::lookup`]). The v2 export list shows
+    /// exports in progress: one lookup answers.
+    pub(crate) fn listed_only_when_done(&self) -> bool {
+        matches!(self, JobKind::CreateProject { .. })
+    }
+
     /// What a create is called in messages ("create the project", "create the export").
     pub(crate) fn create_what(&self) -> &'static str {
         match self {

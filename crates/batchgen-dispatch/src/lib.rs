@@ -76,6 +76,7 @@ pub mod engine;
 pub mod error;
 pub mod job;
 pub mod journal;
+pub mod lookup;
 pub mod manifest;
 pub mod naming;
 pub mod poll;

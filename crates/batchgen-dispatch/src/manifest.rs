@@ -95,6 +95,10 @@ pub enum Status {
     Removed,
     /// Created as a draft (`isExport: false`): the project exists and is not rendered.
     Draft,
+    /// A create whose answer was lost may have made a project, and no lookup could find it or
+    /// rule it out; `error` says why and how to check. Not sent again unless asked
+    /// (`--resubmit-unknown`).
+    Unknown,
 }
 
 impl Status {
@@ -107,6 +111,7 @@ impl Status {
             Status::Pending => "pending",
             Status::Removed => "removed",
             Status::Draft => "draft",
+            Status::Unknown => "unknown",
         }
     }
 }

@@ -31,6 +31,7 @@
 
 mod context;
 mod ledger;
+mod lookup;
 mod plan;
 mod row;
 
@@ -57,6 +58,7 @@ use crate::download::Downloader;
 use crate::error::EngineError;
 use crate::job::JobInput;
 use crate::journal::{Event, Journal, Replay, RowRecord, now_ms};
+use crate::lookup::LookupSchedule;
 use crate::manifest::{self, Entry, Layout, Status};
 use crate::poll::PollConfig;
 use crate::retry::Backoff;
@@ -86,6 +88,11 @@ pub struct EngineConfig {
     /// Make again the rows whose project changed although they have a video or are rendering
     /// (`--rerender-changed`); otherwise they keep it and the manifest says they changed.
     pub rerender_changed: bool,
+    /// Send rows that an earlier run left `unknown` again (`--resubmit-unknown`): the project
+    /// their lost create may have made is given up on, and may be paid for twice.
+    pub resubmit_unknown: bool,
+    /// Lookups after a lost create answer (`--lookup-window`): see [`crate::lookup`].
+    pub lookup: LookupSchedule,
     /// How often the manifest is refreshed while something changed.
     pub manifest_every: Duration,
     /// The manifest's fixed columns: [`Layout::Projects`] for `run`, [`Layout::Exports`] for
@@ -117,6 +124,8 @@ impl EngineConfig {
             download: None,
             retry_failed: false,
             rerender_changed: false,
+            resubmit_unknown: false,
+            lookup: LookupSchedule::default(),
             manifest_every: Duration::from_secs(2),
             layout: Layout::Projects,
             manifest_csv: manifest::CsvStyle::default(),
@@ -160,6 +169,11 @@ pub struct Report {
     pub statuses: StatusCounts,
     /// The failed rows: (row, key, error), in row order.
     pub failures: Vec<(u64, String, String)>,
+    /// The rows left `unknown`: (row, key, error), in row order.
+    pub unknowns: Vec<(u64, String, String)>,
+    /// Why lookups after a lost answer could not be made in this run (the API has no project
+    /// list), said once; `None` when they could.
+    pub lookups_unavailable: Option<String>,
     /// The most requests sent within one window of the rate, by the client's own clock
     /// ([`Budget::peak_per_window`]).
     pub peak_per_window: u64,
@@ -182,6 +196,8 @@ pub struct StatusCounts {
     pub changed: u64,
     /// Created as drafts, not rendered.
     pub draft: u64,
+    /// A create may have made a project that no lookup could find or rule out.
+    pub unknown: u64,
 }
 
 /// The engine, ready to run once.
@@ -264,6 +280,7 @@ impl Engine {
             journal_failed: OnceLock::new(),
             downloads,
             tokens_seen: AtomicU64::new(0),
+            list_missing: OnceLock::new(),
             config,
         });
         let refresher_done = CancellationToken::new();
@@ -363,6 +380,7 @@ impl Engine {
         closed?;
         let mut statuses = StatusCounts::default();
         let mut failures = Vec::new();
+        let mut unknowns = Vec::new();
         for e in &entries {
             match e.status {
                 Status::Ready => statuses.ready += 1,
@@ -374,6 +392,10 @@ impl Engine {
                 Status::Pending => statuses.pending += 1,
                 Status::Removed => statuses.removed += 1,
                 Status::Draft => statuses.draft += 1,
+                Status::Unknown => {
+                    statuses.unknown += 1;
+                    unknowns.push((e.row, e.key.clone(), e.error.clone().unwrap_or_default()));
+                }
             }
             if e.changed {
                 statuses.changed += 1;
@@ -398,6 +420,8 @@ impl Engine {
             progress: progress.snapshot(),
             statuses,
             failures,
+            unknowns,
+            lookups_unavailable: ctx.list_missing.get().cloned(),
         })
     }
 }

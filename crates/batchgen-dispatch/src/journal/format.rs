@@ -313,6 +313,18 @@ pub enum Event {
         /// When.
         at: u64,
     },
+    /// A create whose answer was lost may have made a project that no lookup could find or
+    /// rule out (the API has no project list, or every lookup failed).
+    Unknown {
+        /// Row number.
+        row: u64,
+        /// Row key.
+        key: String,
+        /// Why, and how to check (reads after "failed to").
+        error: String,
+        /// When.
+        at: u64,
+    },
     /// The row did not render to a valid project.
     Invalid {
         /// Row number.

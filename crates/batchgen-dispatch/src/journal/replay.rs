@@ -25,6 +25,8 @@ pub enum RowState {
     Failed,
     /// The row is invalid.
     Invalid,
+    /// A lost create may have made a project that could not be looked up.
+    Unknown,
 }
 
 /// Everything the journal says about one row.
@@ -263,6 +265,13 @@ impl Replay {
             } => {
                 let r = entry(&mut self.rows, row, &key, RowState::Invalid);
                 r.error = Some(error);
+            }
+            Event::Unknown {
+                row, key, error, ..
+            } => {
+                let r = entry(&mut self.rows, row, &key, RowState::Unknown);
+                r.error = Some(error);
+                r.reason = None;
             }
             Event::Interrupted { .. } => self.interruptions += 1,
             Event::Resumed { .. } => self.resumptions += 1,

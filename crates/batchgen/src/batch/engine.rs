@@ -7,6 +7,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use batchgen_dispatch::budget::RateSetting;
 use batchgen_dispatch::journal::{Fingerprint, Journal, JournalError, Opened, Replay, RunKind};
+use batchgen_dispatch::lookup::LookupSchedule;
 use batchgen_dispatch::manifest::Layout;
 use batchgen_dispatch::poll::PollConfig;
 use batchgen_dispatch::retry::Backoff;
@@ -65,6 +66,14 @@ pub struct EngineArgs {
     /// Also write the final summary as JSON to FILE.
     #[arg(long, value_name = "FILE")]
     pub summary_json: Option<PathBuf>,
+    /// Send rows an earlier run left `unknown` again (a create whose answer was lost, which
+    /// could not be looked up): their first project, if it exists, may be paid for twice.
+    #[arg(long)]
+    pub resubmit_unknown: bool,
+    /// After a create whose answer was lost, how long to keep looking for the project it may
+    /// have made before sending it again (the vendor lists a project only once rendered).
+    #[arg(long, value_name = "DURATION", default_value = "15m", value_parser = parse_duration)]
+    pub lookup_window: Duration,
 }
 
 impl EngineArgs {
@@ -85,6 +94,11 @@ impl EngineArgs {
             download: self.download.then_some(self.download_concurrency.max(1)),
             retry_failed: self.retry_failed,
             rerender_changed: self.rerender_changed,
+            resubmit_unknown: self.resubmit_unknown,
+            lookup: LookupSchedule {
+                window: self.lookup_window,
+                ..LookupSchedule::default()
+            },
             layout,
             ..EngineConfig::new(out, columns)
         }
@@ -256,7 +270,7 @@ pub fn finish(
         End::AuthRefused { .. } => (Outcome::AuthRefused, "auth_refused"),
         End::Unreachable { .. } => (Outcome::SomeRowsFailed, "unreachable"),
         End::Interrupted => (Outcome::Interrupted, "interrupted"),
-        End::Finished if s.failed + s.invalid + s.pending > 0 => {
+        End::Finished if s.failed + s.invalid + s.pending + s.unknown > 0 => {
             (Outcome::SomeRowsFailed, "finished")
         }
         End::Finished => (Outcome::Success, "finished"),
@@ -278,6 +292,7 @@ pub fn finish(
             "rate": summary.engine.rate.to_string(),
             "peak_requests_per_window": report.peak_per_window,
             "failures": failures,
+            "unknown": report.unknowns.iter().map(|(row, key, error)| serde_json::json!({"row": row, "key": key, "error": error})).collect::<Vec<Value>>(),
         });
         for (k, v) in summary.extra {
             json[k] = v;
@@ -313,8 +328,21 @@ pub fn finish(
                 manifest.display()
             );
         }
+        if let Some(why) = &report.lookups_unavailable {
+            eprintln!("note: failed to {why}");
+        }
+        for (row, key, error) in report.unknowns.iter().take(10) {
+            eprintln!("unknown: row {row} ({key}): {error}");
+        }
+        if report.unknowns.len() > 10 {
+            eprintln!(
+                "... and {} more unknown rows: see {}",
+                report.unknowns.len() - 10,
+                manifest.display()
+            );
+        }
         eprintln!(
-            "{}: {} ready, {}{} failed, {} invalid, {} pending{}{}; {} requests ({:.1}/s) in {:.1}s; manifest: {}",
+            "{}: {} ready, {}{} failed, {} invalid, {} pending{}{}{}; {} requests ({:.1}/s) in {:.1}s; manifest: {}",
             summary.data.display(),
             s.ready,
             if s.draft > 0 {
@@ -325,6 +353,11 @@ pub fn finish(
             s.failed,
             s.invalid,
             s.pending,
+            if s.unknown > 0 {
+                format!(", {} unknown", s.unknown)
+            } else {
+                String::new()
+            },
             if s.removed > 0 {
                 format!(", {} removed", s.removed)
             } else {
