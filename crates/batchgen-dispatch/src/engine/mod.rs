@@ -281,6 +281,7 @@ impl Engine {
             downloads,
             tokens_seen: AtomicU64::new(0),
             list_missing: OnceLock::new(),
+            longest_render_ms: AtomicU64::new(0),
             config,
         });
         let refresher_done = CancellationToken::new();

@@ -276,7 +276,10 @@ async fn follow_inner(
                 let due = Instant::now() + wait;
                 loop {
                     if let Some(outcome) = callbacks.and_then(|c| c.take(job.row)) {
-                        return called_back(ctx, idx, job, id, outcome);
+                        {
+                            ctx.render_took(started.elapsed());
+                            return called_back(ctx, idx, job, id, outcome);
+                        }
                     }
                     tokio::select! {
                         () = tokio::time::sleep_until(due) => break,
@@ -303,7 +306,10 @@ async fn follow_inner(
         // A webhook may have come while this poll waited for the budget: the request is not
         // needed any more (its slot goes unused).
         if let Some(outcome) = callbacks.and_then(|c| c.take(job.row)) {
-            return called_back(ctx, idx, job, id, outcome);
+            {
+                ctx.render_took(started.elapsed());
+                return called_back(ctx, idx, job, id, outcome);
+            }
         }
         ctx.sent();
         inc(&ctx.counters.polls);
@@ -318,6 +324,7 @@ async fn follow_inner(
                 wait = schedule.next(percent, started.elapsed());
             }
             Ok(Polled::Done { download_url }) => {
+                ctx.render_took(started.elapsed());
                 return Ok(ready(ctx, idx, job, download_url));
             }
             Ok(Polled::Failed { message }) => {
