@@ -53,6 +53,8 @@ pub struct Batch {
     pub rows: u64,
     /// Invalid rows known before the run (row, key, error), and how many there are in all.
     pub invalid: (Vec<(u64, String, String)>, u64),
+    /// Rows are known by a key column (`--key`); without one, by their position.
+    pub keyed: bool,
     /// An in-process sandbox run: it cannot be resumed.
     pub sandbox: bool,
     /// Print only errors.
@@ -114,6 +116,14 @@ pub async fn drive(
         // "no journal yet" is news only to who asked for --resume.
         quiet || !batch.engine.resume,
     )?;
+    let had_rows = replay.as_ref().and_then(|r| r.header.rows);
+    if !batch.keyed && !quiet && had_rows.is_some_and(|n| n != batch.rows) {
+        eprintln!(
+            "note: without --key, rows are known by their position, and the CSV now has {} rows where the run had {}: if rows were inserted or removed, later rows are taken for the ones that were there (give --key COLUMN with a unique column in a new --out to avoid that)",
+            batch.rows,
+            had_rows.unwrap_or_default()
+        );
+    }
     let mut config = batch
         .engine
         .config(&batch.out, batch.columns.clone(), batch.layout);

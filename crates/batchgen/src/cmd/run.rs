@@ -211,6 +211,7 @@ async fn run_async(
         manifest_csv: style,
         rows,
         invalid: (checked.shown(), checked.invalid),
+        keyed: args.inputs.key.is_some(),
         sandbox: args.sandbox,
         quiet,
     };

@@ -12,6 +12,7 @@ mod incremental;
 mod render;
 mod run_auth;
 mod run_faults;
+mod run_lock;
 mod run_resume;
 mod run_webhook;
 mod sandbox_cli;

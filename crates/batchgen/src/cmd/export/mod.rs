@@ -123,6 +123,7 @@ pub fn run(args: ExportArgs, quiet: bool) -> anyhow::Result<Outcome> {
         manifest_csv: style,
         rows: checked.rows,
         invalid: (checked.shown(), checked.invalid),
+        keyed: args.key.is_some(),
         sandbox: false,
         quiet,
     };
