@@ -81,6 +81,27 @@ impl Extras for NoExtras {
     }
 }
 
+/// The output directory: `--out`, or `out/<CSV file stem>/` (printed, so the user knows where
+/// the same command will find its run again).
+pub fn out_dir(out: Option<&std::path::Path>, data: &std::path::Path, quiet: bool) -> PathBuf {
+    if let Some(out) = out {
+        return out.to_owned();
+    }
+    let stem = data
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "run".into());
+    let dir = std::path::Path::new("out").join(stem);
+    if !quiet {
+        eprintln!(
+            "output: {}/ (journal, manifest, videos; the same command continues this run)",
+            dir.display()
+        );
+    }
+    dir
+}
+
 /// Starts the runtime that [`drive`] runs on (the output directory is made first).
 pub fn runtime(out: &std::path::Path) -> anyhow::Result<tokio::runtime::Runtime> {
     std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;

@@ -181,3 +181,53 @@ fn what_cannot_change_in_a_run_directory_is_refused_with_the_why() {
     );
     assert_eq!(env.stats().requests, before, "nothing was sent");
 }
+
+#[test]
+fn run_data_template_works_as_typed_and_the_same_command_finds_its_run() {
+    let env = Env::start(quick());
+    let csv = env.csv(3);
+    let run = || {
+        batchgen()
+            .current_dir(env.dir.path())
+            .env("AISTUDIOS_API_KEY", KEY)
+            .arg("run")
+            .arg("people.csv")
+            .arg(repo().join("templates/welcome.json"))
+            .args(["--base-url", &env.sandbox().base_url()])
+            .args([
+                "--rate",
+                "50",
+                "--poll-interval",
+                "150ms",
+                "--poll-cap",
+                "1s",
+            ])
+            .output()
+            .unwrap()
+    };
+    assert!(csv.ends_with("people.csv"));
+    let out = run();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("output: out/people/"), "{stderr}");
+    assert!(
+        stderr.contains("manifest: out/people/manifest.csv"),
+        "{stderr}"
+    );
+    let dir = env.dir.path().join("out/people");
+    assert_eq!(manifest(&dir).1.len(), 3);
+    let creates = env.stats().submissions;
+    assert_eq!(creates, 3);
+    let out = run();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        env.stats().submissions,
+        creates,
+        "the same command sent a create"
+    );
+}
