@@ -1,6 +1,9 @@
 //! Typed errors of the core. Two tiers: errors that make the whole input unusable (a template that
 //! does not parse, a placeholder naming a column the CSV lacks, a CSV that cannot be read), and
 //! [`RowError`]s that make one row invalid while the others go on.
+//!
+//! The first tier's messages read after "failed to" (`failed to read template t.json`), and an
+//! underlying error is a `source`, never repeated in the message.
 
 use crate::validate::Violation;
 use std::fmt;
@@ -10,7 +13,7 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum TemplateError {
     /// The file could not be read.
-    #[error("cannot read template {}: {source}", path.display())]
+    #[error("read template {}", path.display())]
     Read {
         /// The template path.
         path: PathBuf,
@@ -19,7 +22,7 @@ pub enum TemplateError {
     },
     /// The file is not valid JSON.
     #[error(
-        "{}:{line}:{column}: {message}\n  {line} | {line_text}\n{}{}",
+        "parse template {}:{line}:{column}: {message}\n  {line} | {line_text}\n{}{}",
         path.display(),
         caret(*line, *column),
         hint.as_ref().map(|h| format!("\n  hint: {h}")).unwrap_or_default()
@@ -39,7 +42,7 @@ pub enum TemplateError {
         hint: Option<String>,
     },
     /// The document parsed but is not a JSON object.
-    #[error("{}: a template must be a JSON object (an AI Studios project with \"scenes\")", path.display())]
+    #[error("use template {}: a template must be a JSON object (an AI Studios project with \"scenes\")", path.display())]
     NotAnObject {
         /// The template path.
         path: PathBuf,
@@ -55,7 +58,9 @@ fn caret(line: usize, column: usize) -> String {
 #[derive(Debug, thiserror::Error)]
 pub enum CompileError {
     /// A placeholder string is not a valid Handlebars template.
-    #[error("template {pointer}: bad placeholder in {text:?}: {message}")]
+    #[error(
+        "compile the placeholder at template {pointer}: {text:?} is not a valid Handlebars template: {message}"
+    )]
     BadPlaceholder {
         /// Where the string is in the template.
         pointer: String,
@@ -66,7 +71,7 @@ pub enum CompileError {
     },
     /// A placeholder names a column the CSV does not have.
     #[error(
-        "template {pointer}: {placeholder:?} names column {name:?}, which the CSV does not have ({})",
+        "fill the placeholder at template {pointer}: {placeholder:?} names column {name:?}, which the CSV does not have ({})",
         hint.as_deref().unwrap_or("add the column to the CSV or fix the name")
     )]
     UnknownColumn {
@@ -80,7 +85,7 @@ pub enum CompileError {
         hint: Option<String>,
     },
     /// A binding header is malformed.
-    #[error("CSV column {column:?}: {message}")]
+    #[error("read CSV column {column:?} as a binding: {message}")]
     BadBinding {
         /// The header.
         column: String,
@@ -89,7 +94,7 @@ pub enum CompileError {
     },
     /// A binding's JSON Pointer does not exist in the template.
     #[error(
-        "CSV column {column:?} binds {pointer}, which the template does not have{}",
+        "bind CSV column {column:?}: it binds {pointer}, which the template does not have{}",
         suggestion.as_ref().map(|s| format!(" (closest existing path: {s})")).unwrap_or_default()
     )]
     BindingTarget {
@@ -102,7 +107,7 @@ pub enum CompileError {
     },
     /// A clip-id binding names a clip id no clip has.
     #[error(
-        "CSV column {column:?} names clip id {clip_id:?}, which no clip in the template has{}",
+        "bind CSV column {column:?}: it names clip id {clip_id:?}, which no clip in the template has{}",
         suggestion.as_ref().map(|s| format!(" (closest clip id: {s:?})")).unwrap_or_default()
     )]
     UnknownClip {
@@ -114,7 +119,7 @@ pub enum CompileError {
         suggestion: Option<String>,
     },
     /// Two binding columns set the same location.
-    #[error("CSV columns {first:?} and {second:?} both bind {pointer}: keep one of them")]
+    #[error("bind {pointer}: CSV columns {first:?} and {second:?} both set it; keep one of them")]
     BindingConflict {
         /// The first header.
         first: String,
@@ -124,7 +129,7 @@ pub enum CompileError {
         pointer: String,
     },
     /// The patch file cannot be used.
-    #[error("patch {}: {message}", path.display())]
+    #[error("use patch {}: {message}", path.display())]
     Patch {
         /// The patch file.
         path: PathBuf,
@@ -133,7 +138,10 @@ pub enum CompileError {
     },
     /// The template's fixed parts (those no placeholder, binding or patch touches) break the
     /// project schema or rules, so every row would be invalid.
-    #[error("template is invalid whatever the CSV holds:{}", list(violations))]
+    #[error(
+        "use the template: the template is invalid whatever the CSV holds:{}",
+        list(violations)
+    )]
     InvalidTemplate {
         /// The violations, with template pointers.
         violations: Vec<Violation>,
@@ -142,14 +150,14 @@ pub enum CompileError {
     /// one, with what is closest ([`UnknownColumn`](Self::UnknownColumn),
     /// [`BindingTarget`](Self::BindingTarget), [`UnknownClip`](Self::UnknownClip),
     /// [`KeyColumn`](Self::KeyColumn)).
-    #[error("{} names are missing:{}", missing.len(), list_errors(missing))]
+    #[error("find what the template names: {} names are missing:{}", missing.len(), list_errors(missing))]
     Missing {
         /// Each missing name, in the order found (key, bindings, template, patch).
         missing: Vec<CompileError>,
     },
     /// The key column is not in the CSV.
     #[error(
-        "--key {name:?}: the CSV has no such column{}",
+        "key rows by --key {name:?}: the CSV has no such column{}",
         suggestion.as_ref().map(|s| format!(" (closest column: {s:?})")).unwrap_or_default()
     )]
     KeyColumn {
@@ -184,7 +192,7 @@ fn list(violations: &[Violation]) -> String {
 #[derive(Debug, thiserror::Error)]
 pub enum InputError {
     /// The file could not be opened or read.
-    #[error("cannot read {}: {source}", path.display())]
+    #[error("read {}", path.display())]
     Read {
         /// The CSV path.
         path: PathBuf,
@@ -192,7 +200,7 @@ pub enum InputError {
         source: std::io::Error,
     },
     /// The CSV is malformed at a place that stops reading (bad UTF-8 in the header, I/O).
-    #[error("{}:{line}: {message}", path.display())]
+    #[error("read {}:{line}: {message}", path.display())]
     Csv {
         /// The CSV path.
         path: PathBuf,
@@ -248,13 +256,13 @@ pub enum InputError {
         second: usize,
     },
     /// The CSV has no header row.
-    #[error("{}: the CSV is empty: the first line must name the columns", path.display())]
+    #[error("read {}: the CSV is empty: the first line must name the columns", path.display())]
     Empty {
         /// The CSV path.
         path: PathBuf,
     },
     /// Two header cells have the same name.
-    #[error("{}: column {name:?} appears twice in the header (columns {first} and {second}): rename one", path.display())]
+    #[error("read the header of {}: column {name:?} appears twice (columns {first} and {second}): rename one", path.display())]
     DuplicateColumn {
         /// The CSV path.
         path: PathBuf,
@@ -266,7 +274,7 @@ pub enum InputError {
         second: usize,
     },
     /// The key column holds the same key twice.
-    #[error("{}: key {key:?} of column {column:?} appears on line {first_line} and again on line {line}: keys must be unique", path.display())]
+    #[error("key the rows of {}: key {key:?} of column {column:?} appears on line {first_line} and again on line {line}: keys must be unique", path.display())]
     DuplicateKey {
         /// The CSV path.
         path: PathBuf,
@@ -280,7 +288,7 @@ pub enum InputError {
         line: u64,
     },
     /// Two keys differ but name the same output file once sanitised.
-    #[error("{}: keys {first:?} (line {first_line}) and {second:?} (line {line}) give the same file name {file:?}: make them differ in letters or digits", path.display())]
+    #[error("name the output files of {}: keys {first:?} (line {first_line}) and {second:?} (line {line}) give the same file name {file:?}: make them differ in letters or digits", path.display())]
     KeyCollision {
         /// The CSV path.
         path: PathBuf,
@@ -296,7 +304,7 @@ pub enum InputError {
         file: String,
     },
     /// A row has an empty key cell.
-    #[error("{}:{line}: the key column {column:?} is empty on this row: every row needs a key", path.display())]
+    #[error("key the row at {}:{line}: the key column {column:?} is empty: every row needs a key", path.display())]
     EmptyKey {
         /// The CSV path.
         path: PathBuf,

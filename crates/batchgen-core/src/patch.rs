@@ -3,8 +3,10 @@
 //! (RFC 7396). Built on the json-patch crate: a failing RFC 6902 patch changes nothing.
 
 use crate::error::{CompileError, Origin, Problem};
+use crate::hole::Scope;
 use crate::row::Header;
-use crate::template::doc::Doc;
+use crate::template::doc::{self, Doc};
+use handlebars::Handlebars;
 use json_patch::{Patch, PatchOperation};
 use serde_json::Value;
 use std::path::Path;
@@ -87,6 +89,94 @@ impl PatchFile {
                 fixed: None,
             })
         }
+    }
+}
+
+/// The patches of one row: the `--patch` file, then the row's `patch` and `merge` cells (those
+/// that are not blank).
+#[derive(Debug)]
+pub(crate) struct RowPatches<'a> {
+    /// The `--patch` file, if any.
+    pub file: Option<&'a PatchFile>,
+    /// The row's `patch` cell (RFC 6902), if not blank.
+    pub patch_cell: Option<&'a str>,
+    /// The row's `merge` cell (RFC 7396), if not blank.
+    pub merge_cell: Option<&'a str>,
+}
+
+impl RowPatches<'_> {
+    /// Applies the patches in order to `project` (the row rendered), rendering the patch file's
+    /// placeholders for the row first. Returns where the patches came from (for messages), or the
+    /// row's problems: a patch that does not parse or cannot apply.
+    pub fn apply(
+        &self,
+        project: &mut Value,
+        scope: &Scope<'_>,
+        registry: &Handlebars<'static>,
+        scratch: &mut doc::Scratch,
+    ) -> Result<Vec<Origin>, Vec<Problem>> {
+        let mut applied = Vec::new();
+        if let Some(pf) = self.file {
+            let ops = match (&pf.fixed, &pf.doc) {
+                (Some(fixed), _) => std::borrow::Cow::Borrowed(fixed),
+                (None, Some(doc)) => {
+                    let mut bytes = Vec::new();
+                    let mut problems = Vec::new();
+                    doc.render(scope, registry, scratch, &mut bytes, &mut problems);
+                    if !problems.is_empty() {
+                        for p in &mut problems {
+                            p.origins.push(Origin::PatchFile);
+                        }
+                        return Err(problems);
+                    }
+                    let value: Value =
+                        serde_json::from_slice(&bytes).expect("a rendered patch is JSON");
+                    let parsed = parse_ops(&value).map_err(|m| {
+                        vec![Problem {
+                            pointer: None,
+                            origins: vec![Origin::PatchFile],
+                            message: m,
+                        }]
+                    })?;
+                    std::borrow::Cow::Owned(parsed)
+                }
+                (None, None) => unreachable!("a patch file is fixed or has a document"),
+            };
+            apply(project, &ops, Origin::PatchFile).map_err(|p| vec![p])?;
+            applied.push(Origin::PatchFile);
+        }
+        if let Some(cell) = self.patch_cell {
+            let origin = Origin::Column("patch".into());
+            let ops = serde_json::from_str::<Value>(cell)
+                .map_err(|e| e.to_string())
+                .and_then(|v| parse_ops(&v))
+                .map_err(|m| {
+                    vec![Problem {
+                        pointer: None,
+                        origins: vec![origin.clone()],
+                        message: format!(
+                            "not an RFC 6902 patch: {m} (a column named \"patch\" is read as a per-row JSON Patch; rename it if it holds something else)"
+                        ),
+                    }]
+                })?;
+            apply(project, &ops, origin.clone()).map_err(|p| vec![p])?;
+            applied.push(origin);
+        }
+        if let Some(cell) = self.merge_cell {
+            let origin = Origin::Column("merge".into());
+            let merge: Value = serde_json::from_str(cell).map_err(|e| {
+                vec![Problem {
+                    pointer: None,
+                    origins: vec![origin.clone()],
+                    message: format!(
+                        "not an RFC 7396 merge patch (a JSON object): {e} (a column named \"merge\" is read as a per-row merge patch; rename it if it holds something else)"
+                    ),
+                }]
+            })?;
+            json_patch::merge(project, &merge);
+            applied.push(origin);
+        }
+        Ok(applied)
     }
 }
 

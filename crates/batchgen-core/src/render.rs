@@ -55,7 +55,7 @@ pub enum RenderError<E> {
     #[error(transparent)]
     Input(#[from] InputError),
     /// The sink refused a row.
-    #[error("the output refused a row")]
+    #[error("write a rendered row: the output refused it")]
     Sink(#[source] E),
 }
 

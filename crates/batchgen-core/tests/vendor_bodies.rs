@@ -16,8 +16,11 @@ fn verdict(file: &str, text: &str) -> Value {
         Err(e) => {
             let message = e.to_string();
             let first = message.lines().next().unwrap_or_default();
-            // "FILE:LINE:COLUMN: message"
-            let after_file = first.strip_prefix(file).unwrap_or(first);
+            // "parse template FILE:LINE:COLUMN: message"
+            let after_file = first
+                .strip_prefix("parse template ")
+                .and_then(|f| f.strip_prefix(file))
+                .unwrap_or(first);
             let mut parts = after_file.trim_start_matches(':').splitn(3, ':');
             let (line, column, what) = (parts.next(), parts.next(), parts.next());
             json!({

@@ -66,24 +66,27 @@
 //! # Ok(()) }
 //! ```
 
+pub mod adaptive;
 pub mod budget;
 mod claims;
+pub mod concurrency;
 pub mod counters;
 pub mod download;
 pub mod engine;
 pub mod error;
 pub mod job;
 pub mod journal;
+pub mod lookup;
 pub mod manifest;
 pub mod naming;
 pub mod poll;
 pub mod retry;
 pub mod webhook;
 
-pub use budget::{Budget, Priority, Rate};
+pub use budget::{Budget, Priority, Rate, RateSetting};
 pub use counters::{ProgressHandle, Snapshot};
 pub use engine::{End, Engine, EngineConfig, Report, StatusCounts};
 pub use error::EngineError;
-pub use job::{ExportRow, Job, JobInput, JobKind, ProjectRow};
+pub use job::{ExportRow, Job, JobInput, JobKind, ProjectFlags, ProjectRow};
 pub use webhook::callbacks::Callbacks;
 pub use webhook::{WebhookAuth, WebhookReceiver, WebhookUrls};

@@ -93,6 +93,12 @@ pub enum Status {
     Pending,
     /// Gone from the CSV since an earlier run of the directory; kept as it was, untouched.
     Removed,
+    /// Created as a draft (`isExport: false`): the project exists and is not rendered.
+    Draft,
+    /// A create whose answer was lost may have made a project, and no lookup could find it or
+    /// rule it out; `error` says why and how to check. Not sent again unless asked
+    /// (`--resubmit-unknown`).
+    Unknown,
 }
 
 impl Status {
@@ -104,6 +110,8 @@ impl Status {
             Status::Invalid => "invalid",
             Status::Pending => "pending",
             Status::Removed => "removed",
+            Status::Draft => "draft",
+            Status::Unknown => "unknown",
         }
     }
 }

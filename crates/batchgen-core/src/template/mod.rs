@@ -354,78 +354,15 @@ impl Template {
                 message: format!("internal error: rendered JSON does not parse: {e}"),
             }])
         })?;
-        if let Some(pf) = &self.patch_file {
-            let ops = match (&pf.fixed, &pf.doc) {
-                (Some(fixed), _) => std::borrow::Cow::Borrowed(fixed),
-                (None, Some(doc)) => {
-                    let mut bytes = Vec::new();
-                    doc.render(
-                        &scope,
-                        &self.registry,
-                        &mut scratch.inner,
-                        &mut bytes,
-                        &mut problems,
-                    );
-                    if !problems.is_empty() {
-                        for p in &mut problems {
-                            p.origins.push(Origin::PatchFile);
-                        }
-                        return Err(fail(problems));
-                    }
-                    let value: Value =
-                        serde_json::from_slice(&bytes).expect("a rendered patch is JSON");
-                    let parsed = patch::parse_ops(&value).map_err(|m| {
-                        fail(vec![Problem {
-                            pointer: None,
-                            origins: vec![Origin::PatchFile],
-                            message: m,
-                        }])
-                    })?;
-                    std::borrow::Cow::Owned(parsed)
-                }
-                (None, None) => unreachable!("a patch file is fixed or has a document"),
-            };
-            patch::apply(&mut project, &ops, Origin::PatchFile).map_err(|p| fail(vec![p]))?;
-        }
-        if let Some(cell) = patch_cell {
-            let ops = serde_json::from_str::<Value>(cell)
-                .map_err(|e| e.to_string())
-                .and_then(|v| patch::parse_ops(&v))
-                .map_err(|m| {
-                    fail(vec![Problem {
-                        pointer: None,
-                        origins: vec![Origin::Column("patch".into())],
-                        message: format!(
-                            "not an RFC 6902 patch: {m} (a column named \"patch\" is read as a per-row JSON Patch; rename it if it holds something else)"
-                        ),
-                    }])
-                })?;
-            patch::apply(&mut project, &ops, Origin::Column("patch".into()))
-                .map_err(|p| fail(vec![p]))?;
-        }
-        if let Some(cell) = merge_cell {
-            let merge: Value = serde_json::from_str(cell).map_err(|e| {
-                fail(vec![Problem {
-                    pointer: None,
-                    origins: vec![Origin::Column("merge".into())],
-                    message: format!(
-                        "not an RFC 7396 merge patch (a JSON object): {e} (a column named \"merge\" is read as a per-row merge patch; rename it if it holds something else)"
-                    ),
-                }])
-            })?;
-            json_patch::merge(&mut project, &merge);
-        }
+        let patches = patch::RowPatches {
+            file: self.patch_file.as_ref(),
+            patch_cell,
+            merge_cell,
+        };
+        let applied = patches
+            .apply(&mut project, &scope, &self.registry, &mut scratch.inner)
+            .map_err(fail)?;
         if let Some(v) = &self.validator {
-            let mut applied = Vec::new();
-            if self.patch_file.is_some() {
-                applied.push(Origin::PatchFile);
-            }
-            if patch_cell.is_some() {
-                applied.push(Origin::Column("patch".into()));
-            }
-            if merge_cell.is_some() {
-                applied.push(Origin::Column("merge".into()));
-            }
             v.check_value(&project, &self.doc, &applied).map_err(fail)?;
         }
         out.clear();
@@ -570,7 +507,9 @@ mod tests {
         let text = e.to_string();
         assert_eq!(missing.len(), 8, "{text}");
         assert!(
-            text.starts_with("8 names are missing:\n  --key \"idd\""),
+            text.starts_with(
+                "find what the template names: 8 names are missing:\n  key rows by --key \"idd\""
+            ),
             "{text}"
         );
         for part in [

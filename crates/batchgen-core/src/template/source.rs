@@ -225,7 +225,7 @@ mod tests {
         let err = TemplateSource::parse("t.json", "{\"webhookUrl\": ${webhook_delivery_address}}")
             .unwrap_err();
         let text = err.to_string();
-        assert!(text.starts_with("t.json:1:16:"), "{text}");
+        assert!(text.starts_with("parse template t.json:1:16:"), "{text}");
         assert!(text.contains("JavaScript placeholder"), "{text}");
     }
 

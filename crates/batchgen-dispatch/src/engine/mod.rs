@@ -31,6 +31,7 @@
 
 mod context;
 mod ledger;
+mod lookup;
 mod plan;
 mod row;
 
@@ -57,6 +58,7 @@ use crate::download::Downloader;
 use crate::error::EngineError;
 use crate::job::JobInput;
 use crate::journal::{Event, Journal, Replay, RowRecord, now_ms};
+use crate::lookup::LookupSchedule;
 use crate::manifest::{self, Entry, Layout, Status};
 use crate::poll::PollConfig;
 use crate::retry::Backoff;
@@ -70,7 +72,8 @@ pub struct EngineConfig {
     pub out_dir: PathBuf,
     /// The input's column names, for the manifest.
     pub columns: Vec<String>,
-    /// Renders in progress at once (`--max-in-flight`).
+    /// Renders in progress at once at most (`--max-in-flight`); lowered while the vendor
+    /// refuses creates for concurrency (see [`crate::concurrency`]).
     pub max_in_flight: usize,
     /// Retries (`--max-attempts`).
     pub backoff: Backoff,
@@ -85,6 +88,11 @@ pub struct EngineConfig {
     /// Make again the rows whose project changed although they have a video or are rendering
     /// (`--rerender-changed`); otherwise they keep it and the manifest says they changed.
     pub rerender_changed: bool,
+    /// Send rows that an earlier run left `unknown` again (`--resubmit-unknown`): the project
+    /// their lost create may have made is given up on, and may be paid for twice.
+    pub resubmit_unknown: bool,
+    /// Lookups after a lost create answer (`--lookup-window`): see [`crate::lookup`].
+    pub lookup: LookupSchedule,
     /// How often the manifest is refreshed while something changed.
     pub manifest_every: Duration,
     /// The manifest's fixed columns: [`Layout::Projects`] for `run`, [`Layout::Exports`] for
@@ -98,6 +106,8 @@ pub struct EngineConfig {
     /// With webhooks: where each project's `webhookUrl` points (set on the body when the job
     /// is made).
     pub webhook_urls: Option<WebhookUrls>,
+    /// What every project sent carries (`--resolution`, `--workspace`, `--draft`).
+    pub projects: crate::job::ProjectFlags,
 }
 
 impl EngineConfig {
@@ -107,18 +117,21 @@ impl EngineConfig {
         EngineConfig {
             out_dir: out_dir.into(),
             columns,
-            max_in_flight: 20,
+            max_in_flight: 500,
             backoff: Backoff::default(),
             poll: PollConfig::default(),
             render_timeout: Duration::from_secs(30 * 60),
             download: None,
             retry_failed: false,
             rerender_changed: false,
+            resubmit_unknown: false,
+            lookup: LookupSchedule::default(),
             manifest_every: Duration::from_secs(2),
             layout: Layout::Projects,
             manifest_csv: manifest::CsvStyle::default(),
             callbacks: None,
             webhook_urls: None,
+            projects: crate::job::ProjectFlags::default(),
         }
     }
 }
@@ -156,6 +169,11 @@ pub struct Report {
     pub statuses: StatusCounts,
     /// The failed rows: (row, key, error), in row order.
     pub failures: Vec<(u64, String, String)>,
+    /// The rows left `unknown`: (row, key, error), in row order.
+    pub unknowns: Vec<(u64, String, String)>,
+    /// Why lookups after a lost answer could not be made in this run (the API has no project
+    /// list), said once; `None` when they could.
+    pub lookups_unavailable: Option<String>,
     /// The most requests sent within one window of the rate, by the client's own clock
     /// ([`Budget::peak_per_window`]).
     pub peak_per_window: u64,
@@ -176,6 +194,10 @@ pub struct StatusCounts {
     pub removed: u64,
     /// Kept what an earlier run made from inputs that have changed since.
     pub changed: u64,
+    /// Created as drafts, not rendered.
+    pub draft: u64,
+    /// A create may have made a project that no lookup could find or rule out.
+    pub unknown: u64,
 }
 
 /// The engine, ready to run once.
@@ -247,6 +269,7 @@ impl Engine {
             claims,
             client,
             budget,
+            in_flight: crate::concurrency::InFlight::new(config.max_in_flight),
             journal,
             counters: Arc::clone(&progress.0),
             ledger: Mutex::new(Ledger::default()),
@@ -257,9 +280,9 @@ impl Engine {
             journal_failed: OnceLock::new(),
             downloads,
             tokens_seen: AtomicU64::new(0),
+            list_missing: OnceLock::new(),
             config,
         });
-        let in_flight = Arc::new(Semaphore::new(ctx.config.max_in_flight.max(1)));
         let refresher_done = CancellationToken::new();
         let refresher = tokio::spawn(refresh_manifest(Arc::clone(&ctx), refresher_done.clone()));
         let mut tasks = JoinSet::new();
@@ -286,7 +309,7 @@ impl Engine {
                 _ => tokio::select! {
                     biased;
                     () = ctx.stop.cancelled() => break 'read,
-                    p = Arc::clone(&in_flight).acquire_owned() => Some(p.expect("the semaphore is never closed")),
+                    slot = ctx.in_flight.acquire() => Some(slot),
                 },
             };
             tasks.spawn(drive(Arc::clone(&ctx), idx, job, start, permit));
@@ -357,6 +380,7 @@ impl Engine {
         closed?;
         let mut statuses = StatusCounts::default();
         let mut failures = Vec::new();
+        let mut unknowns = Vec::new();
         for e in &entries {
             match e.status {
                 Status::Ready => statuses.ready += 1,
@@ -367,6 +391,11 @@ impl Engine {
                 Status::Invalid => statuses.invalid += 1,
                 Status::Pending => statuses.pending += 1,
                 Status::Removed => statuses.removed += 1,
+                Status::Draft => statuses.draft += 1,
+                Status::Unknown => {
+                    statuses.unknown += 1;
+                    unknowns.push((e.row, e.key.clone(), e.error.clone().unwrap_or_default()));
+                }
             }
             if e.changed {
                 statuses.changed += 1;
@@ -391,6 +420,8 @@ impl Engine {
             progress: progress.snapshot(),
             statuses,
             failures,
+            unknowns,
+            lookups_unavailable: ctx.list_missing.get().cloned(),
         })
     }
 }

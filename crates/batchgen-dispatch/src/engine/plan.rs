@@ -37,6 +37,8 @@ pub(super) struct Flags {
     pub retry_failed: bool,
     /// `--rerender-changed`: changed rows that have a video (or are rendering) are made again.
     pub rerender_changed: bool,
+    /// `--resubmit-unknown`: rows left `unknown` are sent again, without a lookup.
+    pub resubmit_unknown: bool,
 }
 
 /// What to do with a row the journal knows.
@@ -71,7 +73,8 @@ pub(super) fn plan(r: &RowRecord, flags: Flags, changed: bool) -> Plan {
     };
     if changed {
         let has_video = match r.state {
-            RowState::Ready | RowState::Submitted => true,
+            // An unknown row may have a project rendering: kept like one that has.
+            RowState::Ready | RowState::Submitted | RowState::Draft | RowState::Unknown => true,
             RowState::Failed => r.download_url.is_some(),
             RowState::Submitting | RowState::Invalid => false,
         };
@@ -103,6 +106,16 @@ fn plan_unchanged(r: &RowRecord, flags: Flags) -> Plan {
             since_ms: r.submitting_at,
         }),
         RowState::Invalid => run(submit_again()),
+        RowState::Draft => Plan::Keep(Status::Draft),
+        // A lost create may have made a project that could not be looked up: kept, unless the
+        // user says to send it again (a lookup would only end it `unknown` once more where
+        // the API has no list).
+        RowState::Unknown if flags.resubmit_unknown => run(Start::Submit {
+            lookup: false,
+            exclude: r.abandoned.clone(),
+            since_ms: None,
+        }),
+        RowState::Unknown => Plan::Keep(Status::Unknown),
         RowState::Submitted => run(Start::Poll {
             id: r.project_id.clone().unwrap_or_default(),
             since_ms: r.submitted_at,
@@ -152,7 +165,7 @@ pub(super) fn admit(
     prior: &mut HashMap<String, RowRecord>,
 ) -> Option<(Job, Start, Entry)> {
     let tag = ctx.journal.header().run_tag();
-    let job = match input.into_job(tag, ctx.config.webhook_urls.as_ref()) {
+    let job = match input.into_job(tag, ctx.config.webhook_urls.as_ref(), &ctx.config.projects) {
         Ok(job) => job,
         Err((row, key, error, inputs)) => {
             let known = prior.remove(&key).is_some_and(|r| {
@@ -212,6 +225,7 @@ pub(super) fn admit(
         downloading: ctx.downloads.is_some(),
         retry_failed: ctx.config.retry_failed,
         rerender_changed: ctx.config.rerender_changed,
+        resubmit_unknown: ctx.config.resubmit_unknown,
     };
     let changed = r.hash.as_ref().is_some_and(|h| *h != job.hash);
     let planned = plan(&r, flags, changed);
@@ -240,6 +254,11 @@ pub(super) fn admit(
             match status {
                 Status::Failed => {
                     inc(&ctx.counters.failed);
+                    entry.error = r.error;
+                }
+                Status::Draft => {}
+                Status::Unknown => {
+                    inc(&ctx.counters.unknown);
                     entry.error = r.error;
                 }
                 _ => inc(&ctx.counters.ready),
@@ -335,6 +354,10 @@ mod tests {
             retry_failed: true,
             ..Flags::default()
         };
+        let resubmit = Flags {
+            resubmit_unknown: true,
+            ..Flags::default()
+        };
         let again = Plan::Run {
             start: Start::Submit {
                 lookup: false,
@@ -372,6 +395,11 @@ mod tests {
             (record(Failed, Some(RenderFailed), true, false, false, 1), none, Plan::Keep(Status::Failed)),
             (record(Failed, Some(RenderFailed), true, false, false, 1), retry, again.clone()),
             (record(Failed, Some(Rejected), true, false, false, 1), retry, again),
+            // Unknown (a lost create no lookup could settle): kept, even by --retry-failed;
+            // sent again, without a lookup, with --resubmit-unknown.
+            (record(Unknown, None, false, false, false, 1), none, Plan::Keep(Status::Unknown)),
+            (record(Unknown, None, false, false, false, 1), retry, Plan::Keep(Status::Unknown)),
+            (record(Unknown, None, false, false, false, 1), resubmit, submit(false, &["p0"], None)),
         ];
         for (i, (r, flags, want)) in table.into_iter().enumerate() {
             assert_eq!(plan(&r, flags, false), want, "case {i}: {r:?} {flags:?}");

@@ -270,6 +270,9 @@ pub enum Event {
         /// Found by name lookup rather than from the create answer.
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         recovered: bool,
+        /// Created as a draft (`isExport: false`): nothing renders, nothing follows it.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        draft: bool,
         /// When.
         at: u64,
     },
@@ -307,6 +310,18 @@ pub enum Event {
         file: String,
         /// Its size.
         bytes: u64,
+        /// When.
+        at: u64,
+    },
+    /// A create whose answer was lost may have made a project that no lookup could find or
+    /// rule out (the API has no project list, or every lookup failed).
+    Unknown {
+        /// Row number.
+        row: u64,
+        /// Row key.
+        key: String,
+        /// Why, and how to check (reads after "failed to").
+        error: String,
         /// When.
         at: u64,
     },

@@ -45,6 +45,7 @@ async fn events_replay_into_row_records() {
         key: k("a"),
         id: k("p1"),
         recovered: true,
+        draft: false,
         at: 3,
     });
     j.record_later(Event::Ready {
@@ -114,6 +115,7 @@ async fn a_torn_last_line_is_ignored_and_cut_off_on_resume() {
         key: "a".into(),
         id: "p2".into(),
         recovered: false,
+        draft: false,
         at: 2,
     })
     .await

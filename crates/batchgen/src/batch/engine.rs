@@ -5,11 +5,13 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Context as _;
+use batchgen_dispatch::budget::RateSetting;
 use batchgen_dispatch::journal::{Fingerprint, Journal, JournalError, Opened, Replay, RunKind};
+use batchgen_dispatch::lookup::LookupSchedule;
 use batchgen_dispatch::manifest::Layout;
 use batchgen_dispatch::poll::PollConfig;
 use batchgen_dispatch::retry::Backoff;
-use batchgen_dispatch::{End, EngineConfig, Rate, Report};
+use batchgen_dispatch::{End, EngineConfig, Report};
 use clap::Args;
 use humantime::parse_duration;
 use serde_json::Value;
@@ -20,11 +22,16 @@ use crate::exit::{Fatal, Outcome};
 /// The engine's flags: budget, concurrency, retries, polling, downloads, resume, summary.
 #[derive(Debug, Args)]
 pub struct EngineArgs {
-    /// Request budget for all API calls together: N per second, or N/min.
-    #[arg(long, value_name = "N|N/min", default_value = "5")]
-    pub rate: Rate,
-    /// Renders in progress at once.
-    #[arg(long, value_name = "N", default_value_t = 20)]
+    /// Request budget for all API calls together: auto (find the key's limit and stay just
+    /// under it), or a fixed N per second, or N/min.
+    #[arg(long, value_name = "auto|N|N/min", default_value = "auto")]
+    pub rate: RateSetting,
+    /// With --rate auto, never more than N requests per second.
+    #[arg(long, value_name = "N", value_parser = positive_rate)]
+    pub max_rate: Option<f64>,
+    /// Renders in progress at once, at most; lowered while the API refuses creates for
+    /// renders in progress, raised again slowly.
+    #[arg(long, value_name = "N", default_value_t = 500)]
     pub max_in_flight: usize,
     /// Attempts per request (the first included) for retryable errors.
     #[arg(long, value_name = "N", default_value_t = 6, value_parser = clap::value_parser!(u32).range(1..))]
@@ -59,6 +66,14 @@ pub struct EngineArgs {
     /// Also write the final summary as JSON to FILE.
     #[arg(long, value_name = "FILE")]
     pub summary_json: Option<PathBuf>,
+    /// Send rows an earlier run left `unknown` again (a create whose answer was lost, which
+    /// could not be looked up): their first project, if it exists, may be paid for twice.
+    #[arg(long)]
+    pub resubmit_unknown: bool,
+    /// After a create whose answer was lost, how long to keep looking for the project it may
+    /// have made before sending it again (the vendor lists a project only once rendered).
+    #[arg(long, value_name = "DURATION", default_value = "15m", value_parser = parse_duration)]
+    pub lookup_window: Duration,
 }
 
 impl EngineArgs {
@@ -79,6 +94,11 @@ impl EngineArgs {
             download: self.download.then_some(self.download_concurrency.max(1)),
             retry_failed: self.retry_failed,
             rerender_changed: self.rerender_changed,
+            resubmit_unknown: self.resubmit_unknown,
+            lookup: LookupSchedule {
+                window: self.lookup_window,
+                ..LookupSchedule::default()
+            },
             layout,
             ..EngineConfig::new(out, columns)
         }
@@ -250,7 +270,7 @@ pub fn finish(
         End::AuthRefused { .. } => (Outcome::AuthRefused, "auth_refused"),
         End::Unreachable { .. } => (Outcome::SomeRowsFailed, "unreachable"),
         End::Interrupted => (Outcome::Interrupted, "interrupted"),
-        End::Finished if s.failed + s.invalid + s.pending > 0 => {
+        End::Finished if s.failed + s.invalid + s.pending + s.unknown > 0 => {
             (Outcome::SomeRowsFailed, "finished")
         }
         End::Finished => (Outcome::Success, "finished"),
@@ -272,6 +292,7 @@ pub fn finish(
             "rate": summary.engine.rate.to_string(),
             "peak_requests_per_window": report.peak_per_window,
             "failures": failures,
+            "unknown": report.unknowns.iter().map(|(row, key, error)| serde_json::json!({"row": row, "key": key, "error": error})).collect::<Vec<Value>>(),
         });
         for (k, v) in summary.extra {
             json[k] = v;
@@ -308,13 +329,36 @@ pub fn finish(
                 manifest.display()
             );
         }
+        if let Some(why) = &report.lookups_unavailable {
+            eprintln!("note: failed to {why}");
+        }
+        for (row, key, error) in report.unknowns.iter().take(10) {
+            eprintln!("unknown: row {row} ({key}): {error}");
+        }
+        if report.unknowns.len() > 10 {
+            eprintln!(
+                "... and {} more unknown rows: see {}",
+                report.unknowns.len() - 10,
+                manifest.display()
+            );
+        }
         eprintln!(
-            "{}: {} ready, {} failed, {} invalid, {} pending{}{}; {} requests ({:.1}/s) in {:.1}s; manifest: {}",
+            "{}: {} ready, {}{} failed, {} invalid, {} pending{}{}{}; {} requests ({:.1}/s) in {:.1}s; manifest: {}",
             summary.data.display(),
             s.ready,
+            if s.draft > 0 {
+                format!("{} draft (created, not rendered), ", s.draft)
+            } else {
+                String::new()
+            },
             s.failed,
             s.invalid,
             s.pending,
+            if s.unknown > 0 {
+                format!(", {} unknown", s.unknown)
+            } else {
+                String::new()
+            },
             if s.removed > 0 {
                 format!(", {} removed", s.removed)
             } else {
@@ -345,6 +389,16 @@ pub fn finish(
         eprintln!("{hint}");
     }
     Ok(outcome)
+}
+
+/// `--max-rate`: a number of requests per second above zero.
+fn positive_rate(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(n) if n.is_finite() && n > 0.0 => Ok(n),
+        _ => Err(format!(
+            "read max rate {s:?}: expected requests per second above 0, like 20 or 2.5"
+        )),
+    }
 }
 
 #[cfg(test)]

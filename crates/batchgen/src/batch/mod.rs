@@ -150,7 +150,10 @@ pub async fn drive(
         .config(&batch.out, batch.columns.clone(), batch.layout);
     config.manifest_csv = batch.manifest_csv;
     extras.start(journal.header(), &mut config)?;
-    let budget = Arc::new(Budget::new(batch.engine.rate));
+    let budget = Arc::new(Budget::with_setting(
+        batch.engine.rate,
+        batch.engine.max_rate,
+    ));
     let engine = Engine::new(config, client, budget, Arc::new(journal), replay);
     let progress = engine.progress();
 

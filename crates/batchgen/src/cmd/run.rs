@@ -46,6 +46,17 @@ pub struct RunArgs {
     pub api: ApiArgs,
     #[command(flatten)]
     pub engine: EngineArgs,
+    /// Create every project as a draft (`isExport: false`): created, shown in the vendor's
+    /// dashboard for review, not rendered; rows end `draft` with their project id. Export them
+    /// later with `batchgen export OUT/manifest.csv`.
+    #[arg(long)]
+    pub draft: bool,
+    /// Video quality set in every project: 4k, 1080, 720 or 480 (vendor default 1080).
+    #[arg(long, value_name = "RES", value_parser = ["4k", "1080", "720", "480"])]
+    pub resolution: Option<String>,
+    /// Workspace id set in every project (`batchgen workspaces` lists them).
+    #[arg(long, value_name = "ID")]
+    pub workspace: Option<String>,
     /// Refuse to send anything when any row is invalid (exit 3): a partly bad batch never
     /// spends credits by accident.
     #[arg(long)]
@@ -166,6 +177,11 @@ async fn run_async(
         quiet,
         receiver: None,
         sandbox,
+        projects: batchgen_dispatch::ProjectFlags {
+            resolution: args.resolution.clone(),
+            workspace_id: args.workspace.clone(),
+            draft: args.draft,
+        },
     };
 
     // The renderer, on its own thread, in input order.
@@ -232,6 +248,8 @@ struct RunExtras {
     quiet: bool,
     receiver: Option<Receiver>,
     sandbox: Option<Sandbox>,
+    /// `--resolution`, `--workspace`, `--draft`: set in every project.
+    projects: batchgen_dispatch::ProjectFlags,
 }
 
 /// A webhook receiver serving.
@@ -243,6 +261,7 @@ struct Receiver {
 
 impl Extras for RunExtras {
     fn start(&mut self, header: &Header, config: &mut EngineConfig) -> anyhow::Result<()> {
+        config.projects = self.projects.clone();
         let Some(w) = self.webhooks.take() else {
             return Ok(());
         };

@@ -11,6 +11,7 @@ mod export_resume;
 mod incremental;
 mod render;
 mod run_auth;
+mod run_drafts;
 mod run_faults;
 mod run_lock;
 mod run_resume;

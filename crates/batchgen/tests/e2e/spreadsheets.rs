@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::support::{Env, batchgen, repo};
+use crate::support::{Env, KEY, batchgen, repo};
 use batchgen_sandbox::SandboxConfig;
 
 fn fixture(name: &str) -> PathBuf {
@@ -306,7 +306,7 @@ fn item6_export_prints_reasons_first_and_strict_sends_nothing() {
     let csv = env.dir.path().join("exports.csv");
     std::fs::write(&csv, "project_id;note\r\np-1;a\r\n;b\r\n;;\r\n").unwrap();
     let out = batchgen()
-        .env("AISTUDIOS_API_KEY", crate::support::KEY)
+        .env("AISTUDIOS_API_KEY", KEY)
         .arg("export")
         .arg(&csv)
         .arg("--out")

@@ -11,7 +11,7 @@ use batchgen_aistudios::{Client, ClientConfig, Credentials, Secret};
 use super::{Env, KEY, batchgen};
 
 /// A project body the sandbox accepts (for direct projects made through v3).
-pub const PROJECT: &str = r#"{"name":"NAME","scenes":[{"sceneIdx":0,"background":{},"clips":[{"id":"m","type":"aiModel","layer":1,"left":0,"top":0,"width":10,"height":10,"model":{"ai_name":"M1","emotion":"B1"},"script":{"org":"Hello"}}]}]}"#;
+pub const PROJECT: &str = r#"{"name":"NAME","scenes":[{"sceneIdx":0,"background":{},"clips":[{"id":"m","type":"aiModel","layer":1,"left":0,"top":0,"width":10,"height":10,"model":{"ai_name":"M000045058","emotion":"BG00002320"},"script":{"org":"Hello"}}]}]}"#;
 
 /// A small runtime for test-side API calls.
 pub fn rt() -> tokio::runtime::Runtime {
