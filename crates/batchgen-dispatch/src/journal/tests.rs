@@ -184,6 +184,7 @@ fn a_journal_of_the_other_command_is_refused() {
     };
     assert_eq!(j.header().kind, RunKind::Export);
     j.close().unwrap();
+    drop(j); // and its run lock
     assert!(matches!(
         Journal::open(other.path(), fp(), vec![], None, true),
         Err(JournalError::OtherKind { .. })

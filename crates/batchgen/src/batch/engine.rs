@@ -306,7 +306,8 @@ pub fn finish(
             "error: failed to {message}\nthe run stopped at the first refusal; nothing more was sent. Fix the key and run the same command with --resume"
         );
     }
-    if !quiet {
+    // With -q, what went wrong and the final line are still printed when the exit is not 0.
+    if !quiet || outcome != Outcome::Success {
         let (shown, all) = summary.invalid;
         for (row, key, error) in shown {
             eprintln!("invalid: row {row} ({key}): {error}");

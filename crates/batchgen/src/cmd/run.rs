@@ -38,9 +38,10 @@ use crate::report;
 pub struct RunArgs {
     #[command(flatten)]
     pub inputs: Inputs,
-    /// Output directory: journal.jsonl, manifest.csv, manifest.jsonl, videos/.
+    /// Output directory: journal.jsonl, manifest.csv, manifest.jsonl, videos/. Default:
+    /// out/<CSV file stem>/, so the same command finds its run again.
     #[arg(long, value_name = "DIR")]
-    pub out: PathBuf,
+    pub out: Option<PathBuf>,
     #[command(flatten)]
     pub api: ApiArgs,
     #[command(flatten)]
@@ -110,8 +111,9 @@ pub fn run(args: RunArgs, quiet: bool) -> anyhow::Result<Outcome> {
         checked.print_invalid(&mut std::io::stderr().lock())?;
     }
     checked.refuse_if_strict(args.strict, &args.inputs.data)?;
-    let runtime = batch::runtime(&args.out)?;
-    runtime.block_on(run_async(args, prepared, checked, quiet))
+    let out = batch::out_dir(args.out.as_deref(), &args.inputs.data, quiet);
+    let runtime = batch::runtime(&out)?;
+    runtime.block_on(run_async(args, out, prepared, checked, quiet))
 }
 
 /// The webhook receiver of a run: bound, with its public base URL.
@@ -153,6 +155,7 @@ async fn bind_webhooks(args: &RunArgs, client: &Client) -> anyhow::Result<Option
 
 async fn run_async(
     args: RunArgs,
+    out: PathBuf,
     prepared: Prepared,
     checked: report::RowReport,
     quiet: bool,
@@ -220,13 +223,14 @@ async fn run_async(
         kind: RunKind::Run,
         fingerprint: fingerprint(&args, &client)?,
         data: args.inputs.data,
-        out: args.out,
+        out,
         engine: args.engine,
         columns,
         layout: Layout::Projects,
         manifest_csv: style,
         rows,
         invalid: (checked.shown(), checked.invalid),
+        keyed: args.inputs.key.is_some(),
         sandbox: args.sandbox,
         quiet,
     };
