@@ -147,7 +147,8 @@ impl WebhookUrls {
 
 /// Reads a callback body: `{"progress":100,"credit":1,"backendTaskId":"…","download_url":"…"}`
 /// is ready; `progress` below 100 with `download_url` null (or absent) is a failed render, as
-/// the vendor's failure callback reads. `credit` and `backendTaskId` are not needed.
+/// the vendor's failure callback reads. `credit` (a whole number) is what the render cost;
+/// `backendTaskId` is not needed.
 pub fn parse_payload(body: &[u8]) -> Result<Outcome, String> {
     let v: Value =
         serde_json::from_slice(body).map_err(|e| format!("the body is not JSON: {e}"))?;
@@ -168,7 +169,10 @@ pub fn parse_payload(body: &[u8]) -> Result<Outcome, String> {
         Some(_) => return Err("\"download_url\" is neither a string nor null".into()),
     };
     match (progress >= 100.0, url) {
-        (true, Some(download_url)) => Ok(Outcome::Ready { download_url }),
+        (true, Some(download_url)) => Ok(Outcome::Ready {
+            download_url,
+            credits: obj.get("credit").and_then(Value::as_u64),
+        }),
         (false, None) => Ok(Outcome::Failed {
             progress: progress.max(0.0),
         }),
@@ -414,7 +418,8 @@ mod tests {
         assert_eq!(
             parse_payload(br#"{"progress":100,"credit":1,"backendTaskId":"x","download_url":"http://v/1.mp4"}"#),
             Ok(Outcome::Ready {
-                download_url: "http://v/1.mp4".into()
+                download_url: "http://v/1.mp4".into(),
+                credits: Some(1)
             })
         );
         assert_eq!(
@@ -426,7 +431,8 @@ mod tests {
         assert_eq!(
             parse_payload(br#"{"progress":"100","downloadUrl":"http://v/1.mp4"}"#),
             Ok(Outcome::Ready {
-                download_url: "http://v/1.mp4".into()
+                download_url: "http://v/1.mp4".into(),
+                credits: None
             })
         );
         for bad in [
@@ -475,7 +481,8 @@ mod tests {
         assert_eq!(
             callbacks.take(1),
             Some(Outcome::Ready {
-                download_url: "http://v/1.mp4".into()
+                download_url: "http://v/1.mp4".into(),
+                credits: Some(1)
             })
         );
         callbacks.finish(1);

@@ -173,6 +173,8 @@ pub struct StatusCounts {
     pub pending: u64,
     /// Created as drafts, not rendered.
     pub draft: u64,
+    /// Credits the vendor said the rows' renders cost (rows it did not say for count 0).
+    pub credits: u64,
 }
 
 /// The engine, ready to run once.
@@ -330,6 +332,7 @@ impl Engine {
         let mut statuses = StatusCounts::default();
         let mut failures = Vec::new();
         for e in &entries {
+            statuses.credits += e.credits.unwrap_or(0);
             match e.status {
                 Status::Ready => statuses.ready += 1,
                 Status::Failed => {

@@ -302,7 +302,7 @@ pub fn finish(
             );
         }
         eprintln!(
-            "{}: {} ready, {}{} failed, {} invalid, {} pending; {} requests ({:.1}/s) in {:.1}s; manifest: {}",
+            "{}: {} ready, {}{} failed, {} invalid, {} pending;{} {} requests ({:.1}/s) in {:.1}s; manifest: {}",
             summary.data.display(),
             s.ready,
             if s.draft > 0 {
@@ -313,6 +313,11 @@ pub fn finish(
             s.failed,
             s.invalid,
             s.pending,
+            if s.credits > 0 {
+                format!(" {} credits (as the vendor reported them);", s.credits)
+            } else {
+                String::new()
+            },
             p.requests,
             p.requests_per_second(),
             p.elapsed.as_secs_f64(),

@@ -53,7 +53,7 @@ fn under_faults_every_row_ends_ready_or_failed_with_a_reason_and_nothing_is_sent
     // Every row ends ready or failed with a reason.
     let (header, rows) = manifest(&env.out());
     assert_eq!(
-        &header[..8],
+        &header[..9],
         [
             "row",
             "key",
@@ -62,6 +62,7 @@ fn under_faults_every_row_ends_ready_or_failed_with_a_reason_and_nothing_is_sent
             "download_url",
             "file",
             "attempts",
+            "credits",
             "error"
         ]
     );
@@ -76,14 +77,14 @@ fn under_faults_every_row_ends_ready_or_failed_with_a_reason_and_nothing_is_sent
                 let video = std::fs::read(env.out().join(&r[5])).unwrap();
                 assert_eq!(video, batchgen_sandbox::sample_video(), "{}", r[5]);
             }
-            "failed" => assert!(!r[7].is_empty(), "a failed row without a reason: {r:?}"),
+            "failed" => assert!(!r[8].is_empty(), "a failed row without a reason: {r:?}"),
             other => panic!("row ended {other}: {r:?}"),
         }
         assert!(r[6].parse::<u32>().unwrap() >= 1, "{r:?}");
     }
     assert!(ready >= 50, "only {ready} of 80 ready");
     assert!(
-        rows.iter().any(|r| r[7].contains("render failed")),
+        rows.iter().any(|r| r[8].contains("render failed")),
         "no failed render reported"
     );
 
