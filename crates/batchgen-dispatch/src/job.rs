@@ -119,6 +119,10 @@ pub struct Job {
     pub file_stem: String,
     /// What to ask for.
     pub kind: JobKind,
+    /// A digest of what the row asks for (the rendered project before naming, or the export
+    /// request and its target): the journal records it with each create, and a later run
+    /// compares to know whether the row changed.
+    pub hash: String,
     /// A project created and not rendered (`isExport: false`): the row ends `draft` with its
     /// project id once created, and nothing follows it.
     pub draft: bool,
@@ -222,6 +226,7 @@ impl JobInput {
                 };
                 match naming::edit_project(&p.body, &p.key, tag, &edits) {
                     Ok(named) => Ok(Job {
+                        hash: digest(&[&p.body]),
                         row: p.row,
                         key: p.key,
                         name: named.name,
@@ -236,6 +241,13 @@ impl JobInput {
                 }
             }
             JobInput::Export(e) => Ok(Job {
+                hash: digest(&[
+                    e.folder_id.as_deref().unwrap_or("").as_bytes(),
+                    b"/",
+                    e.project_id.as_bytes(),
+                    b"\n",
+                    &serde_json::to_vec(&e.request).unwrap_or_default(),
+                ]),
                 row: e.row,
                 name: e.key.clone(),
                 key: e.key,
@@ -256,6 +268,16 @@ impl JobInput {
             } => Err((row, key, error, inputs)),
         }
     }
+}
+
+/// `sha256:` and the hex SHA-256 of `parts`, concatenated.
+fn digest(parts: &[&[u8]]) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    for p in parts {
+        h.update(p);
+    }
+    format!("sha256:{}", hex::encode(h.finalize()))
 }
 
 impl JobKind {
@@ -290,6 +312,14 @@ impl JobKind {
             JobKind::CreateProject { .. } => None,
             JobKind::Export { project_id, .. } => Some(project_id),
         }
+    }
+
+    /// Whether the kind's lookup list shows a remote object only once its work is done — the
+    /// v3 project list shows only exported projects — so that a lookup finding nothing must be
+    /// asked again over the time a render takes ([`crate::lookup`]). The v2 export list shows
+    /// exports in progress: one lookup answers.
+    pub(crate) fn listed_only_when_done(&self) -> bool {
+        matches!(self, JobKind::CreateProject { .. })
     }
 
     /// What a create is called in messages ("create the project", "create the export").

@@ -1,9 +1,10 @@
 //! The manifest: what became of every row, as `DIR/manifest.csv` and `DIR/manifest.jsonl`.
 //!
 //! Columns ([`Layout::Projects`], `batchgen run`):
-//! `row,key,status,project_id,download_url,file,attempts,credits,error`, then the input's own
-//! columns. `credits` is what the vendor said the render cost (its webhook's `credit`), empty
-//! where it did not say.
+//! `row,key,status,project_id,download_url,file,attempts,credits,error,changed`, then the input's
+//! own columns. `credits` is what the vendor said the render cost (its webhook's `credit`), empty
+//! where it did not say. `changed` is `yes` for a row that kept what an earlier run of the
+//! directory made from inputs that have changed since; status `removed` is a row gone from the CSV.
 //! [`Layout::Exports`] (`batchgen export`) adds `export_id` after `project_id`, which then
 //! names the project exported. `status` is `ready`, `failed`, `invalid` or `pending`; `file` is
 //! relative to the output directory; `attempts` counts the create requests sent for the row.
@@ -53,7 +54,7 @@ impl Layout {
 }
 
 /// The fixed columns of `batchgen run`'s manifest, before the input's own.
-pub const COLUMNS: [&str; 9] = [
+pub const COLUMNS: [&str; 10] = [
     "row",
     "key",
     "status",
@@ -63,10 +64,11 @@ pub const COLUMNS: [&str; 9] = [
     "attempts",
     "credits",
     "error",
+    "changed",
 ];
 
 /// The fixed columns of `batchgen export`'s manifest, before the input's own.
-pub const EXPORT_COLUMNS: [&str; 10] = [
+pub const EXPORT_COLUMNS: [&str; 11] = [
     "row",
     "key",
     "status",
@@ -77,6 +79,7 @@ pub const EXPORT_COLUMNS: [&str; 10] = [
     "attempts",
     "credits",
     "error",
+    "changed",
 ];
 
 /// A row's status in the manifest.
@@ -91,8 +94,14 @@ pub enum Status {
     Invalid,
     /// Not finished (yet): queued, submitting or rendering.
     Pending,
+    /// Gone from the CSV since an earlier run of the directory; kept as it was, untouched.
+    Removed,
     /// Created as a draft (`isExport: false`): the project exists and is not rendered.
     Draft,
+    /// A create whose answer was lost may have made a project, and no lookup could find it or
+    /// rule it out; `error` says why and how to check. Not sent again unless asked
+    /// (`--resubmit-unknown`).
+    Unknown,
 }
 
 impl Status {
@@ -103,7 +112,9 @@ impl Status {
             Status::Failed => "failed",
             Status::Invalid => "invalid",
             Status::Pending => "pending",
+            Status::Removed => "removed",
             Status::Draft => "draft",
+            Status::Unknown => "unknown",
         }
     }
 }
@@ -133,6 +144,9 @@ pub struct Entry {
     pub error: Option<String>,
     /// The row's input cells, in the input's column order (shared with the job).
     pub inputs: Arc<[String]>,
+    /// The row's project (or export request) differs from what an earlier run of the
+    /// directory sent, and the row kept what that made (no `--rerender-changed`).
+    pub changed: bool,
 }
 
 #[derive(Serialize)]
@@ -148,6 +162,7 @@ struct JsonEntry<'a> {
     attempts: u32,
     credits: Option<u64>,
     error: Option<&'a str>,
+    changed: bool,
     input: Input<'a>,
 }
 
@@ -246,6 +261,7 @@ fn write_csv(
             Some(fmt_u64(&mut att_buf, u64::from(e.attempts))),
             Some(credits.as_str()),
             Some(e.error.as_deref().unwrap_or("")),
+            Some(if e.changed { "yes" } else { "" }),
         ];
         let cells = (0..columns.len()).map(|i| e.inputs.get(i).map_or("", String::as_str));
         w.write_record(fixed.into_iter().flatten().chain(cells))?;
@@ -287,6 +303,7 @@ fn write_jsonl(
             attempts: e.attempts,
             credits: e.credits,
             error: e.error.as_deref(),
+            changed: e.changed,
             input,
         };
         serde_json::to_writer(&mut *out, &j)?;
@@ -341,6 +358,7 @@ mod tests {
             error: (status == Status::Failed)
                 .then(|| "create project: server answered 400, \"bad\"".into()),
             inputs: vec!["Ann".to_string(), "a,b".to_string()].into(),
+            changed: false,
         }
     }
 
@@ -369,6 +387,7 @@ mod tests {
                 "attempts",
                 "credits",
                 "error",
+                "changed",
                 "name",
                 "note"
             ]
@@ -379,7 +398,7 @@ mod tests {
         assert_eq!(&rows[0][7], "3");
         assert_eq!(&rows[1][7], "");
         assert_eq!(&rows[1][8], "create project: server answered 400, \"bad\"");
-        assert_eq!(&rows[1][10], "a,b");
+        assert_eq!(&rows[1][11], "a,b");
         let jsonl = std::fs::read_to_string(dir.path().join(MANIFEST_JSONL)).unwrap();
         let first: serde_json::Value = serde_json::from_str(jsonl.lines().next().unwrap()).unwrap();
         assert_eq!(first["status"], "ready");
@@ -403,15 +422,15 @@ mod tests {
         let mut lines = csv.lines();
         assert_eq!(
             lines.next().unwrap(),
-            "row,key,status,project_id,export_id,download_url,file,attempts,credits,error,project_id"
+            "row,key,status,project_id,export_id,download_url,file,attempts,credits,error,changed,project_id"
         );
         assert_eq!(
             lines.next().unwrap(),
-            "1,k1,ready,p,export_007,,videos/k1.mp4,2,3,,Ann"
+            "1,k1,ready,p,export_007,,videos/k1.mp4,2,3,,,Ann"
         );
         assert_eq!(
             lines.next().unwrap(),
-            "2,k2,pending,p,,,videos/k1.mp4,2,,,Ann"
+            "2,k2,pending,p,,,videos/k1.mp4,2,,,,Ann"
         );
         let jsonl = std::fs::read_to_string(dir.path().join(MANIFEST_JSONL)).unwrap();
         let v: Vec<serde_json::Value> = jsonl
@@ -449,13 +468,13 @@ mod tests {
         let second = text.lines().nth(1).unwrap();
         assert_eq!(
             second,
-            "1;k1;invalid;p;;videos/k1.mp4;2;;\"a; b\";\"Zoë; \"\"Z\"\"\";0,12"
+            "1;k1;invalid;p;;videos/k1.mp4;2;;\"a; b\";;\"Zoë; \"\"Z\"\"\";0,12"
         );
         let mut r = csv::ReaderBuilder::new()
             .delimiter(b';')
             .from_reader(text.as_bytes());
         let rec = r.records().next().unwrap().unwrap();
-        assert_eq!(&rec[9], "Zoë; \"Z\"");
+        assert_eq!(&rec[10], "Zoë; \"Z\"");
         assert_eq!(
             std::fs::read(dir.path().join(MANIFEST_JSONL)).unwrap(),
             plain_jsonl

@@ -25,6 +25,8 @@ pub enum RowState {
     Failed,
     /// The row is invalid.
     Invalid,
+    /// A lost create may have made a project that could not be looked up.
+    Unknown,
 }
 
 /// Everything the journal says about one row.
@@ -58,6 +60,8 @@ pub struct RowRecord {
     /// Projects of this row that were given up for a new submission (`--retry-failed`): a
     /// lookup by name must not adopt them.
     pub abandoned: Vec<String>,
+    /// The digest of what the row's last create sent, when the journal has it.
+    pub hash: Option<String>,
 }
 
 impl RowRecord {
@@ -76,6 +80,7 @@ impl RowRecord {
             error: None,
             reason: None,
             abandoned: Vec::new(),
+            hash: None,
         }
     }
 }
@@ -197,9 +202,10 @@ impl Replay {
             r
         }
         match event {
-            Event::Submitting { row, key, at } => {
+            Event::Submitting { row, key, hash, at } => {
                 let r = entry(&mut self.rows, row, &key, RowState::Submitting);
                 r.attempts += 1;
+                r.hash = hash;
                 r.submitting_at = Some(at);
                 if let Some(old) = r.project_id.take() {
                     r.abandoned.push(old);
@@ -264,6 +270,13 @@ impl Replay {
             } => {
                 let r = entry(&mut self.rows, row, &key, RowState::Invalid);
                 r.error = Some(error);
+            }
+            Event::Unknown {
+                row, key, error, ..
+            } => {
+                let r = entry(&mut self.rows, row, &key, RowState::Unknown);
+                r.error = Some(error);
+                r.reason = None;
             }
             Event::Interrupted { .. } => self.interruptions += 1,
             Event::Resumed { .. } => self.resumptions += 1,

@@ -122,7 +122,12 @@ fn resolution_workspace_and_draft_are_set_in_every_project_sent() {
             "--poll-cap",
             "1s",
         ])
-        .args(["--resolution", "720", "--workspace", "ws-42"])
+        .args([
+            "--resolution",
+            "720",
+            "--workspace",
+            "65a1f0c2e4b0a1b2c3d4e5f7",
+        ])
         .output()
         .unwrap();
     assert_eq!(
@@ -142,7 +147,7 @@ fn resolution_workspace_and_draft_are_set_in_every_project_sent() {
     assert_eq!(creates.len(), 3);
     for body in &creates {
         assert_eq!(body["resolution"], "720");
-        assert_eq!(body["workspaceId"], "ws-42");
+        assert_eq!(body["workspaceId"], "65a1f0c2e4b0a1b2c3d4e5f7");
         assert!(body.get("isExport").is_none(), "{body}");
     }
     let (header, rows) = manifest(&env.out());

@@ -1,18 +1,19 @@
-//! What `batchgen run` and `batchgen export` share around the engine: its flags, opening the
-//! journal, Ctrl-C, the printed resume command, and the summary with its exit code. Each
-//! command only says what its rows are.
+//! The pieces the driver ([`super::drive`]) is made of: the engine's flags, opening the
+//! journal, Ctrl-C, the printed resume command, and the summary with its exit code.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Context as _;
+use batchgen_dispatch::budget::RateSetting;
 use batchgen_dispatch::journal::{Fingerprint, Journal, JournalError, Opened, Replay, RunKind};
+use batchgen_dispatch::lookup::LookupSchedule;
 use batchgen_dispatch::manifest::Layout;
 use batchgen_dispatch::poll::PollConfig;
 use batchgen_dispatch::retry::Backoff;
-use batchgen_dispatch::{End, EngineConfig, Rate, Report};
-use batchgen_sandbox::parse_duration;
+use batchgen_dispatch::{End, EngineConfig, Report};
 use clap::Args;
+use humantime::parse_duration;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
@@ -21,11 +22,16 @@ use crate::exit::{Fatal, Outcome};
 /// The engine's flags: budget, concurrency, retries, polling, downloads, resume, summary.
 #[derive(Debug, Args)]
 pub struct EngineArgs {
-    /// Request budget for all API calls together: N per second, or N/min.
-    #[arg(long, value_name = "N|N/min", default_value = "5")]
-    pub rate: Rate,
-    /// Renders in progress at once.
-    #[arg(long, value_name = "N", default_value_t = 20)]
+    /// Request budget for all API calls together: auto (find the key's limit and stay just
+    /// under it), or a fixed N per second, or N/min.
+    #[arg(long, value_name = "auto|N|N/min", default_value = "auto")]
+    pub rate: RateSetting,
+    /// With --rate auto, never more than N requests per second.
+    #[arg(long, value_name = "N", value_parser = positive_rate)]
+    pub max_rate: Option<f64>,
+    /// Renders in progress at once, at most; lowered while the API refuses creates for
+    /// renders in progress, raised again slowly.
+    #[arg(long, value_name = "N", default_value_t = 500)]
     pub max_in_flight: usize,
     /// Attempts per request (the first included) for retryable errors.
     #[arg(long, value_name = "N", default_value_t = 6, value_parser = clap::value_parser!(u32).range(1..))]
@@ -45,15 +51,29 @@ pub struct EngineArgs {
     /// Downloads at once.
     #[arg(long, value_name = "N", default_value_t = 4)]
     pub download_concurrency: usize,
-    /// Continue the run whose journal is in DIR.
+    /// Continue the run whose journal is in DIR. Every run does: the same command continues
+    /// (accepted for scripts written before that).
     #[arg(long)]
     pub resume: bool,
-    /// With --resume, also re-attempt rows that failed for good (refused, or a failed render).
+    /// Also re-attempt rows that failed for good in an earlier run (refused, or a failed render).
     #[arg(long)]
     pub retry_failed: bool,
+    /// Make again the rows whose project changed since an earlier run although they have a
+    /// video or are rendering (one new project each); without it they keep what they have and
+    /// the manifest marks them changed.
+    #[arg(long)]
+    pub rerender_changed: bool,
     /// Also write the final summary as JSON to FILE.
     #[arg(long, value_name = "FILE")]
     pub summary_json: Option<PathBuf>,
+    /// Send rows an earlier run left `unknown` again (a create whose answer was lost, which
+    /// could not be looked up): their first project, if it exists, may be paid for twice.
+    #[arg(long)]
+    pub resubmit_unknown: bool,
+    /// After a create whose answer was lost, how long to keep looking for the project it may
+    /// have made before sending it again (the vendor lists a project only once rendered).
+    #[arg(long, value_name = "DURATION", default_value = "15m", value_parser = parse_duration)]
+    pub lookup_window: Duration,
 }
 
 impl EngineArgs {
@@ -73,6 +93,12 @@ impl EngineArgs {
             render_timeout: self.render_timeout,
             download: self.download.then_some(self.download_concurrency.max(1)),
             retry_failed: self.retry_failed,
+            rerender_changed: self.rerender_changed,
+            resubmit_unknown: self.resubmit_unknown,
+            lookup: LookupSchedule {
+                window: self.lookup_window,
+                ..LookupSchedule::default()
+            },
             layout,
             ..EngineConfig::new(out, columns)
         }
@@ -244,7 +270,7 @@ pub fn finish(
         End::AuthRefused { .. } => (Outcome::AuthRefused, "auth_refused"),
         End::Unreachable { .. } => (Outcome::SomeRowsFailed, "unreachable"),
         End::Interrupted => (Outcome::Interrupted, "interrupted"),
-        End::Finished if s.failed + s.invalid + s.pending > 0 => {
+        End::Finished if s.failed + s.invalid + s.pending + s.unknown > 0 => {
             (Outcome::SomeRowsFailed, "finished")
         }
         End::Finished => (Outcome::Success, "finished"),
@@ -266,6 +292,7 @@ pub fn finish(
             "rate": summary.engine.rate.to_string(),
             "peak_requests_per_window": report.peak_per_window,
             "failures": failures,
+            "unknown": report.unknowns.iter().map(|(row, key, error)| serde_json::json!({"row": row, "key": key, "error": error})).collect::<Vec<Value>>(),
         });
         for (k, v) in summary.extra {
             json[k] = v;
@@ -301,8 +328,21 @@ pub fn finish(
                 manifest.display()
             );
         }
+        if let Some(why) = &report.lookups_unavailable {
+            eprintln!("note: failed to {why}");
+        }
+        for (row, key, error) in report.unknowns.iter().take(10) {
+            eprintln!("unknown: row {row} ({key}): {error}");
+        }
+        if report.unknowns.len() > 10 {
+            eprintln!(
+                "... and {} more unknown rows: see {}",
+                report.unknowns.len() - 10,
+                manifest.display()
+            );
+        }
         eprintln!(
-            "{}: {} ready, {}{} failed, {} invalid, {} pending;{} {} requests ({:.1}/s) in {:.1}s; manifest: {}",
+            "{}: {} ready, {}{} failed, {} invalid, {} pending{}{}{};{} {} requests ({:.1}/s) in {:.1}s; manifest: {}",
             summary.data.display(),
             s.ready,
             if s.draft > 0 {
@@ -313,6 +353,24 @@ pub fn finish(
             s.failed,
             s.invalid,
             s.pending,
+            if s.unknown > 0 {
+                format!(", {} unknown", s.unknown)
+            } else {
+                String::new()
+            },
+            if s.removed > 0 {
+                format!(", {} removed", s.removed)
+            } else {
+                String::new()
+            },
+            if s.changed > 0 {
+                format!(
+                    "; {} changed since they were made (kept; --rerender-changed makes them again)",
+                    s.changed
+                )
+            } else {
+                String::new()
+            },
             if s.credits > 0 {
                 format!(" {} credits (as the vendor reported them);", s.credits)
             } else {
@@ -335,6 +393,16 @@ pub fn finish(
         eprintln!("{hint}");
     }
     Ok(outcome)
+}
+
+/// `--max-rate`: a number of requests per second above zero.
+fn positive_rate(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(n) if n.is_finite() && n > 0.0 => Ok(n),
+        _ => Err(format!(
+            "read max rate {s:?}: expected requests per second above 0, like 20 or 2.5"
+        )),
+    }
 }
 
 #[cfg(test)]
