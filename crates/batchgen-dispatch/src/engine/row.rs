@@ -325,7 +325,7 @@ async fn follow_inner(
             }
             Ok(Polled::Done { download_url }) => {
                 ctx.render_took(started.elapsed());
-                return Ok(ready(ctx, idx, job, download_url));
+                return Ok(ready(ctx, idx, job, download_url, None));
             }
             Ok(Polled::Failed { message }) => {
                 ctx.fail(idx, job, FailReason::RenderFailed, message);
@@ -341,14 +341,18 @@ async fn follow_inner(
 }
 
 /// The render is done: journal it (without waiting) and note the URL.
-fn ready(ctx: &Ctx, idx: usize, job: &Job, download_url: String) -> String {
+fn ready(ctx: &Ctx, idx: usize, job: &Job, download_url: String, credits: Option<u64>) -> String {
     ctx.journal.record_later(Event::Ready {
         row: job.row,
         key: job.key.clone(),
         download_url: download_url.clone(),
+        credits,
         at: now_ms(),
     });
-    ctx.update(idx, |e| e.download_url = Some(download_url.clone()));
+    ctx.update(idx, |e| {
+        e.download_url = Some(download_url.clone());
+        e.credits = credits;
+    });
     download_url
 }
 
@@ -362,7 +366,10 @@ fn called_back(
 ) -> Result<String, Halt> {
     inc(&ctx.counters.webhooks);
     match outcome {
-        Outcome::Ready { download_url } => Ok(ready(ctx, idx, job, download_url)),
+        Outcome::Ready {
+            download_url,
+            credits,
+        } => Ok(ready(ctx, idx, job, download_url, credits)),
         Outcome::Failed { progress } => {
             ctx.fail(
                 idx,

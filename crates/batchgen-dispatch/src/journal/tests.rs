@@ -52,6 +52,7 @@ async fn events_replay_into_row_records() {
         row: 1,
         key: k("a"),
         download_url: k("http://x/p1.mp4"),
+        credits: Some(2),
         at: 4,
     });
     j.record_later(Event::Invalid {

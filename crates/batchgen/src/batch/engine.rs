@@ -343,7 +343,7 @@ pub fn finish(
             );
         }
         eprintln!(
-            "{}: {} ready, {}{} failed, {} invalid, {} pending{}{}{}; {} requests ({:.1}/s) in {:.1}s; manifest: {}",
+            "{}: {} ready, {}{} failed, {} invalid, {} pending{}{}{};{} {} requests ({:.1}/s) in {:.1}s; manifest: {}",
             summary.data.display(),
             s.ready,
             if s.draft > 0 {
@@ -369,6 +369,11 @@ pub fn finish(
                     "; {} changed since they were made (kept; --rerender-changed makes them again)",
                     s.changed
                 )
+            } else {
+                String::new()
+            },
+            if s.credits > 0 {
+                format!(" {} credits (as the vendor reported them);", s.credits)
             } else {
                 String::new()
             },
