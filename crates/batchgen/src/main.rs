@@ -8,6 +8,7 @@ mod exit;
 mod output;
 mod progress;
 mod report;
+mod shard;
 
 use clap::Parser;
 use std::process::ExitCode;

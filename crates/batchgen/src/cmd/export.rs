@@ -25,6 +25,7 @@ use crate::cmd::api::{ApiArgs, origin};
 use crate::cmd::engine::{self, EngineArgs, JournalSpec, Summary};
 use crate::exit::{Fatal, Outcome};
 use crate::report::{self, Invalid, RowReport};
+use crate::shard::{self, ShardArgs, Tally};
 
 /// `batchgen export`.
 #[derive(Debug, Args)]
@@ -52,6 +53,8 @@ pub struct ExportArgs {
     pub api: ApiArgs,
     #[command(flatten)]
     pub engine: EngineArgs,
+    #[command(flatten)]
+    pub shard: ShardArgs,
 }
 
 /// The watermark every row gets unless its own `watermark_*` cells say otherwise.
@@ -277,6 +280,7 @@ impl Columns {
 const CHANNEL: usize = 256;
 
 pub fn run(args: ExportArgs, quiet: bool) -> anyhow::Result<Outcome> {
+    let mut tally = Tally::new(args.shard.resolve()?);
     // Everything that can be refused is refused before anything is sent.
     let options = report::read_options(args.encoding.as_deref())?;
     let reader = RowReader::with_options(&args.data, options)?;
@@ -295,6 +299,9 @@ pub fn run(args: ExportArgs, quiet: bool) -> anyhow::Result<Outcome> {
     let mut reader = reader;
     for row in reader.by_ref() {
         let row = row?;
+        if !tally.take(row.number, &columns_found.key.key_of(&row)) {
+            continue;
+        }
         checked.rows += 1;
         if let JobInput::Invalid {
             row: number,
@@ -319,6 +326,7 @@ pub fn run(args: ExportArgs, quiet: bool) -> anyhow::Result<Outcome> {
     checked.refuse_if_strict(args.strict, &args.data)?;
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("cannot create {}", args.out.display()))?;
+    tally.check_out(&args.out)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -328,7 +336,7 @@ pub fn run(args: ExportArgs, quiet: bool) -> anyhow::Result<Outcome> {
     runtime.block_on(run_async(
         args,
         columns_found,
-        checked,
+        (checked, tally),
         (style, options),
         command,
         quiet,
@@ -338,7 +346,7 @@ pub fn run(args: ExportArgs, quiet: bool) -> anyhow::Result<Outcome> {
 async fn run_async(
     args: ExportArgs,
     columns_found: Columns,
-    checked: RowReport,
+    (checked, tally): (RowReport, Tally),
     (style, options): (
         batchgen_dispatch::manifest::CsvStyle,
         batchgen_core::ReadOptions,
@@ -352,7 +360,7 @@ async fn run_async(
     let (journal, replay) = engine::open_journal(
         JournalSpec {
             kind: RunKind::Export,
-            fingerprint: fingerprint(&args, &client)?,
+            fingerprint: shard::mark(fingerprint(&args, &client)?, tally.shard),
             command: command.clone(),
             rows,
         },
@@ -361,6 +369,7 @@ async fn run_async(
         false,
         quiet,
     )?;
+    let extra: Vec<_> = tally.record(&args.out)?.into_iter().collect();
     let reader = RowReader::with_options(&args.data, options)?;
     let columns: Vec<String> = reader.header().names().to_vec();
     let mut config = args
@@ -378,9 +387,14 @@ async fn run_async(
     // The rows, read again and streamed in input order.
     let (tx, rx) = tokio::sync::mpsc::channel(CHANNEL);
     let flags = args.watermark.clone();
+    let sharding = tally.shard;
     let feeder = std::thread::spawn(move || -> Result<(), batchgen_core::InputError> {
         for row in reader {
-            let input = columns_found.input(&row?, &flags);
+            let row = row?;
+            if !shard::keeps(sharding, &columns_found.key.key_of(&row)) {
+                continue;
+            }
+            let input = columns_found.input(&row, &flags);
             if tx.blocking_send(input).is_err() {
                 break;
             }
@@ -398,12 +412,15 @@ async fn run_async(
     if let Err(e) = fed {
         return Err(anyhow::Error::new(e).context("the CSV could not be read to the end"));
     }
+    if let (Some(line), false) = (tally.summary_line(), quiet) {
+        eprintln!("{line}");
+    }
     engine::finish(
         Summary {
             data: &args.data,
             out: &args.out,
             engine: &args.engine,
-            extra: Vec::new(),
+            extra,
             invalid: (&invalid.0, invalid.1),
         },
         &report,

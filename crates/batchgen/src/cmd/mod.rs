@@ -4,6 +4,7 @@ pub mod api;
 pub mod engine;
 pub mod export;
 pub mod exports;
+pub mod manifest;
 pub mod render;
 pub mod run;
 pub mod sandbox;
@@ -22,6 +23,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Run(args) => run::run(*args, cli.global.quiet),
         Command::Export(args) => export::run(*args, cli.global.quiet),
         Command::Exports(args) => exports::run(args, cli.global.quiet),
+        Command::Manifest(args) => manifest::run(args, cli.global.quiet),
         Command::Status(args) => status::run(args),
         Command::Sandbox(args) => sandbox::run(args).map(|_| Outcome::Success),
     }

@@ -32,6 +32,7 @@ use crate::cmd::engine::{self, EngineArgs, JournalSpec, Summary};
 use crate::cmd::render::{Inputs, prepare};
 use crate::exit::{Fatal, Outcome};
 use crate::report;
+use crate::shard::{self, ShardArgs, Tally};
 
 /// `batchgen run`.
 #[derive(Debug, Args)]
@@ -45,6 +46,8 @@ pub struct RunArgs {
     pub api: ApiArgs,
     #[command(flatten)]
     pub engine: EngineArgs,
+    #[command(flatten)]
+    pub shard: ShardArgs,
     /// Refuse to send anything when any row is invalid (exit 3): a partly bad batch never
     /// spends credits by accident.
     #[arg(long)]
@@ -94,10 +97,16 @@ fn parse_public_url(s: &str) -> Result<String, String> {
 const CHANNEL: usize = 256;
 
 pub fn run(args: RunArgs, quiet: bool) -> anyhow::Result<Outcome> {
+    let mut tally = Tally::new(args.shard.resolve()?);
     let prepared = prepare(&args.inputs, quiet)?;
     let columns: Vec<String> = prepared.template.header().names().to_vec();
     // Every row is checked before anything is sent: the reasons come before any credit is spent.
-    let checked = report::check_rows(&prepared.template, &args.inputs.data, prepared.options)?;
+    let checked = report::check_rows_where(
+        &prepared.template,
+        &args.inputs.data,
+        prepared.options,
+        &mut |r| tally.take(r.row.number, &r.key),
+    )?;
     if !quiet {
         checked.warn_cells(&args.inputs.data);
         checked.print_invalid(&mut std::io::stderr().lock())?;
@@ -105,13 +114,21 @@ pub fn run(args: RunArgs, quiet: bool) -> anyhow::Result<Outcome> {
     checked.refuse_if_strict(args.strict, &args.inputs.data)?;
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("cannot create {}", args.out.display()))?;
+    tally.check_out(&args.out)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
     let command = engine::command_line();
-    runtime.block_on(run_async(args, prepared, columns, checked, command, quiet))
+    runtime.block_on(run_async(
+        args,
+        prepared,
+        columns,
+        (checked, tally),
+        command,
+        quiet,
+    ))
 }
 
 /// The webhook receiver of a run: bound, with its public base URL.
@@ -155,7 +172,7 @@ async fn run_async(
     args: RunArgs,
     prepared: crate::cmd::render::Prepared,
     columns: Vec<String>,
-    checked: report::RowReport,
+    (checked, tally): (report::RowReport, Tally),
     command: Vec<String>,
     quiet: bool,
 ) -> anyhow::Result<Outcome> {
@@ -174,7 +191,7 @@ async fn run_async(
     let (journal, replay) = engine::open_journal(
         JournalSpec {
             kind: RunKind::Run,
-            fingerprint: fingerprint(&args, &client)?,
+            fingerprint: shard::mark(fingerprint(&args, &client)?, tally.shard),
             command: command.clone(),
             rows,
         },
@@ -183,6 +200,7 @@ async fn run_async(
         args.sandbox,
         quiet,
     )?;
+    let mut extra: Vec<_> = tally.record(&args.out)?.into_iter().collect();
     let tag = journal.header().run_tag().to_owned();
 
     let mut config = args
@@ -236,9 +254,13 @@ async fn run_async(
     let (tx, rx) = tokio::sync::mpsc::channel(CHANNEL);
     let template = prepared.template;
     let reader = prepared.rows;
+    let sharding = tally.shard;
     let renderer = std::thread::spawn(move || {
         let width = columns.len();
         let mut sink = |r: RenderedRow| -> Result<(), Stop> {
+            if !shard::keeps(sharding, &r.key) {
+                return Ok(());
+            }
             let inputs: Vec<String> = (0..width).map(|i| r.row.cell(i).to_owned()).collect();
             let input = match r.outcome {
                 Ok(body) => JobInput::Project(ProjectRow {
@@ -266,7 +288,6 @@ async fn run_async(
     let rendered = renderer
         .join()
         .map_err(|_| anyhow::anyhow!("the renderer panicked"))?;
-    let mut extra = Vec::new();
     if let Some((r, server)) = receiver {
         receiver_stop.cancel();
         // Callbacks still arriving only find ended rows; do not wait long for idle connections.
@@ -280,6 +301,9 @@ async fn run_async(
     if let Err(batchgen_core::RenderError::Input(e)) = rendered {
         // Rows before the bad one were run and are in the manifest.
         return Err(anyhow::Error::new(e).context("the CSV could not be read to the end"));
+    }
+    if let (Some(line), false) = (tally.summary_line(), quiet) {
+        eprintln!("{line}");
     }
     engine::finish(
         Summary {
