@@ -14,4 +14,5 @@ mod run_faults;
 mod run_resume;
 mod run_webhook;
 mod sandbox_cli;
+mod shard;
 mod spreadsheets;
