@@ -12,12 +12,14 @@ use crate::support::{Env, KEY, batchgen, manifest, repo};
 use batchgen_sandbox::SandboxConfig;
 
 fn fast() -> Env {
-    Env::start(
-        SandboxConfig::default()
-            .rate_limit(100)
-            .render_time(Duration::from_millis(20)..Duration::from_millis(120))
-            .seed(13),
-    )
+    Env::start(fast_config())
+}
+
+fn fast_config() -> SandboxConfig {
+    SandboxConfig::default()
+        .rate_limit(100)
+        .render_time(Duration::from_millis(20)..Duration::from_millis(120))
+        .seed(13)
 }
 
 /// `batchgen run CSV welcome.json --key email --out DIR` against the test's sandbox.
@@ -258,4 +260,52 @@ fn appending_rows_keeps_every_earlier_row_in_its_shard() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("are not shards of one run"), "{stderr}");
+}
+
+#[test]
+fn export_shards_split_the_exports_and_merge() {
+    let env = Env::start(fast_config().seed_projects(12));
+    let csv = crate::support::export::seeded_csv(&env);
+    let total = env.sandbox().seeded_projects().len();
+    assert!(total >= 2, "{total} seeded projects");
+    let dirs: Vec<PathBuf> = (1..=2)
+        .map(|k| env.dir.path().join(format!("x{k}")))
+        .collect();
+    for (i, d) in dirs.iter().enumerate() {
+        let out = batchgen()
+            .env("AISTUDIOS_API_KEY", KEY)
+            .arg("export")
+            .arg(&csv)
+            .args(["--key", "key", "--out"])
+            .arg(d)
+            .args(["--base-url", &env.sandbox().base_url()])
+            .args([
+                "--rate",
+                "90",
+                "--poll-interval",
+                "100ms",
+                "--poll-cap",
+                "500ms",
+            ])
+            .args(["--shard", &format!("{}/2", i + 1)])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{stderr}");
+        assert!(stderr.contains(&format!("shard {}/2: ", i + 1)), "{stderr}");
+    }
+    let keys = shard_of_keys(&dirs);
+    assert_eq!(keys.len(), total);
+    let merged = env.dir.path().join("exports-merged");
+    let d: Vec<&Path> = dirs.iter().map(PathBuf::as_path).collect();
+    let out = merge(&d, Some(&merged));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (header, rows) = manifest(&merged);
+    assert!(header.iter().any(|h| h == "export_id"), "{header:?}");
+    assert_eq!(rows.len(), total);
 }
