@@ -482,6 +482,84 @@ fn same_dir(a: &Path, b: &Path) -> bool {
 mod tests {
     use super::*;
 
+    /// A shard directory of shard `k`/2 of a 2-row input listing `rows` as (row, key).
+    fn shard_dir(root: &Path, name: &str, k: u32, rows: &[(u64, &str)]) -> ShardDir {
+        let dir = root.join(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        let record = Record {
+            batchgen_shard: 1,
+            shard: format!("{k}/2"),
+            index: k - 1,
+            count: 2,
+            hash: crate::shard::HASH.into(),
+            input_rows: 2,
+            input_row_numbers: vec![[1, 2]],
+            rows: rows.len() as u64,
+        };
+        std::fs::write(dir.join(SHARD_FILE), serde_json::to_vec(&record).unwrap()).unwrap();
+        let mut csv = String::from("row;key;status\n");
+        let mut jsonl = String::new();
+        for (row, key) in rows {
+            csv.push_str(&format!("{row};{key};ready\n"));
+            jsonl.push_str(&format!(
+                "{{\"row\":{row},\"key\":\"{key}\",\"status\":\"ready\"}}\n"
+            ));
+        }
+        std::fs::write(dir.join(MANIFEST_CSV), format!("\u{feff}{csv}")).unwrap();
+        std::fs::write(dir.join(MANIFEST_JSONL), jsonl).unwrap();
+        read_dir(&dir).unwrap()
+    }
+
+    // Of 2 shards, "a" hashes to 1/2 and "d" to 2/2 (`printf %s d | sha256sum`).
+
+    #[test]
+    fn the_same_row_in_two_shards_is_refused_by_name() {
+        let t = tempfile::tempdir().unwrap();
+        let dirs = [
+            shard_dir(t.path(), "one", 1, &[(1, "a")]),
+            shard_dir(t.path(), "two", 2, &[(1, "d")]),
+        ];
+        let e = check(&dirs).unwrap_err().to_string();
+        assert!(e.contains("rows are listed twice: row 1 (d) is in"), "{e}");
+        assert!(e.contains("one") && e.contains("two"), "{e}");
+    }
+
+    #[test]
+    fn a_row_in_the_wrong_shard_is_refused() {
+        let t = tempfile::tempdir().unwrap();
+        let dirs = [
+            shard_dir(t.path(), "one", 1, &[(1, "a"), (2, "d")]),
+            shard_dir(t.path(), "two", 2, &[]),
+        ];
+        let e = check(&dirs).unwrap_err().to_string();
+        assert!(
+            e.contains("lists row 2 (d), which belongs to shard 2/2"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn the_csv_keeps_its_separator_and_bom_and_rows_come_in_order() {
+        let t = tempfile::tempdir().unwrap();
+        let dirs = [
+            shard_dir(t.path(), "two", 2, &[(2, "d")]),
+            shard_dir(t.path(), "one", 1, &[(1, "a")]),
+        ];
+        assert_eq!(check(&dirs).unwrap(), [1, 0]);
+        let out = t.path().join("all");
+        let args = MergeArgs {
+            dirs: vec![t.path().join("two"), t.path().join("one")],
+            out: Some(out.clone()),
+        };
+        merge(&args, true).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(out.join(MANIFEST_CSV)).unwrap(),
+            "\u{feff}row;key;status\n1;a;ready\n2;d;ready\n"
+        );
+        let jsonl = std::fs::read_to_string(out.join(MANIFEST_JSONL)).unwrap();
+        assert!(jsonl.starts_with("{\"row\":1,"), "{jsonl}");
+    }
+
     #[test]
     fn missing_rows_read_as_ranges() {
         assert_eq!(ranges(&[3, 7, 8, 9, 12]), "3, 7-9, 12");
