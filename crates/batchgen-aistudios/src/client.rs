@@ -1,5 +1,7 @@
 //! [`Client`]: one method per vendor call, one HTTP request per method.
 
+mod editor;
+
 use std::fmt;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
@@ -305,7 +307,9 @@ impl Client {
         }
     }
 
-    /// `GET /api/odin/v3/editor/project/{id}`: one project's id, name, state and download URL.
+    /// `GET /api/odin/v3/editor/project/{id}`: one project (`data.project`, as the 1.6.x page
+    /// documents; a bare object is read too): id (`_id`), name, state, progress, download URL,
+    /// whether its credits were deducted (`creditSubstracted`), its task id and times.
     pub async fn get_project(&self, id: &ProjectId) -> Result<ProjectInfo, ApiError> {
         let call = Call::GetProject;
         let url = self.inner.url(
@@ -325,9 +329,13 @@ impl Client {
             .map_err(|reason| self.inner.error(call, answer.decode(reason)))
     }
 
-    /// `GET /api/odin/v3/editor/project?name=&page=&limit=`: one page of projects. Used to find
-    /// a project whose create answer was lost; compare names yourself, the vendor does not say
-    /// whether `name` matches exactly.
+    /// `GET /api/odin/v3/editor/project`: the exported projects (the vendor lists only
+    /// those: a project still rendering, failed or a draft is not in it). Used to find a
+    /// project whose create answer was lost.
+    ///
+    /// The docs define no query parameters, so `query.name` is not sent: the client keeps
+    /// the projects named exactly so itself (and then reports no `total`). `page` and `limit`
+    /// are sent when set, for servers that page; the vendor documents no paging.
     pub async fn list_projects(&self, query: &ProjectQuery) -> Result<ProjectPage, ApiError> {
         let call = Call::ListProjects;
         let mut url = self
@@ -335,9 +343,6 @@ impl Client {
             .url(Api::V3, &["api", "odin", "v3", "editor", "project"]);
         {
             let mut q = url.query_pairs_mut();
-            if let Some(name) = &query.name {
-                q.append_pair("name", name);
-            }
             if let Some(page) = query.page {
                 q.append_pair("page", &page.to_string());
             }
@@ -353,8 +358,14 @@ impl Client {
             .send(call, Api::V3, Method::GET, url, None, refuses_credentials)
             .await?;
         let data = answer.v3_data().map_err(|k| self.inner.error(call, k))?;
-        ProjectPage::from_value(&data)
-            .map_err(|reason| self.inner.error(call, answer.decode(reason)))
+        let mut page = ProjectPage::from_value(&data)
+            .map_err(|reason| self.inner.error(call, answer.decode(reason)))?;
+        if let Some(name) = &query.name {
+            page.projects
+                .retain(|p| p.name.as_deref() == Some(name.as_str()));
+            page.total = None;
+        }
+        Ok(page)
     }
 
     /// `GET /api/odin/v3/auth`: whether the credentials are accepted (`data.isAuthenticated`).

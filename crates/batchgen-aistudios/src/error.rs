@@ -50,6 +50,14 @@ pub enum Call {
     ExportStatus,
     /// [`crate::Client::list_exports`].
     ListExports,
+    /// [`crate::Client::export_project`].
+    ExportProject,
+    /// [`crate::Client::delete_projects`].
+    DeleteProjects,
+    /// [`crate::Client::models`].
+    ListModels,
+    /// [`crate::Client::workspaces`].
+    ListWorkspaces,
 }
 
 impl Call {
@@ -64,6 +72,10 @@ impl Call {
             Call::CreateExport => "create export",
             Call::ExportStatus => "get export status",
             Call::ListExports => "list exports",
+            Call::ExportProject => "export project",
+            Call::DeleteProjects => "delete projects",
+            Call::ListModels => "list avatars",
+            Call::ListWorkspaces => "list workspaces",
         }
     }
 }

@@ -1,4 +1,6 @@
-//! A typed client for DeepBrain's AI Studios API: v3 projects and render progress, v2 exports.
+//! A typed client for DeepBrain's AI Studios API: v3 projects (create, export, get, list,
+//! delete) and render progress, the account's avatars and workspaces, webhook bodies, v2
+//! exports.
 //!
 //! The client knows the vendor's wire format and nothing of CSV or templates. Every call sends
 //! one HTTP request (see [`Client`] for the token-refresh exception) and returns a typed answer
@@ -15,6 +17,7 @@
 //!   possibly with HTTP 200.
 //! - v2 (`/v2/...`, exports): `Authorization: Bearer <key>`; answers are bare objects/arrays.
 
+mod account;
 mod client;
 mod config;
 mod credentials;
@@ -24,11 +27,14 @@ mod export;
 mod lenient;
 mod progress;
 mod project;
+mod project_export;
 mod retry_after;
 mod secret;
 mod segment;
 mod token;
+mod webhook;
 
+pub use account::{Cloth, Label, Model, Workspace};
 pub use client::Client;
 pub use config::{CHINA_BASE_URL, ClientConfig, ClientError, DEFAULT_USER_AGENT, GLOBAL_BASE_URL};
 pub use credentials::{Credentials, CredentialsError, ENV_API_KEY, ENV_APP_ID, ENV_USER_KEY};
@@ -36,6 +42,8 @@ pub use error::{ApiError, ApiErrorKind, Call, CodeClass, ErrorClass, Stage, clas
 pub use export::{Export, ExportRequest, ExportStatus, Watermark};
 pub use progress::Progress;
 pub use project::{ProjectId, ProjectInfo, ProjectPage, ProjectQuery, ProjectState};
-pub use retry_after::parse_retry_after;
+pub use project_export::{ProjectExport, Resolution, ResolutionError};
+pub use retry_after::{parse_reset, parse_retry_after};
 pub use secret::Secret;
 pub use segment::{SegmentError, check_segment};
+pub use webhook::{WebhookEnd, WebhookPayload};

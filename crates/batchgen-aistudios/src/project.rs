@@ -6,7 +6,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value};
 
-use crate::lenient::{count, field, id_string, kind_of, non_empty, number, text};
+use crate::lenient::{boolean, count, field, id_string, kind_of, non_empty, number, text};
 use crate::segment::{SegmentError, check_segment};
 
 /// A project id as the vendor gives it (24 lowercase hex characters in practice; any string
@@ -70,7 +70,8 @@ impl<'de> Deserialize<'de> for ProjectId {
 pub enum ProjectState {
     /// Being rendered (also `processing`, `waiting`, `queued`, `pending`...).
     Rendering,
-    /// Rendered; the video can be downloaded (also `complete`, `done`, `success`, `ready`...).
+    /// Rendered; the video can be downloaded: `exported`, the vendor's word (also
+    /// `completed`, `done`, `success`, `ready`...).
     Completed,
     /// The render failed (also `fail`, `error`).
     Failed,
@@ -88,9 +89,8 @@ impl ProjectState {
         match s.trim().to_ascii_lowercase().as_str() {
             "rendering" | "processing" | "progress" | "in_progress" | "inprogress"
             | "exporting" | "waiting" | "queued" | "pending" | "running" => ProjectState::Rendering,
-            "completed" | "complete" | "done" | "finished" | "success" | "succeeded" | "ready" => {
-                ProjectState::Completed
-            }
+            "exported" | "completed" | "complete" | "done" | "finished" | "success"
+            | "succeeded" | "ready" => ProjectState::Completed,
             "failed" | "fail" | "failure" | "error" | "errored" => ProjectState::Failed,
             "draft" | "saved" => ProjectState::Draft,
             "" => ProjectState::Unknown,
@@ -115,6 +115,13 @@ pub struct ProjectInfo {
     pub progress: Option<f64>,
     /// Creation time as the server wrote it, if given.
     pub created_at: Option<String>,
+    /// Last change (an export counts) as the server wrote it, if given.
+    pub updated_at: Option<String>,
+    /// Whether the render's credits have been deducted (`creditSubstracted`, the vendor's
+    /// spelling), if given. The amount comes only with the webhook (`credit`).
+    pub credit_subtracted: Option<bool>,
+    /// The server's task id of the current render (`backendTaskId`), if given.
+    pub backend_task_id: Option<String>,
 }
 
 impl ProjectInfo {
@@ -143,6 +150,13 @@ impl ProjectInfo {
             progress: field(obj, &["progress"]).and_then(number),
             created_at: field(obj, &["createdAt", "created_at", "createDate", "created"])
                 .and_then(text),
+            updated_at: field(obj, &["updatedAt", "updated_at"]).and_then(text),
+            credit_subtracted: field(
+                obj,
+                &["creditSubstracted", "creditSubtracted", "credit_subtracted"],
+            )
+            .and_then(boolean),
+            backend_task_id: field(obj, &["backendTaskId", "backend_task_id"]).and_then(non_empty),
         })
     }
 }
@@ -157,12 +171,13 @@ impl ProjectInfo {
 /// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ProjectQuery {
-    /// Only projects with this name. The sandbox matches exactly; the vendor does not document
-    /// whether it matches exactly, so compare names yourself.
+    /// Only projects with exactly this name. Not sent (the vendor defines no query
+    /// parameters): [`Client::list_projects`](crate::Client::list_projects) filters the answer.
     pub name: Option<String>,
-    /// Page number (1-based in the sandbox).
+    /// Page number, sent as `page` when set (the vendor documents no paging; the sandbox
+    /// ignores it and answers every exported project).
     pub page: Option<u32>,
-    /// Page size (the sandbox defaults to 20, caps at 100).
+    /// Page size, sent as `limit` when set (see `page`).
     pub limit: Option<u32>,
 }
 
@@ -255,6 +270,7 @@ mod tests {
     fn states() {
         assert_eq!(ProjectState::parse("rendering"), ProjectState::Rendering);
         assert_eq!(ProjectState::parse("COMPLETED"), ProjectState::Completed);
+        assert_eq!(ProjectState::parse("exported"), ProjectState::Completed);
         assert_eq!(ProjectState::parse("failed"), ProjectState::Failed);
         assert_eq!(ProjectState::parse("draft"), ProjectState::Draft);
         assert_eq!(
@@ -280,6 +296,17 @@ mod tests {
         );
         assert_eq!(p.progress, Some(100.0));
         assert_eq!(p.created_at.as_deref(), Some("2025-01-01T00:00:00Z"));
+        assert_eq!(p.credit_subtracted, None);
+
+        let p = ProjectInfo::from_value(&json!({
+            "_id": "65f1c0ffee0123456789abcd", "state": "exported", "progress": 100,
+            "creditSubstracted": true, "backendTaskId": "t-1", "updatedAt": "2025-01-02T00:00:00Z"
+        }))
+        .unwrap();
+        assert_eq!(p.state, ProjectState::Completed);
+        assert_eq!(p.credit_subtracted, Some(true));
+        assert_eq!(p.backend_task_id.as_deref(), Some("t-1"));
+        assert_eq!(p.updated_at.as_deref(), Some("2025-01-02T00:00:00Z"));
 
         let p = ProjectInfo::from_value(
             &json!({"projectId": 77, "status": "processing", "downloadUrl": ""}),

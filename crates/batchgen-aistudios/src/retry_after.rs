@@ -39,14 +39,60 @@ pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
 }
 
 /// Reads `Retry-After` from response headers (the first value if repeated), relative to now.
+/// Without it, a spent quota announced by `RateLimit-Remaining: 0` / `X-RateLimit-Remaining: 0`
+/// gives the wait until its `*-Reset` (see [`parse_reset`]).
 pub(crate) fn from_headers(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
-    let value = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?;
-    parse_retry_after(value, SystemTime::now())
+    let get = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    if let Some(value) = get("retry-after") {
+        return parse_retry_after(value, SystemTime::now());
+    }
+    for prefix in ["ratelimit", "x-ratelimit"] {
+        let spent = get(&format!("{prefix}-remaining")).is_some_and(|r| r.trim() == "0");
+        if let (true, Some(reset)) = (spent, get(&format!("{prefix}-reset"))) {
+            return parse_reset(reset, SystemTime::now());
+        }
+    }
+    None
+}
+
+/// Parses a `RateLimit-Reset` / `X-RateLimit-Reset` value: seconds to wait, or, for values
+/// above 10^9, a Unix time in seconds (as GitHub sends `X-RateLimit-Reset`), from `now`.
+/// Capped like `Retry-After`.
+pub fn parse_reset(value: &str, now: SystemTime) -> Option<Duration> {
+    let n: f64 = value
+        .trim()
+        .parse()
+        .ok()
+        .filter(|n: &f64| n.is_finite() && *n >= 0.0)?;
+    let wait = if n > 1e9 {
+        let at = SystemTime::UNIX_EPOCH + Duration::from_secs_f64(n);
+        at.duration_since(now).unwrap_or(Duration::ZERO)
+    } else {
+        Duration::from_secs_f64(n)
+    };
+    Some(wait.min(MAX_RETRY_AFTER))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ratelimit_reset_is_a_delay_or_a_unix_time() {
+        let now = at(1_700_000_000);
+        assert_eq!(parse_reset("2", now), Some(Duration::from_secs(2)));
+        assert_eq!(parse_reset("1700000003", now), Some(Duration::from_secs(3)));
+        assert_eq!(parse_reset("1600000000", now), Some(Duration::ZERO));
+        assert_eq!(parse_reset("-1", now), None);
+        let mut h = reqwest::header::HeaderMap::new();
+        h.insert("x-ratelimit-remaining", "0".parse().unwrap());
+        h.insert("x-ratelimit-reset", "5".parse().unwrap());
+        assert_eq!(from_headers(&h), Some(Duration::from_secs(5)));
+        h.insert("x-ratelimit-remaining", "3".parse().unwrap());
+        assert_eq!(from_headers(&h), None, "quota left: no wait");
+        h.insert("retry-after", "7".parse().unwrap());
+        assert_eq!(from_headers(&h), Some(Duration::from_secs(7)));
+    }
 
     fn at(secs: u64) -> SystemTime {
         SystemTime::UNIX_EPOCH + Duration::from_secs(secs)

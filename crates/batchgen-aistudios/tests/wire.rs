@@ -145,9 +145,9 @@ async fn v2_sends_bearer_and_documented_paths() {
 }
 
 #[tokio::test]
-async fn list_projects_sends_the_query_and_reads_numeric_ids() {
+async fn list_projects_filters_by_name_itself_and_reads_numeric_ids() {
     let server = Scripted::start(|_| {
-        ok(r#"{"projects":[{"id":123,"name":"a b&c","state":"completed","download_url":"http://x/1.mp4"}],"total":1}"#)
+        ok(r#"[{"id":123,"name":"a b&c","state":"exported","download_url":"http://x/1.mp4"},{"id":124,"name":"a b","state":"exported","download_url":"http://x/2.mp4"}]"#)
     })
     .await;
     let client = key_client(&server);
@@ -155,16 +155,22 @@ async fn list_projects_sends_the_query_and_reads_numeric_ids() {
         .list_projects(&ProjectQuery::named("a b&c").page(2).limit(50))
         .await
         .unwrap();
+    assert_eq!(page.projects.len(), 1, "exact names only: {page:?}");
     assert_eq!(page.projects[0].id.as_str(), "123");
-    assert_eq!(page.total, Some(1));
-    client
+    assert_eq!(
+        page.projects[0].state,
+        batchgen_aistudios::ProjectState::Completed
+    );
+    assert_eq!(page.total, None);
+    let all = client
         .list_projects(&ProjectQuery::default())
         .await
         .unwrap();
+    assert_eq!(all.projects.len(), 2);
     let reqs = server.requests();
     assert_eq!(
-        reqs[0].target,
-        "/api/odin/v3/editor/project?name=a+b%26c&page=2&limit=50"
+        reqs[0].target, "/api/odin/v3/editor/project?page=2&limit=50",
+        "the name is not a documented parameter"
     );
     assert_eq!(reqs[1].target, "/api/odin/v3/editor/project");
 }

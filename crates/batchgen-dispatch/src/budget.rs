@@ -35,6 +35,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use governor::{Quota, RateLimiter};
+
+use crate::adaptive::Aimd;
 use tokio::sync::{Notify, oneshot};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -102,7 +104,7 @@ impl fmt::Display for Rate {
 
 /// Why a rate could not be read.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
-#[error("read rate {given:?}: expected N, N/s or N/min with N a whole number above 0")]
+#[error("read rate {given:?}: expected auto, N, N/s or N/min with N a whole number above 0")]
 pub struct RateError {
     given: String,
 }
@@ -122,6 +124,40 @@ impl FromStr for Rate {
             "s" | "sec" | "second" => Ok(Rate::per_second(n)),
             "m" | "min" | "minute" => Ok(Rate::per_minute(n)),
             _ => Err(err()),
+        }
+    }
+}
+
+/// `--rate`: `auto` (find the key's limit, see [`crate::adaptive`]) or a fixed [`Rate`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum RateSetting {
+    /// Find the limit and stay just under it.
+    #[default]
+    Auto,
+    /// A fixed budget.
+    Fixed(Rate),
+}
+
+impl fmt::Display for RateSetting {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RateSetting::Auto => f.write_str("auto"),
+            RateSetting::Fixed(r) => r.fmt(f),
+        }
+    }
+}
+
+impl FromStr for RateSetting {
+    type Err = RateError;
+
+    /// Reads `auto`, or a [`Rate`] (`N`, `N/s`, `N/min`).
+    fn from_str(s: &str) -> Result<RateSetting, RateError> {
+        if s.trim().eq_ignore_ascii_case("auto") {
+            Ok(RateSetting::Auto)
+        } else {
+            s.parse().map(RateSetting::Fixed).map_err(|_| RateError {
+                given: s.to_owned(),
+            })
         }
     }
 }
@@ -207,7 +243,8 @@ impl Shared {
 /// # }
 /// ```
 pub struct Budget {
-    rate: Rate,
+    setting: RateSetting,
+    adaptive: Option<Arc<Mutex<Aimd>>>,
     shared: Arc<Shared>,
     pacer: tokio::task::JoinHandle<()>,
 }
@@ -215,7 +252,7 @@ pub struct Budget {
 impl fmt::Debug for Budget {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Budget")
-            .field("rate", &self.rate)
+            .field("rate", &self.setting)
             .field("granted", &self.granted())
             .finish()
     }
@@ -224,6 +261,21 @@ impl fmt::Debug for Budget {
 impl Budget {
     /// A budget of `rate`, burst 1 (see the module documentation). Spawns the pacer task.
     pub fn new(rate: Rate) -> Budget {
+        Budget::with_setting(RateSetting::Fixed(rate), None)
+    }
+
+    /// A budget that finds the key's limit (`--rate auto`), never above `max_rate` requests a
+    /// second. Spawns the pacer task.
+    pub fn adaptive(max_rate: Option<f64>) -> Budget {
+        Budget::with_setting(RateSetting::Auto, max_rate)
+    }
+
+    /// A budget for `--rate` and `--max-rate` (the cap applies to `auto` only).
+    pub fn with_setting(setting: RateSetting, max_rate: Option<f64>) -> Budget {
+        let window = match setting {
+            RateSetting::Fixed(rate) => rate.window(),
+            RateSetting::Auto => Duration::from_secs(1),
+        };
         let shared = Arc::new(Shared {
             queues: Mutex::new(Default::default()),
             wake: Notify::new(),
@@ -231,25 +283,55 @@ impl Budget {
             granted: AtomicU64::new(0),
             pauses: AtomicU64::new(0),
             sent: Mutex::new(PeakWindow {
-                window: rate.window(),
+                window,
                 recent: VecDeque::new(),
                 peak: 0,
             }),
         });
-        let quota = Quota::with_period(rate.period())
-            .expect("a rate's period is above zero")
-            .allow_burst(NonZeroU32::MIN);
-        let pacer = tokio::spawn(pace(Arc::clone(&shared), RateLimiter::direct(quota)));
+        let (pacing, adaptive) = match setting {
+            RateSetting::Fixed(rate) => {
+                let quota = Quota::with_period(rate.period())
+                    .expect("a rate's period is above zero")
+                    .allow_burst(NonZeroU32::MIN);
+                (Pacing::Fixed(RateLimiter::direct(quota)), None)
+            }
+            RateSetting::Auto => {
+                let aimd = Arc::new(Mutex::new(Aimd::new(max_rate, Instant::now())));
+                (Pacing::Adaptive(aimd.clone()), Some(aimd))
+            }
+        };
+        let pacer = tokio::spawn(pace(Arc::clone(&shared), pacing));
         Budget {
-            rate,
+            setting,
+            adaptive,
             shared,
             pacer,
         }
     }
 
-    /// The rate.
-    pub fn rate(&self) -> Rate {
-        self.rate
+    /// `--rate` as given: `auto` or the fixed rate.
+    pub fn setting(&self) -> RateSetting {
+        self.setting
+    }
+
+    /// The rate in force, requests per second (the adaptive one's latest value).
+    pub fn current_rate(&self) -> f64 {
+        match (&self.adaptive, self.setting) {
+            (Some(a), _) => a.lock().unwrap_or_else(|p| p.into_inner()).current(),
+            (None, RateSetting::Fixed(r)) => r.per_sec(),
+            (None, RateSetting::Auto) => 0.0,
+        }
+    }
+
+    /// A 429 for the whole key arrived: with `--rate auto` the rate is cut (once per burst
+    /// of 429s, see [`crate::adaptive`]). A fixed budget is not changed. The caller also
+    /// pauses everyone with [`Budget::pause_until`] when the answer says how long.
+    pub fn rate_limited(&self) {
+        if let Some(a) = &self.adaptive {
+            a.lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .rate_limited(Instant::now());
+        }
     }
 
     /// Waits for one request's worth of budget. Returns [`Stopped`] as soon as `stop` is
@@ -339,9 +421,21 @@ impl Drop for Budget {
     }
 }
 
+/// How the pacer spaces grants.
+enum Pacing {
+    /// A fixed rate: governor's GCRA with burst 1.
+    Fixed(governor::DefaultDirectRateLimiter),
+    /// `--rate auto`: grants spaced by the controller's current rate, on tokio's clock.
+    Adaptive(Arc<Mutex<Aimd>>),
+}
+
 /// The pacer: wait for a waiter, then for the shared pause, then for the limiter; hand the cell
 /// to the most urgent waiter still waiting.
-async fn pace(shared: Arc<Shared>, limiter: governor::DefaultDirectRateLimiter) {
+async fn pace(shared: Arc<Shared>, pacing: Pacing) {
+    // Adaptive pacing: when the next grant is due. It advances by one period per grant and
+    // may lag `now` by at most one period, so timer rounding (tokio's whole milliseconds)
+    // does not lose budget and an idle spell does not bank a burst.
+    let mut next = Instant::now();
     loop {
         // Wait until someone waits. `notified` is enabled before the check so a push between
         // the check and the await is not missed.
@@ -361,9 +455,27 @@ async fn pace(shared: Arc<Shared>, limiter: governor::DefaultDirectRateLimiter) 
                 _ => break,
             }
         }
-        // governor's own wait (a timer thread, sub-millisecond). tokio's timer rounds up to
-        // whole milliseconds: at 100/s (10.4 ms apart) that lost ~8 % of the budget (measured).
-        limiter.until_ready().await;
+        match &pacing {
+            // governor's own wait (a timer thread, sub-millisecond). tokio's timer rounds up
+            // to whole milliseconds: at 100/s (10.4 ms apart) that lost ~8 % of the budget.
+            Pacing::Fixed(limiter) => limiter.until_ready().await,
+            Pacing::Adaptive(aimd) => {
+                let rate = aimd
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .rate(Instant::now());
+                let period = Duration::from_secs_f64(1.0 / rate.max(crate::adaptive::MIN_RATE));
+                let now = Instant::now();
+                next = next.max(now.checked_sub(period).unwrap_or(now));
+                if next > now {
+                    tokio::time::sleep_until(next).await;
+                }
+                next += period;
+                aimd.lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .granted(Instant::now());
+            }
+        }
         // Give the cell to the most urgent live waiter; a waiter that gave up (its receiver
         // is gone) passes it on.
         while let Some(waiter) = shared.pop() {
@@ -400,7 +512,7 @@ mod tests {
         }
         assert_eq!(
             "0/s".parse::<Rate>().unwrap_err().to_string(),
-            "read rate \"0/s\": expected N, N/s or N/min with N a whole number above 0"
+            "read rate \"0/s\": expected auto, N, N/s or N/min with N a whole number above 0"
         );
     }
 

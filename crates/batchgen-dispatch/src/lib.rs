@@ -66,9 +66,11 @@
 //! # Ok(()) }
 //! ```
 
+pub mod adaptive;
 pub mod budget;
 pub mod callbacks;
 mod claims;
+pub mod concurrency;
 pub mod download;
 pub mod engine;
 pub mod error;
@@ -81,7 +83,7 @@ pub mod progress;
 pub mod retry;
 pub mod webhook;
 
-pub use budget::{Budget, Priority, Rate};
+pub use budget::{Budget, Priority, Rate, RateSetting};
 pub use callbacks::Callbacks;
 pub use engine::{End, Engine, EngineConfig, Report, StatusCounts};
 pub use error::EngineError;

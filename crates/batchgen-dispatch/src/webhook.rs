@@ -32,7 +32,6 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use hmac::{Hmac, Mac};
 use serde::Serialize;
-use serde_json::Value;
 use sha2::Sha256;
 use tokio_util::sync::CancellationToken;
 
@@ -147,36 +146,14 @@ impl WebhookUrls {
 
 /// Reads a callback body: `{"progress":100,"credit":1,"backendTaskId":"…","download_url":"…"}`
 /// is ready; `progress` below 100 with `download_url` null (or absent) is a failed render, as
-/// the vendor's failure callback reads. `credit` and `backendTaskId` are not needed.
+/// the vendor's failure callback reads. The wire type, `credit` included, is the client's
+/// [`WebhookPayload`](batchgen_aistudios::WebhookPayload).
 pub fn parse_payload(body: &[u8]) -> Result<Outcome, String> {
-    let v: Value =
-        serde_json::from_slice(body).map_err(|e| format!("the body is not JSON: {e}"))?;
-    let obj = v
-        .as_object()
-        .ok_or("the body is not a JSON object like {\"progress\":100,\"download_url\":\"…\"}")?;
-    let progress = match obj.get("progress") {
-        Some(Value::Number(n)) => n.as_f64(),
-        Some(Value::String(s)) => s.trim().parse::<f64>().ok(),
-        _ => None,
-    }
-    .filter(|p| p.is_finite())
-    .ok_or("the body has no numeric \"progress\"")?;
-    let url = match obj.get("download_url").or_else(|| obj.get("downloadUrl")) {
-        None | Some(Value::Null) => None,
-        Some(Value::String(s)) if s.trim().is_empty() => None,
-        Some(Value::String(s)) => Some(s.trim().to_owned()),
-        Some(_) => return Err("\"download_url\" is neither a string nor null".into()),
-    };
-    match (progress >= 100.0, url) {
-        (true, Some(download_url)) => Ok(Outcome::Ready { download_url }),
-        (false, None) => Ok(Outcome::Failed {
-            progress: progress.max(0.0),
-        }),
-        (true, None) => Err("progress is 100 but there is no \"download_url\"".into()),
-        (false, Some(_)) => Err(format!(
-            "progress is {progress} (below 100) but there is a \"download_url\""
-        )),
-    }
+    use batchgen_aistudios::{WebhookEnd, WebhookPayload};
+    Ok(match WebhookPayload::parse(body)?.end()? {
+        WebhookEnd::Ready { download_url, .. } => Outcome::Ready { download_url },
+        WebhookEnd::Failed { progress } => Outcome::Failed { progress },
+    })
 }
 
 /// What the receiver has seen so far.

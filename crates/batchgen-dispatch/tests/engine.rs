@@ -103,6 +103,11 @@ async fn resume_adopts_the_project_of_a_row_caught_while_submitting() {
     journal.close().unwrap();
     drop(journal);
     assert_eq!(sb.stats().submissions, 1);
+    // The vendor lists a project only once it is exported: resume after its render ended
+    // (a lookup during the render finds nothing; issue 10 item 4 makes lookups patient).
+    while !client.progress(&created).await.unwrap().is_finished() {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 
     let (journal, replay) = open(dir.path(), true);
     let report = run(&client, dir.path(), journal, replay, input, false).await;

@@ -13,6 +13,8 @@ use std::ops::Range;
 use std::time::Duration;
 
 use crate::error::{ParseError, SandboxError};
+use crate::limits::{LimitHeaders, RateSchedule};
+use crate::vendor_rules::VendorRule;
 
 /// The API key a sandbox accepts when none is configured.
 pub const DEFAULT_API_KEY: &str = "sandbox-key";
@@ -46,7 +48,11 @@ pub struct SandboxConfig {
     pub(crate) api_key: String,
     pub(crate) app_id: String,
     pub(crate) user_key: String,
-    pub(crate) rate_limit: u32,
+    pub(crate) rate_schedule: RateSchedule,
+    pub(crate) limit_headers: LimitHeaders,
+    pub(crate) max_renders: u32,
+    pub(crate) vendor_rules: Vec<VendorRule>,
+    pub(crate) list_unexported: bool,
     pub(crate) render_time: Range<Duration>,
     pub(crate) latency: Range<Duration>,
     pub(crate) fail_probability: f64,
@@ -68,7 +74,11 @@ impl Default for SandboxConfig {
             api_key: DEFAULT_API_KEY.to_owned(),
             app_id: DEFAULT_APP_ID.to_owned(),
             user_key: DEFAULT_USER_KEY.to_owned(),
-            rate_limit: 0,
+            rate_schedule: RateSchedule::fixed(0),
+            limit_headers: LimitHeaders::RETRY_AFTER,
+            max_renders: 0,
+            vendor_rules: Vec::new(),
+            list_unexported: false,
             render_time: Duration::from_secs(1)..Duration::from_secs(3),
             latency: Duration::ZERO..Duration::ZERO,
             fail_probability: 0.0,
@@ -93,7 +103,11 @@ impl fmt::Debug for SandboxConfig {
             .field("api_key", &"<redacted>")
             .field("app_id", &self.app_id)
             .field("user_key", &"<redacted>")
-            .field("rate_limit", &self.rate_limit)
+            .field("rate_schedule", &self.rate_schedule.to_string())
+            .field("limit_headers", &self.limit_headers.to_string())
+            .field("max_renders", &self.max_renders)
+            .field("vendor_rules", &self.vendor_rules)
+            .field("list_unexported", &self.list_unexported)
             .field("render_time", &self.render_time)
             .field("latency", &self.latency)
             .field("fail_probability", &self.fail_probability)
@@ -136,7 +150,30 @@ impl SandboxConfig {
     /// (a token bucket holding `per_second` requests, refilled at `per_second` a second).
     /// `0` means no limit.
     pub fn rate_limit(mut self, per_second: u32) -> Self {
-        self.rate_limit = per_second;
+        self.rate_schedule = RateSchedule::fixed(per_second);
+        self
+    }
+
+    /// A rate limit that changes during the run, e.g. 50/s then 10/s from 30 s after the
+    /// start (`"50,10@30s".parse()`); replaces [`rate_limit`](Self::rate_limit). Buckets
+    /// refill at the rate in force and never hold more than it.
+    pub fn rate_schedule(mut self, schedule: RateSchedule) -> Self {
+        self.rate_schedule = schedule;
+        self
+    }
+
+    /// Which headers tell clients about the rate limit (default: `Retry-After` on 429s;
+    /// [`LimitHeaders::NONE`] hides the limit entirely).
+    pub fn limit_headers(mut self, headers: LimitHeaders) -> Self {
+        self.limit_headers = headers;
+        self
+    }
+
+    /// At most `n` renders in progress at once (`0`, the default: no limit). A create with
+    /// `isExport` or an export past it is refused with 429 `CONCURRENT_RENDER_LIMIT` (no
+    /// `Retry-After`) and creates nothing; polls and other calls are never refused for it.
+    pub fn max_renders(mut self, n: u32) -> Self {
+        self.max_renders = n;
         self
     }
 
@@ -144,6 +181,22 @@ impl SandboxConfig {
     /// An empty range (`d..d`) means exactly `d`.
     pub fn render_time(mut self, r: Range<Duration>) -> Self {
         self.render_time = r;
+        self
+    }
+
+    /// Adds a vendor-side rule batchgen's own validation does not know: creates that break
+    /// it are refused with 400 `INVALID_PARAMETER` naming the pointer. Rules add up.
+    pub fn refuse(mut self, rule: VendorRule) -> Self {
+        self.vendor_rules.push(rule);
+        self
+    }
+
+    /// A laxer list than the docs: `GET /api/odin/v3/editor/project` also shows projects
+    /// still rendering and failed ones (drafts stay hidden). Off by default: the vendor lists
+    /// exported projects only. For tests of lost-answer lookups written before lookups wait
+    /// for a render to end (issue 10 item 4).
+    pub fn list_unexported(mut self, on: bool) -> Self {
+        self.list_unexported = on;
         self
     }
 
@@ -267,6 +320,9 @@ impl SandboxConfig {
                 "token_ttl is zero; give a positive duration".to_owned(),
             ));
         }
+        self.rate_schedule
+            .check()
+            .map_err(|e| SandboxError::InvalidConfig(format!("{e}; give steps like 50,10@30s")))?;
         if self.webhook_attempts == 0 {
             return Err(SandboxError::InvalidConfig(
                 "webhook attempts is 0; give at least 1".to_owned(),

@@ -81,6 +81,18 @@ impl ApiError {
         e
     }
 
+    /// 429 `CONCURRENT_RENDER_LIMIT`: a create or an export past `max_renders` renders in
+    /// progress. No `Retry-After`: nobody can say when a render ends.
+    pub fn concurrent_render_limit(max: u32) -> Self {
+        Self::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "CONCURRENT_RENDER_LIMIT",
+            format!(
+                "too many renders in progress (this account may have {max} at once); wait for one to finish before starting another"
+            ),
+        )
+    }
+
     /// 500 `INTERNAL_ERROR`, as an injected fault.
     pub fn internal() -> Self {
         Self::new(

@@ -5,7 +5,8 @@
 //! documented: v3 project creation, progress, project list/get, tokens; v2 exports; a
 //! "CDN" serving a real MP4 with range requests; webhooks on completion. It is faithful
 //! where the vendor documents behaviour and hostile where real services are: a per-key
-//! rate limit with `Retry-After`, server errors, dropped connections, lost answers,
+//! rate limit (which can change mid-run, with `Retry-After`, `RateLimit-*` or no hint at
+//! all), a cap on renders in progress, server errors, dropped connections, lost answers,
 //! latency, failed renders and duplicate webhooks, all off by default and all
 //! deterministic under a seed.
 //!
@@ -41,17 +42,20 @@
 
 mod auth;
 mod budget;
+mod catalog;
 mod clock;
 mod config;
 mod envelope;
 mod error;
 mod export;
 mod faults;
+mod limits;
 mod project;
 mod routes;
 mod server;
 mod state;
 mod stats;
+mod vendor_rules;
 mod webhook;
 
 pub use config::{
@@ -59,9 +63,11 @@ pub use config::{
     parse_duration_range, parse_probability,
 };
 pub use error::{ParseError, SandboxError};
+pub use limits::{LimitHeaders, RateSchedule};
 pub use server::Sandbox;
 pub use state::SeededProject;
 pub use stats::Stats;
+pub use vendor_rules::VendorRule;
 
 /// The bytes every download serves: a 1-second 160x90 H.264/AAC MP4 (about 7 KB).
 /// Tests can compare downloaded files against it.

@@ -124,7 +124,7 @@ impl Phase {
         match self {
             Phase::Draft => "draft",
             Phase::Rendering { .. } => "rendering",
-            Phase::Completed => "completed",
+            Phase::Completed => "exported",
             Phase::Failed { .. } => "failed",
         }
     }
@@ -216,10 +216,22 @@ fn round2(x: f64) -> f64 {
 pub(crate) struct Project {
     pub id: ProjectId,
     pub name: Box<str>,
-    pub render: Render,
+    /// `landscape` (the default) or `portrait`, as sent.
+    pub orientation: Box<str>,
+    /// The `scenes` array as sent (JSON text), for get-project.
+    pub scenes: Box<str>,
+    pub created_at: SystemTime,
+    /// Creation, or the last export.
+    pub updated_at: SystemTime,
+    /// The current render; `None` for a draft (`isExport: false`) never exported.
+    pub render: Option<Render>,
+    /// Renders started so far: 1 for a create with `isExport`, plus one per export call.
+    /// Webhook deliveries carry it so that a delivery queued for an earlier render of a
+    /// re-exported project is dropped.
+    pub generation: u32,
+    /// Where the current render's webhook goes.
     pub webhook_url: Option<Box<str>>,
-    /// `false`: saved as a draft, never rendered.
-    pub is_export: bool,
+    /// The current render's backend task id (a new one per render).
     pub task_id: u128,
     /// v2 folder number for seeded projects (`folder_001` is 1); `None` for v3-created ones.
     pub folder: Option<u32>,
@@ -227,10 +239,9 @@ pub(crate) struct Project {
 
 impl Project {
     pub fn phase(&self, now: Instant) -> Phase {
-        if self.is_export {
-            self.render.phase(now)
-        } else {
-            Phase::Draft
+        match &self.render {
+            Some(r) => r.phase(now),
+            None => Phase::Draft,
         }
     }
 
@@ -257,11 +268,12 @@ pub(crate) struct Inserted {
     pub duplicate_name: bool,
 }
 
-/// Every project, in creation order, with the indexes answers need.
+/// Every project, in creation order, with the indexes answers need. Deleted projects leave
+/// a hole, so indexes stay valid.
 #[derive(Default)]
 pub(crate) struct ProjectStore {
     index: HashMap<ProjectId, usize>,
-    list: Vec<Project>,
+    list: Vec<Option<Project>>,
     bodies: HashSet<u64>,
     names: HashSet<Box<str>>,
 }
@@ -278,23 +290,41 @@ impl ProjectStore {
             found.duplicate_name = !self.names.insert(p.name.clone());
         }
         self.index.insert(p.id, self.list.len());
-        self.list.push(p);
+        self.list.push(Some(p));
         found
     }
 
     /// The project with id `id` (24 hex characters), if any.
     pub fn get(&self, id: &str) -> Option<&Project> {
         let id = ProjectId::parse(id)?;
-        self.index.get(&id).map(|&i| &self.list[i])
+        self.index.get(&id).and_then(|&i| self.list[i].as_ref())
+    }
+
+    /// The project with id `id`, to change it.
+    pub fn get_mut(&mut self, id: &str) -> Option<&mut Project> {
+        let id = ProjectId::parse(id)?;
+        let i = *self.index.get(&id)?;
+        self.list[i].as_mut()
+    }
+
+    /// Deletes the project with id `id`; whether it existed.
+    pub fn remove(&mut self, id: &str) -> bool {
+        let Some(id) = ProjectId::parse(id) else {
+            return false;
+        };
+        match self.index.remove(&id) {
+            Some(i) => self.list[i].take().is_some(),
+            None => false,
+        }
     }
 
     /// Every project, newest first.
     pub fn newest_first(&self) -> impl Iterator<Item = &Project> {
-        self.list.iter().rev()
+        self.list.iter().rev().flatten()
     }
 
     pub fn len(&self) -> usize {
-        self.list.len()
+        self.index.len()
     }
 }
 
@@ -381,9 +411,13 @@ mod tests {
         let mk = |g: &mut IdGen, name: &str| Project {
             id: g.project_id(SystemTime::now()),
             name: name.into(),
-            render: render(1, None),
+            orientation: "landscape".into(),
+            scenes: "[]".into(),
+            created_at: SystemTime::now(),
+            updated_at: SystemTime::now(),
+            render: Some(render(1, None)),
+            generation: 1,
             webhook_url: None,
-            is_export: true,
             task_id: 0,
             folder: None,
         };
@@ -401,6 +435,10 @@ mod tests {
             "Default Template"
         );
         assert!(s.get("000000000000000000000000").is_none());
+        assert!(s.remove(&a_id));
+        assert!(!s.remove(&a_id));
+        assert!(s.get(&a_id).is_none());
+        assert_eq!((s.len(), s.newest_first().count()), (2, 2));
     }
 
     #[test]

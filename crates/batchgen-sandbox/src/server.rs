@@ -32,6 +32,7 @@ use crate::envelope::{ApiError, proxy_error};
 use crate::error::SandboxError;
 use crate::export::ExportStore;
 use crate::faults::{Fault, Faults, ServerError, Stream, stream_rng};
+use crate::limits::RenderSlots;
 use crate::project::{IdGen, Project, ProjectStore, Render, folder_name};
 use crate::state::{SeededProject, Shared};
 use crate::stats::{Stats, bump};
@@ -119,7 +120,11 @@ impl SandboxConfig {
             render_time: self.render_time,
             render_fail_probability: self.render_fail_probability,
             counters: Default::default(),
-            budget: Budget::new(self.rate_limit),
+            budget: Budget::new(self.rate_schedule, Instant::now()),
+            limit_headers: self.limit_headers,
+            render_slots: RenderSlots::new(self.max_renders),
+            vendor_rules: self.vendor_rules,
+            list_unexported: self.list_unexported,
             faults: Faults::new(
                 seed,
                 self.fail_probability,
@@ -170,14 +175,18 @@ fn seed_projects(shared: &mut Shared, n: usize) {
         let p = Project {
             id,
             name: format!("Seeded Project {:03}", i + 1).into(),
-            render: Render {
+            orientation: "landscape".into(),
+            scenes: "[]".into(),
+            created_at: wall - ago,
+            updated_at: wall - ago,
+            render: Some(Render {
                 started,
                 started_at: wall - ago,
                 duration: Duration::from_secs(60),
                 fails_at: None,
-            },
+            }),
+            generation: 1,
             webhook_url: None,
-            is_export: true,
             task_id: ids.task_id(),
             folder: Some(folder),
         };
@@ -321,11 +330,23 @@ async fn handle(
             // Drawn for every call, first, so the sequence depends only on the calls.
             let plan = shared.faults.draw();
             let key = auth::budget_key(&shared, req.headers(), req.uri().path(), now);
-            if let Err(secs) = shared.budget.take(&key, now) {
-                tracing::debug!(retry_after = secs, "answered 429");
-                bump(&shared.counters.rate_limited);
-                return Ok(ApiError::too_many_requests(secs).into_response());
-            }
+            let quota = match shared.budget.take(&key, now) {
+                Ok(quota) => quota,
+                Err(refused) => {
+                    tracing::debug!(retry_after = refused.retry_after, "answered 429");
+                    bump(&shared.counters.rate_limited);
+                    let mut resp = shared
+                        .limit_headers
+                        .too_many_requests(refused.retry_after)
+                        .into_response();
+                    shared.limit_headers.apply(
+                        resp.headers_mut(),
+                        &refused.quota,
+                        SystemTime::now(),
+                    );
+                    return Ok(resp);
+                }
+            };
             if plan.fault == Fault::Drop {
                 tracing::debug!("injected fault: connection dropped");
                 bump(&shared.counters.faults_dropped);
@@ -343,7 +364,12 @@ async fn handle(
                     ServerError::Unavailable => proxy_error(StatusCode::SERVICE_UNAVAILABLE),
                 });
             }
-            let resp = route(router, req).await;
+            let mut resp = route(router, req).await;
+            if let Some(quota) = quota {
+                shared
+                    .limit_headers
+                    .apply(resp.headers_mut(), &quota, SystemTime::now());
+            }
             if plan.fault == Fault::Lost {
                 tracing::debug!(status = %resp.status(), "injected fault: answer lost");
                 bump(&shared.counters.faults_lost);

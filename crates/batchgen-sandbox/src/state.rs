@@ -11,8 +11,10 @@ use serde::{Deserialize, Serialize};
 use crate::budget::Budget;
 use crate::export::ExportStore;
 use crate::faults::Faults;
+use crate::limits::{LimitHeaders, RenderSlots};
 use crate::project::{IdGen, Phase, ProjectStore, Render};
 use crate::stats::{Counters, Stats};
+use crate::vendor_rules::VendorRule;
 use crate::webhook::WebhookQueue;
 
 /// A project that existed before the sandbox started, for v2 export tests.
@@ -37,6 +39,11 @@ pub(crate) struct Shared {
     pub render_fail_probability: f64,
     pub counters: Counters,
     pub budget: Budget,
+    pub limit_headers: LimitHeaders,
+    pub render_slots: RenderSlots,
+    pub vendor_rules: Vec<VendorRule>,
+    /// The list also shows renders in progress and failed ones (`list_unexported`).
+    pub list_unexported: bool,
     pub faults: Faults,
     /// Render durations and failures, drawn per project and per export.
     pub renders: Mutex<StdRng>,
@@ -99,7 +106,8 @@ impl Shared {
             match p.phase(now) {
                 Phase::Completed => s.renders_completed += 1,
                 Phase::Failed { .. } => s.renders_failed += 1,
-                _ => {}
+                Phase::Rendering { .. } => s.renders_in_progress += 1,
+                Phase::Draft => {}
             }
         }
         drop(projects);

@@ -19,6 +19,15 @@ pub struct Stats {
     pub requests: u64,
     /// `POST /api/odin/v3/editor/project` calls that created a project (lost answers included).
     pub submissions: u64,
+    /// Creates with `isExport: false`: drafts saved without a render.
+    pub drafts: u64,
+    /// `POST /api/odin/v3/editor/project/export` calls that started a render.
+    pub project_exports: u64,
+    /// Renders started for a project that had been rendered (or was rendering) already:
+    /// a second export, each charged again.
+    pub repeat_exports: u64,
+    /// Projects deleted through `DELETE /api/odin/v3/editor/project`.
+    pub deleted: u64,
     /// Created projects whose body was byte-for-byte the same as an earlier one's.
     pub duplicate_bodies: u64,
     /// Created projects whose explicit `name` was already used by an earlier one
@@ -26,6 +35,10 @@ pub struct Stats {
     pub duplicate_names: u64,
     /// API calls answered 429 because the key's budget was spent.
     pub rate_limited: u64,
+    /// Creates and exports refused with `CONCURRENT_RENDER_LIMIT` (`max_renders`).
+    pub render_limit_refusals: u64,
+    /// Renders in progress now (projects; v2 exports are not counted).
+    pub renders_in_progress: u64,
     /// API calls answered with an injected 500/502/503.
     pub faults_500: u64,
     /// API calls whose connection was closed before handling.
@@ -65,9 +78,14 @@ pub struct Stats {
 pub(crate) struct Counters {
     pub requests: AtomicU64,
     pub submissions: AtomicU64,
+    pub drafts: AtomicU64,
+    pub project_exports: AtomicU64,
+    pub repeat_exports: AtomicU64,
+    pub deleted: AtomicU64,
     pub duplicate_bodies: AtomicU64,
     pub duplicate_names: AtomicU64,
     pub rate_limited: AtomicU64,
+    pub render_limit_refusals: AtomicU64,
     pub faults_500: AtomicU64,
     pub faults_dropped: AtomicU64,
     pub faults_lost: AtomicU64,
@@ -104,9 +122,15 @@ impl Counters {
         Stats {
             requests: g(&self.requests),
             submissions: g(&self.submissions),
+            drafts: g(&self.drafts),
+            project_exports: g(&self.project_exports),
+            repeat_exports: g(&self.repeat_exports),
+            deleted: g(&self.deleted),
             duplicate_bodies: g(&self.duplicate_bodies),
             duplicate_names: g(&self.duplicate_names),
             rate_limited: g(&self.rate_limited),
+            render_limit_refusals: g(&self.render_limit_refusals),
+            renders_in_progress: 0,
             faults_500: g(&self.faults_500),
             faults_dropped: g(&self.faults_dropped),
             faults_lost: g(&self.faults_lost),

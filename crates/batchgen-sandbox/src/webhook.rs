@@ -9,7 +9,8 @@
 //!
 //! Payload (snake case as the vendor documents):
 //! `{"progress":100,"credit":1,"backendTaskId":"<uuid>","download_url":"<url>"}`; for a
-//! failed render `progress` is where it stopped, `credit` is 0 and `download_url` is null.
+//! failed render `{"progress":42,"backendTaskId":"<uuid>"}`: `progress` (an integer) where it
+//! stopped, and no `credit` or `download_url`, which the docs expose only at progress 100.
 
 use std::cmp::Ordering as CmpOrdering;
 use std::collections::BinaryHeap;
@@ -38,6 +39,8 @@ struct Job {
     due: Instant,
     seq: u64,
     project: ProjectId,
+    /// Which render of the project this delivery reports (see `Project::generation`).
+    generation: u32,
     /// 0 for the first attempt.
     attempt: u32,
     /// A deliberate second delivery (never duplicated again).
@@ -104,21 +107,29 @@ impl WebhookQueue {
         })
     }
 
-    fn push(&self, due: Instant, project: ProjectId, attempt: u32, duplicate: bool) {
+    fn push(
+        &self,
+        due: Instant,
+        project: ProjectId,
+        generation: u32,
+        attempt: u32,
+        duplicate: bool,
+    ) {
         let seq = self.seq.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         // Fails only once the delivery task has stopped, when nothing is delivered anyway.
         let _ = self.tx.send(Job {
             due,
             seq,
             project,
+            generation,
             attempt,
             duplicate,
         });
     }
 
-    /// Queues the first delivery for `project`, due at `due`.
-    pub fn schedule(&self, project: ProjectId, due: Instant) {
-        self.push(due, project, 0, false);
+    /// Queues the first delivery for render number `generation` of `project`, due at `due`.
+    pub fn schedule(&self, project: ProjectId, generation: u32, due: Instant) {
+        self.push(due, project, generation, 0, false);
     }
 
     /// Takes the receiving end, for the one delivery task.
@@ -164,34 +175,42 @@ async fn sleep_until(due: Option<Instant>) {
     }
 }
 
-/// The payload for `project` as it stands now, and where to send it.
-fn payload(shared: &Shared, project: ProjectId, now: Instant) -> Option<(String, Value)> {
+/// The payload for render `generation` of `project` as it stands now, and where to send
+/// it; `None` when the project is gone or has been exported again since.
+fn payload(
+    shared: &Shared,
+    project: ProjectId,
+    generation: u32,
+    now: Instant,
+) -> Option<(String, Value)> {
     let projects = shared.projects.read().unwrap_or_else(|p| p.into_inner());
     let p = projects.get(&project.to_string())?;
+    if p.generation != generation {
+        return None;
+    }
     let url = p.webhook_url.as_deref()?.to_owned();
     let task = format_task_id(p.task_id);
-    let body = match p.phase(now) {
-        Phase::Completed => json!({
+    // Exactly the documented fields; credit and download_url only at progress 100.
+    let body = match (p.phase(now), &p.render) {
+        (Phase::Completed, Some(render)) => json!({
             "progress": 100,
-            "credit": p.render.credit(),
+            "credit": render.credit(),
             "backendTaskId": task,
             "download_url": format!("{}/downloads/{}.mp4", shared.base_url, p.id),
         }),
-        Phase::Failed { progress } => json!({
-            "progress": progress,
-            "credit": 0,
+        (Phase::Failed { progress }, _) => json!({
+            "progress": progress.floor() as u64,
             "backendTaskId": task,
-            "download_url": null,
         }),
         // Not finished (cannot happen: deliveries are due when the render ends).
-        Phase::Rendering { .. } | Phase::Draft => return None,
+        _ => return None,
     };
     Some((url, body))
 }
 
 async fn deliver(shared: Arc<Shared>, job: Job) {
     let q = &shared.webhooks;
-    let Some((url, body)) = payload(&shared, job.project, Instant::now()) else {
+    let Some((url, body)) = payload(&shared, job.project, job.generation, Instant::now()) else {
         return;
     };
     let ok = match q.client.post(&url).json(&body).send().await {
@@ -210,13 +229,19 @@ async fn deliver(shared: Arc<Shared>, job: Job) {
             };
             if let Some(delay) = dup {
                 bump(&shared.counters.webhooks_duplicated);
-                q.push(now + delay, job.project, 0, true);
+                q.push(now + delay, job.project, job.generation, 0, true);
             }
         }
     } else if job.attempt + 1 < q.attempts {
         bump(&shared.counters.webhooks_retried);
         let backoff = q.backoff.saturating_mul(1u32 << job.attempt.min(16));
-        q.push(now + backoff, job.project, job.attempt + 1, job.duplicate);
+        q.push(
+            now + backoff,
+            job.project,
+            job.generation,
+            job.attempt + 1,
+            job.duplicate,
+        );
     } else {
         bump(&shared.counters.webhooks_failed);
     }
@@ -234,6 +259,7 @@ mod tests {
             due: t0 + Duration::from_millis(ms),
             seq,
             project: id,
+            generation: 1,
             attempt: 0,
             duplicate: false,
         };

@@ -26,6 +26,8 @@ pub(super) struct Ctx {
     pub(super) config: EngineConfig,
     pub(super) client: Client,
     pub(super) budget: Arc<Budget>,
+    /// The bound on renders in progress, lowered on concurrency refusals.
+    pub(super) in_flight: Arc<crate::concurrency::InFlight>,
     pub(super) journal: Arc<Journal>,
     pub(super) counters: Arc<Counters>,
     pub(super) ledger: Mutex<Ledger>,
@@ -130,6 +132,8 @@ impl Ctx {
                     });
                 if rate_limited {
                     inc(&self.counters.rate_limited);
+                    // With --rate auto, the key's limit is below the current rate: cut it.
+                    self.budget.rate_limited();
                 }
                 // A 429 speaks for the whole key: everyone waits. Another answer's
                 // Retry-After (a 503) only delays this request (the backoff honours it).

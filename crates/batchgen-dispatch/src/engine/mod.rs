@@ -70,7 +70,8 @@ pub struct EngineConfig {
     pub out_dir: PathBuf,
     /// The input's column names, for the manifest.
     pub columns: Vec<String>,
-    /// Renders in progress at once (`--max-in-flight`).
+    /// Renders in progress at once at most (`--max-in-flight`); lowered while the vendor
+    /// refuses creates for concurrency (see [`crate::concurrency`]).
     pub max_in_flight: usize,
     /// Retries (`--max-attempts`).
     pub backoff: Backoff,
@@ -104,7 +105,7 @@ impl EngineConfig {
         EngineConfig {
             out_dir: out_dir.into(),
             columns,
-            max_in_flight: 20,
+            max_in_flight: 500,
             backoff: Backoff::default(),
             poll: PollConfig::default(),
             render_timeout: Duration::from_secs(30 * 60),
@@ -239,6 +240,7 @@ impl Engine {
             claims,
             client,
             budget,
+            in_flight: crate::concurrency::InFlight::new(config.max_in_flight),
             journal,
             counters: Arc::clone(&progress.0),
             ledger: Mutex::new(Ledger::default()),
@@ -251,7 +253,6 @@ impl Engine {
             tokens_seen: AtomicU64::new(0),
             config,
         });
-        let in_flight = Arc::new(Semaphore::new(ctx.config.max_in_flight.max(1)));
         let refresher_done = CancellationToken::new();
         let refresher = tokio::spawn(refresh_manifest(Arc::clone(&ctx), refresher_done.clone()));
         let mut tasks = JoinSet::new();
@@ -278,7 +279,7 @@ impl Engine {
                 _ => tokio::select! {
                     biased;
                     () = ctx.stop.cancelled() => break 'read,
-                    p = Arc::clone(&in_flight).acquire_owned() => Some(p.expect("the semaphore is never closed")),
+                    slot = ctx.in_flight.acquire() => Some(slot),
                 },
             };
             tasks.spawn(drive(Arc::clone(&ctx), idx, job, start, permit));

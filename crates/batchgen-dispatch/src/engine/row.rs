@@ -4,7 +4,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::OwnedSemaphorePermit;
 use tokio::time::Instant;
 
 use crate::budget::Priority;
@@ -24,7 +23,7 @@ pub(super) async fn drive(
     idx: usize,
     mut job: Job,
     start: Start,
-    permit: Option<OwnedSemaphorePermit>,
+    permit: Option<crate::concurrency::Slot>,
 ) {
     let followed = match start {
         Start::Submit {
@@ -105,6 +104,15 @@ pub(super) async fn drive(
     }
 }
 
+/// Concurrency refusals a row waits out before they count as failed attempts (at the
+/// 30 s cap, about an hour).
+const MAX_CONCURRENCY_REFUSALS: u32 = 120;
+
+/// The wait after a row's `n`th concurrency refusal: 1 s doubling to 30 s.
+fn concurrency_wait(n: u32) -> Duration {
+    Duration::from_secs(1u64 << n.saturating_sub(1).min(5)).min(Duration::from_secs(30))
+}
+
 /// The submit phase: (look up,) journal `submitting`, create, journal `submitted`.
 async fn submit(
     ctx: &Ctx,
@@ -115,6 +123,7 @@ async fn submit(
     mut since_ms: Option<u64>,
 ) -> Result<String, Halt> {
     let mut failures = 0u32;
+    let mut refusals = 0u32;
     let target = job.kind.target();
     // For exports: while this row may have a create in flight, other rows' lookups for the
     // same project adopt nothing (see `claims`).
@@ -202,6 +211,7 @@ async fn submit(
         match created {
             Ok(id) => {
                 ctx.reached_server();
+                ctx.in_flight.accepted();
                 ctx.claims.hold(&id);
                 // Appended now, synced with the next batch: nothing waits for it. Lost in a
                 // crash, the row's last event is `submitting` and a resume looks it up.
@@ -214,6 +224,19 @@ async fn submit(
                 });
                 ctx.update(idx, |e| set_remote(e, &job.kind, Some(id.clone())));
                 return Ok(id);
+            }
+            Err(e)
+                if crate::concurrency::is_concurrency_refusal(&e)
+                    && refusals < MAX_CONCURRENCY_REFUSALS =>
+            {
+                // Refused before acting, for the account's renders in progress: lower the
+                // bound and wait for renders to end; not an attempt of this row's.
+                ctx.reached_server();
+                ctx.in_flight.refused();
+                refusals += 1;
+                inc(&ctx.counters.retries);
+                tracing::debug!(row = job.row, key = %job.key, error = %e, refusals, "create refused for concurrency; waiting");
+                ctx.sleep(concurrency_wait(refusals)).await?;
             }
             Err(e) => {
                 failures += 1;

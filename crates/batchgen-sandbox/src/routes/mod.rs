@@ -9,7 +9,9 @@ use crate::envelope::ApiError;
 use crate::state::Shared;
 
 pub(crate) mod admin;
+pub(crate) mod catalog;
 pub(crate) mod download;
+pub(crate) mod editor;
 pub(crate) mod v2;
 pub(crate) mod v3;
 
@@ -23,9 +25,18 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .route("/api/odin/v3/auth", get(v3::auth_status))
         .route(
             "/api/odin/v3/editor/project",
-            post(v3::create_project).get(v3::list_projects),
+            post(v3::create_project)
+                .get(editor::list_projects)
+                .delete(editor::delete_projects),
         )
-        .route("/api/odin/v3/editor/project/{id}", get(v3::get_project))
+        .route(
+            "/api/odin/v3/editor/project/export",
+            post(editor::export_project),
+        )
+        .route("/api/odin/v3/editor/project/{id}", get(editor::get_project))
+        .route("/api/odin/v3/model", get(catalog::models))
+        .route("/api/odin/v3/dropdown/models", get(catalog::model_dropdown))
+        .route("/api/odin/v3/dropdown/workspaces", get(catalog::workspaces))
         .route("/api/odin/v3/editor/progress/{id}", get(v3::progress))
         .route(
             "/v2/projects/{folder_id}/{project_id}/exports",

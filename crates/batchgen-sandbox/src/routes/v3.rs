@@ -6,14 +6,13 @@ use std::time::{Instant, SystemTime};
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
 use rand::RngExt;
 use serde_json::{Value, json};
 
 use crate::auth;
-use crate::clock::rfc3339;
 use crate::envelope::{ApiError, ok};
 use crate::project::{Phase, Project};
 use crate::state::Shared;
@@ -62,9 +61,63 @@ pub(crate) fn is_absolute_http_url(s: &str) -> bool {
     url::Url::parse(s).is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.has_host())
 }
 
+/// The resolutions the vendor documents.
+pub(crate) const RESOLUTIONS: [&str; 4] = ["4k", "1080", "720", "480"];
+
+/// Checks an optional `resolution` (a string, one of [`RESOLUTIONS`]); a problem is
+/// appended unless one is already reported at `/resolution`.
+pub(crate) fn check_resolution(v: Option<&Value>, problems: &mut Vec<(String, String)>) {
+    if problems.iter().any(|(p, _)| p == "/resolution") {
+        return;
+    }
+    let msg = match v {
+        None | Some(Value::Null) => return,
+        Some(Value::String(r)) if RESOLUTIONS.contains(&r.as_str()) => return,
+        Some(Value::Number(n)) => format!(
+            "expected one of \"4k\", \"1080\", \"720\", \"480\" as a string; quote it: \"{n}\""
+        ),
+        Some(_) => "expected one of \"4k\", \"1080\", \"720\", \"480\"".to_owned(),
+    };
+    problems.push(("/resolution".to_owned(), msg));
+}
+
+/// Checks an optional `workspaceId` against the account's workspaces.
+pub(crate) fn check_workspace(v: Option<&Value>, problems: &mut Vec<(String, String)>) {
+    match v {
+        None | Some(Value::Null) => {}
+        Some(Value::String(w)) if crate::catalog::has_workspace(w) => {}
+        Some(Value::String(_)) => problems.push((
+            "/workspaceId".to_owned(),
+            "the account has no such workspace; GET /api/odin/v3/dropdown/workspaces lists yours"
+                .to_owned(),
+        )),
+        Some(_) => problems.push(("/workspaceId".to_owned(), "expected a string".to_owned())),
+    }
+}
+
+/// Reads an optional `webhookUrl`: absent, `null` or `""` is none.
+pub(crate) fn read_webhook_url(
+    v: Option<&Value>,
+    problems: &mut Vec<(String, String)>,
+) -> Option<String> {
+    match v {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) if s.is_empty() => None,
+        Some(Value::String(s)) if is_absolute_http_url(s) => Some(s.clone()),
+        Some(_) => {
+            problems.push((
+                "/webhookUrl".to_owned(),
+                "expected an absolute http(s) URL".to_owned(),
+            ));
+            None
+        }
+    }
+}
+
 /// The fields the sandbox itself reads from a create body.
 struct CreateFields {
     name: Option<String>,
+    orientation: Option<String>,
     webhook_url: Option<String>,
     is_export: bool,
 }
@@ -74,6 +127,7 @@ struct CreateFields {
 fn read_fields(body: &Value, problems: &mut Vec<(String, String)>) -> CreateFields {
     let mut f = CreateFields {
         name: None,
+        orientation: None,
         webhook_url: None,
         is_export: true,
     };
@@ -86,21 +140,26 @@ fn read_fields(body: &Value, problems: &mut Vec<(String, String)>) -> CreateFiel
         Some(Value::String(s)) => f.name = Some(s.clone()),
         Some(_) => problems.push(("/name".to_owned(), "expected a string".to_owned())),
     }
-    match obj.get("webhookUrl") {
-        None | Some(Value::Null) => {}
-        Some(Value::String(s)) if s.is_empty() => {}
-        Some(Value::String(s)) if is_absolute_http_url(s) => f.webhook_url = Some(s.clone()),
-        Some(_) => problems.push((
-            "/webhookUrl".to_owned(),
-            "expected an absolute http(s) URL".to_owned(),
-        )),
+    if let Some(Value::String(o)) = obj.get("orientation") {
+        f.orientation = Some(o.clone());
     }
+    f.webhook_url = read_webhook_url(obj.get("webhookUrl"), problems);
     match obj.get("isExport") {
         None | Some(Value::Null) => {}
         Some(Value::Bool(b)) => f.is_export = *b,
         Some(_) => problems.push(("/isExport".to_owned(), "expected a boolean".to_owned())),
     }
+    check_resolution(obj.get("resolution"), problems);
+    check_workspace(obj.get("workspaceId"), problems);
+    crate::catalog::check_avatars(body, problems);
     f
+}
+
+/// A hash of a request body, to count byte-identical creates.
+fn hash_body(body: &[u8]) -> u64 {
+    let mut h = std::hash::DefaultHasher::new();
+    body.hash(&mut h);
+    h.finish()
 }
 
 /// `POST /api/odin/v3/editor/project`.
@@ -118,16 +177,20 @@ pub(crate) async fn create_project(
         .map(|v| (v.pointer, v.message))
         .collect();
     let fields = read_fields(&json, &mut problems);
+    for rule in &s.vendor_rules {
+        rule.check(&json, &mut problems);
+    }
     if !problems.is_empty() {
         return Err(ApiError::bad_request(violations_message(&problems)));
     }
-    let body_hash = {
-        let mut h = std::hash::DefaultHasher::new();
-        body.hash(&mut h);
-        h.finish()
-    };
+    let body_hash = hash_body(&body);
     let now_wall = SystemTime::now();
-    let render = s.draw_render(now, now_wall);
+    let render = fields.is_export.then(|| s.draw_render(now, now_wall));
+    if let Some(r) = &render {
+        s.render_slots
+            .start(now, r.ends_at())
+            .inspect_err(|_| bump(&s.counters.render_limit_refusals))?;
+    }
     let (id, task_id) = {
         let mut ids = s.ids.lock().unwrap_or_else(|p| p.into_inner());
         (ids.project_id(now_wall), ids.task_id())
@@ -136,27 +199,37 @@ pub(crate) async fn create_project(
     let project = Project {
         id,
         name: fields.name.as_deref().unwrap_or(DEFAULT_NAME).into(),
+        orientation: fields.orientation.as_deref().unwrap_or("landscape").into(),
+        scenes: json
+            .get("scenes")
+            .map_or_else(|| "[]".to_owned(), Value::to_string)
+            .into(),
+        created_at: now_wall,
+        updated_at: now_wall,
         render,
+        generation: u32::from(fields.is_export),
         webhook_url: fields.webhook_url.map(String::into_boxed_str),
-        is_export: fields.is_export,
         task_id,
         folder: None,
     };
-    let delivers_webhook = project.webhook_url.is_some() && project.is_export;
+    let webhook = project.webhook_url.is_some().then_some(render).flatten();
     let inserted = s
         .projects
         .write()
         .unwrap_or_else(|p| p.into_inner())
         .insert(project, Some(body_hash), explicit_name);
     bump(&s.counters.submissions);
+    if !fields.is_export {
+        bump(&s.counters.drafts);
+    }
     if inserted.duplicate_body {
         bump(&s.counters.duplicate_bodies);
     }
     if inserted.duplicate_name {
         bump(&s.counters.duplicate_names);
     }
-    if delivers_webhook {
-        s.webhooks.schedule(id, render.ends_at());
+    if let Some(render) = webhook {
+        s.webhooks.schedule(id, 1, render.ends_at());
     }
     Ok(ok(json!({ "projectId": id.to_string() })))
 }
@@ -197,7 +270,7 @@ pub(crate) async fn progress(
     })
 }
 
-fn unknown_project(id: &str) -> ApiError {
+pub(crate) fn unknown_project(id: &str) -> ApiError {
     // The id is echoed only when it looks like one, so nothing odd is reflected back.
     if crate::project::ProjectId::parse(id).is_some() {
         ApiError::not_found(format!(
@@ -208,84 +281,8 @@ fn unknown_project(id: &str) -> ApiError {
     }
 }
 
-fn download_url(s: &Shared, p: &Project) -> String {
+pub(crate) fn download_url(s: &Shared, p: &Project) -> String {
     format!("{}/downloads/{}.mp4", s.base_url, p.id)
-}
-
-/// `{id, name, state, download_url}` of the list.
-fn summary(s: &Shared, p: &Project, now: Instant) -> Value {
-    let phase = p.phase(now);
-    json!({
-        "id": p.id.to_string(),
-        "name": p.name.as_ref(),
-        "state": phase.state(),
-        "download_url": (phase == Phase::Completed).then(|| download_url(s, p)),
-    })
-}
-
-/// Reads a positive integer query parameter.
-fn positive(name: &str, v: &str, max: Option<u64>) -> Result<u64, ApiError> {
-    match v.parse::<u64>() {
-        Ok(n) if n >= 1 => Ok(max.map_or(n, |m| n.min(m))),
-        _ => Err(ApiError::bad_request(format!(
-            "query parameter {name}: expected a whole number of at least 1"
-        ))),
-    }
-}
-
-/// `GET /api/odin/v3/editor/project?name=&page=&limit=`: newest first.
-pub(crate) async fn list_projects(
-    State(s): State<Arc<Shared>>,
-    headers: HeaderMap,
-    RawQuery(query): RawQuery,
-) -> Result<Response, ApiError> {
-    let now = Instant::now();
-    auth::check_v3(&s, &headers, now)?;
-    let (mut name, mut page, mut limit) = (None, 1u64, 20u64);
-    for (k, v) in url::form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
-        match k.as_ref() {
-            "name" => name = Some(v.into_owned()),
-            "page" => page = positive("page", &v, None)?,
-            "limit" => limit = positive("limit", &v, Some(100))?,
-            _ => {}
-        }
-    }
-    let projects = s.projects.read().unwrap_or_else(|p| p.into_inner());
-    let matching = || {
-        projects
-            .newest_first()
-            .filter(|p| name.as_deref().is_none_or(|n| n == p.name.as_ref()))
-    };
-    let total = matching().count();
-    let skip = usize::try_from((page - 1).saturating_mul(limit)).unwrap_or(usize::MAX);
-    let items: Vec<Value> = matching()
-        .skip(skip)
-        .take(limit as usize)
-        .map(|p| summary(&s, p, now))
-        .collect();
-    Ok(ok(json!({
-        "projects": items,
-        "total": total,
-        "page": page,
-        "limit": limit,
-    })))
-}
-
-/// `GET /api/odin/v3/editor/project/{id}`.
-pub(crate) async fn get_project(
-    State(s): State<Arc<Shared>>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-) -> Result<Response, ApiError> {
-    let now = Instant::now();
-    auth::check_v3(&s, &headers, now)?;
-    let projects = s.projects.read().unwrap_or_else(|p| p.into_inner());
-    let p = projects.get(&id).ok_or_else(|| unknown_project(&id))?;
-    let phase = p.phase(now);
-    let mut v = summary(&s, p, now);
-    v["progress"] = json!(phase.progress());
-    v["createdAt"] = json!(rfc3339(p.render.started_at));
-    Ok(ok(v))
 }
 
 /// `POST /api/odin/v3/auth/token` with `{"appId","userKey"}`.

@@ -5,8 +5,10 @@ mod common;
 
 mod auth;
 mod downloads;
+mod editor;
 mod faults;
 mod lifecycle;
+mod limits;
 mod v2_exports;
 mod v3_projects;
 mod vendor_examples;

@@ -6,11 +6,12 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Context as _;
+use batchgen_dispatch::budget::RateSetting;
 use batchgen_dispatch::journal::{Fingerprint, Journal, JournalError, Opened, Replay, RunKind};
 use batchgen_dispatch::manifest::Layout;
 use batchgen_dispatch::poll::PollConfig;
 use batchgen_dispatch::retry::Backoff;
-use batchgen_dispatch::{End, EngineConfig, Rate, Report};
+use batchgen_dispatch::{End, EngineConfig, Report};
 use batchgen_sandbox::parse_duration;
 use clap::Args;
 use serde_json::Value;
@@ -21,11 +22,16 @@ use crate::exit::{Fatal, Outcome};
 /// The engine's flags: budget, concurrency, retries, polling, downloads, resume, summary.
 #[derive(Debug, Args)]
 pub struct EngineArgs {
-    /// Request budget for all API calls together: N per second, or N/min.
-    #[arg(long, value_name = "N|N/min", default_value = "5")]
-    pub rate: Rate,
-    /// Renders in progress at once.
-    #[arg(long, value_name = "N", default_value_t = 20)]
+    /// Request budget for all API calls together: auto (find the key's limit and stay just
+    /// under it), or a fixed N per second, or N/min.
+    #[arg(long, value_name = "auto|N|N/min", default_value = "auto")]
+    pub rate: RateSetting,
+    /// With --rate auto, never more than N requests per second.
+    #[arg(long, value_name = "N", value_parser = positive_rate)]
+    pub max_rate: Option<f64>,
+    /// Renders in progress at once, at most; lowered while the API refuses creates for
+    /// renders in progress, raised again slowly.
+    #[arg(long, value_name = "N", default_value_t = 500)]
     pub max_in_flight: usize,
     /// Attempts per request (the first included) for retryable errors.
     #[arg(long, value_name = "N", default_value_t = 6, value_parser = clap::value_parser!(u32).range(1..))]
@@ -325,6 +331,16 @@ pub fn finish(
         eprintln!("{hint}");
     }
     Ok(outcome)
+}
+
+/// `--max-rate`: a number of requests per second above zero.
+fn positive_rate(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(n) if n.is_finite() && n > 0.0 => Ok(n),
+        _ => Err(format!(
+            "read max rate {s:?}: expected requests per second above 0, like 20 or 2.5"
+        )),
+    }
 }
 
 #[cfg(test)]

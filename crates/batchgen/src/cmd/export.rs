@@ -376,7 +376,7 @@ async fn run_async(
         .engine
         .config(&args.out, columns.clone(), Layout::Exports);
     config.manifest_csv = style;
-    let budget = Arc::new(Budget::new(args.engine.rate));
+    let budget = Arc::new(Budget::with_setting(args.engine.rate, args.engine.max_rate));
     let engine = Engine::new(config, client, budget, Arc::new(journal), replay);
     let progress = engine.progress();
 

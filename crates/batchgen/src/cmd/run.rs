@@ -241,7 +241,7 @@ async fn run_async(
         });
     }
     let journal = Arc::new(journal);
-    let budget = Arc::new(Budget::new(args.engine.rate));
+    let budget = Arc::new(Budget::with_setting(args.engine.rate, args.engine.max_rate));
     let engine = Engine::new(config, client, budget, Arc::clone(&journal), replay);
     let progress = engine.progress();
 

@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use batchgen_sandbox::{
-    DEFAULT_API_KEY, DEFAULT_APP_ID, DEFAULT_USER_KEY, Sandbox, SandboxConfig, parse_duration,
-    parse_duration_range, parse_probability,
+    DEFAULT_API_KEY, DEFAULT_APP_ID, DEFAULT_USER_KEY, LimitHeaders, RateSchedule, Sandbox,
+    SandboxConfig, VendorRule, parse_duration, parse_duration_range, parse_probability,
 };
 
 /// Options of `batchgen sandbox`. `Debug` hides the key and the user key.
@@ -29,9 +29,30 @@ pub struct SandboxArgs {
     /// The userKey that POST /api/odin/v3/auth/token accepts.
     #[arg(long, value_name = "KEY", default_value = DEFAULT_USER_KEY)]
     pub user_key: String,
-    /// Requests per second per key, every API call counted (0 = no limit); past it: 429 + Retry-After.
+    /// Requests per second per key, every API call counted (0 = no limit); past it: 429.
+    /// A schedule changes it mid-run: 50,10@30s is 50/s, then 10/s from 30 s after the start.
+    #[arg(long, value_name = "N[,N@TIME...]", default_value = "0")]
+    pub rate_limit: RateSchedule,
+    /// What tells a client about the rate limit: retry-after, ratelimit (RateLimit-*),
+    /// x-ratelimit (X-RateLimit-*), comma-separated, or all, or none (the limit is hidden).
+    #[arg(long, value_name = "LIST", default_value = "retry-after")]
+    pub limit_headers: LimitHeaders,
+    /// Renders in progress at once (0 = no limit); past it creates and exports get 429
+    /// CONCURRENT_RENDER_LIMIT. Polls are never refused for it.
     #[arg(long, value_name = "N", default_value_t = 0)]
-    pub rate_limit: u32,
+    pub max_renders: u32,
+    /// Refuse (400, as the vendor would) creates with a script or text longer than N
+    /// characters, which batchgen's own validation accepts.
+    #[arg(long, value_name = "N")]
+    pub refuse_text_longer_than: Option<usize>,
+    /// Refuse (400) creates whose JSON Pointer holds this value, e.g.
+    /// /scenes/0/clips/1/text="Hi" (repeatable; a value that is not JSON is a string).
+    #[arg(long, value_name = "POINTER=VALUE")]
+    pub refuse_value: Vec<VendorRule>,
+    /// List projects still rendering (and failed ones) too, unlike the vendor, which lists
+    /// exported projects only.
+    #[arg(long)]
+    pub list_unexported: bool,
     /// How long a render takes, drawn per project, e.g. 200ms..2s or 30s.
     #[arg(long, value_name = "A..B", value_parser = parse_duration_range, default_value = "1s..3s")]
     pub render_time: Range<Duration>,
@@ -83,7 +104,10 @@ impl SandboxArgs {
         let mut c = SandboxConfig::default()
             .api_key(self.api_key.clone())
             .app_credentials(self.app_id.clone(), self.user_key.clone())
-            .rate_limit(self.rate_limit)
+            .rate_schedule(self.rate_limit.clone())
+            .limit_headers(self.limit_headers)
+            .max_renders(self.max_renders)
+            .list_unexported(self.list_unexported)
             .render_time(self.render_time.clone())
             .latency(self.latency.clone())
             .fail_probability(self.fail_probability)
@@ -97,14 +121,46 @@ impl SandboxArgs {
         if let Some(s) = self.seed {
             c = c.seed(s);
         }
+        if let Some(n) = self.refuse_text_longer_than {
+            c = c.refuse(VendorRule::TextLongerThan(n));
+        }
+        for rule in &self.refuse_value {
+            c = c.refuse(rule.clone());
+        }
         c
     }
 
     /// The switched-on faults, for the banner; empty when none is.
     fn faults(&self) -> Vec<String> {
         let mut f = Vec::new();
-        if self.rate_limit > 0 {
-            f.push(format!("rate limit {}/s per key", self.rate_limit));
+        if self.rate_limit.is_limited() {
+            let steps = self.rate_limit.steps();
+            let text = steps
+                .iter()
+                .map(|(from, r)| match (from.is_zero(), r) {
+                    (true, 0) => "none".to_owned(),
+                    (true, r) => format!("{r}/s"),
+                    (false, 0) => format!("none from {from:?}"),
+                    (false, r) => format!("{r}/s from {from:?}"),
+                })
+                .collect::<Vec<_>>()
+                .join(", ");
+            f.push(format!("rate limit {text} per key"));
+            if self.limit_headers != LimitHeaders::RETRY_AFTER {
+                f.push(format!("limit headers {}", self.limit_headers));
+            }
+        }
+        if self.max_renders > 0 {
+            f.push(format!("at most {} renders in progress", self.max_renders));
+        }
+        if let Some(n) = self.refuse_text_longer_than {
+            f.push(format!("refuses texts longer than {n}"));
+        }
+        for rule in &self.refuse_value {
+            f.push(format!("refuses {rule}"));
+        }
+        if self.list_unexported {
+            f.push("lists unexported projects".to_owned());
         }
         for (name, p) in [
             ("fail", self.fail_probability),
@@ -250,7 +306,7 @@ mod tests {
         let a = Cli::parse_from(["sandbox", "--api-key", "k-4711", "--user-key", "u-0815"]).args;
         let d = format!("{a:?}");
         assert!(!d.contains("k-4711") && !d.contains("u-0815"), "{d}");
-        assert!(d.contains("rate_limit"), "{d}");
+        assert!(d.contains("rate_schedule"), "{d}");
     }
 
     #[test]
@@ -279,6 +335,33 @@ mod tests {
             ["rate limit 5/s per key", "fail 5%", "drop 10%"]
         );
         assert!(Cli::try_parse_from(["sandbox", "--fail-probability", "2"]).is_err());
+        let a = Cli::parse_from([
+            "sandbox",
+            "--rate-limit",
+            "50,10@30s",
+            "--limit-headers",
+            "none",
+            "--max-renders",
+            "8",
+            "--refuse-text-longer-than",
+            "300",
+            "--refuse-value",
+            "/orientation=portrait",
+        ])
+        .args;
+        assert_eq!(a.rate_limit.rate_at(Duration::from_secs(31)), 10);
+        assert_eq!(
+            a.faults(),
+            [
+                "rate limit 50/s, 10/s from 30s per key",
+                "limit headers none",
+                "at most 8 renders in progress",
+                "refuses texts longer than 300",
+                "refuses /orientation = \"portrait\""
+            ]
+        );
+        assert!(Cli::try_parse_from(["sandbox", "--rate-limit", "10@5s"]).is_err());
+        assert!(Cli::try_parse_from(["sandbox", "--limit-headers", "some"]).is_err());
         assert!(Cli::try_parse_from(["sandbox", "--render-time", "3s..1s"]).is_err());
     }
 
