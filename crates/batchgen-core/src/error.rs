@@ -150,7 +150,7 @@ pub enum CompileError {
     /// one, with what is closest ([`UnknownColumn`](Self::UnknownColumn),
     /// [`BindingTarget`](Self::BindingTarget), [`UnknownClip`](Self::UnknownClip),
     /// [`KeyColumn`](Self::KeyColumn)).
-    #[error("{} names are missing:{}", missing.len(), list_errors(missing))]
+    #[error("find what the template names: {} names are missing:{}", missing.len(), list_errors(missing))]
     Missing {
         /// Each missing name, in the order found (key, bindings, template, patch).
         missing: Vec<CompileError>,

@@ -119,6 +119,13 @@ pub struct Job {
     pub file_stem: String,
     /// What to ask for.
     pub kind: JobKind,
+    /// A digest of what the row asks for (the rendered project before naming, or the export
+    /// request and its target): the journal records it with each create, and a later run
+    /// compares to know whether the row changed.
+    pub hash: String,
+    /// A project created and not rendered (`isExport: false`): the row ends `draft` with its
+    /// project id once created, and nothing follows it.
+    pub draft: bool,
     /// The row's input cells, for the manifest (shared, so snapshots are cheap).
     pub inputs: Arc<[String]>,
 }
@@ -141,6 +148,17 @@ pub enum JobInput {
         /// The row's input cells.
         inputs: Vec<String>,
     },
+}
+
+/// What `batchgen run` sets in every project it sends (`--resolution`, `--workspace`, `--draft`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ProjectFlags {
+    /// `resolution`: `4k`, `1080`, `720` or `480`.
+    pub resolution: Option<String>,
+    /// `workspaceId`.
+    pub workspace_id: Option<String>,
+    /// `isExport: false`: create every project as a draft, not rendered.
+    pub draft: bool,
 }
 
 /// A valid row of `batchgen run`: the project rendered from it. The engine names the project
@@ -195,23 +213,41 @@ impl JobInput {
         self,
         tag: &str,
         webhooks: Option<&WebhookUrls>,
+        projects: &ProjectFlags,
     ) -> Result<Job, (u64, String, String, Vec<String>)> {
         match self {
             JobInput::Project(p) => {
                 let url = webhooks.map(|w| w.url(p.row));
-                match naming::name_project(&p.body, &p.key, tag, url.as_deref()) {
-                    Ok((name, body)) => Ok(Job {
+                let edits = naming::BodyEdits {
+                    webhook_url: url.as_deref(),
+                    resolution: projects.resolution.as_deref(),
+                    workspace_id: projects.workspace_id.as_deref(),
+                    draft: projects.draft,
+                };
+                match naming::edit_project(&p.body, &p.key, tag, &edits) {
+                    Ok(named) => Ok(Job {
+                        hash: digest(&[&p.body]),
                         row: p.row,
                         key: p.key,
-                        name,
+                        name: named.name,
                         file_stem: p.file_stem,
-                        kind: JobKind::CreateProject { body: body.into() },
+                        kind: JobKind::CreateProject {
+                            body: named.body.into(),
+                        },
+                        draft: named.draft,
                         inputs: p.inputs.into(),
                     }),
                     Err(e) => Err((p.row, p.key, e.to_string(), p.inputs)),
                 }
             }
             JobInput::Export(e) => Ok(Job {
+                hash: digest(&[
+                    e.folder_id.as_deref().unwrap_or("").as_bytes(),
+                    b"/",
+                    e.project_id.as_bytes(),
+                    b"\n",
+                    &serde_json::to_vec(&e.request).unwrap_or_default(),
+                ]),
                 row: e.row,
                 name: e.key.clone(),
                 key: e.key,
@@ -221,6 +257,7 @@ impl JobInput {
                     project_id: e.project_id,
                     request: e.request,
                 },
+                draft: false,
                 inputs: e.inputs.into(),
             }),
             JobInput::Invalid {
@@ -231,6 +268,16 @@ impl JobInput {
             } => Err((row, key, error, inputs)),
         }
     }
+}
+
+/// `sha256:` and the hex SHA-256 of `parts`, concatenated.
+fn digest(parts: &[&[u8]]) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    for p in parts {
+        h.update(p);
+    }
+    format!("sha256:{}", hex::encode(h.finalize()))
 }
 
 impl JobKind {
@@ -265,6 +312,14 @@ impl JobKind {
             JobKind::CreateProject { .. } => None,
             JobKind::Export { project_id, .. } => Some(project_id),
         }
+    }
+
+    /// Whether the kind's lookup list shows a remote object only once its work is done — the
+    /// v3 project list shows only exported projects — so that a lookup finding nothing must be
+    /// asked again over the time a render takes ([`crate::lookup`]). The v2 export list shows
+    /// exports in progress: one lookup answers.
+    pub(crate) fn listed_only_when_done(&self) -> bool {
+        matches!(self, JobKind::CreateProject { .. })
     }
 
     /// What a create is called in messages ("create the project", "create the export").

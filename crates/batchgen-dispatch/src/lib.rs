@@ -23,9 +23,9 @@
 //! - [`engine`]: the run loop (task orchestration, cancellation), the resume plan (a pure
 //!   function from a row's journaled state and the flags to where it starts), the row driver
 //!   (submit, follow, download) and the ledger that refreshes the manifest;
-//! - [`callbacks`] and [`webhook`]: the webhook receiver and the per-row tokens; a render
-//!   ends on a callback or a poll, whichever comes first;
-//! - [`progress`]: counters for a display.
+//! - [`webhook`]: the webhook receiver and the per-row tokens, and [`webhook::callbacks`], the
+//!   per-row slots a callback fills; a render ends on a callback or a poll, whichever first;
+//! - [`counters`]: the run's counters, for a display.
 //!
 //! **Project names.** A lost create answer (the server acted but the answer never came) is
 //! recovered by listing projects by name, so every project needs a name no other project has:
@@ -68,25 +68,25 @@
 
 pub mod adaptive;
 pub mod budget;
-pub mod callbacks;
 mod claims;
 pub mod concurrency;
+pub mod counters;
 pub mod download;
 pub mod engine;
 pub mod error;
 pub mod job;
 pub mod journal;
+pub mod lookup;
 pub mod manifest;
 pub mod naming;
 pub mod poll;
-pub mod progress;
 pub mod retry;
 pub mod webhook;
 
 pub use budget::{Budget, Priority, Rate, RateSetting};
-pub use callbacks::Callbacks;
+pub use counters::{ProgressHandle, Snapshot};
 pub use engine::{End, Engine, EngineConfig, Report, StatusCounts};
 pub use error::EngineError;
-pub use job::{ExportRow, Job, JobInput, JobKind, ProjectRow};
-pub use progress::{ProgressHandle, Snapshot};
+pub use job::{ExportRow, Job, JobInput, JobKind, ProjectFlags, ProjectRow};
+pub use webhook::callbacks::Callbacks;
 pub use webhook::{WebhookAuth, WebhookReceiver, WebhookUrls};

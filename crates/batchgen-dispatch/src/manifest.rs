@@ -1,7 +1,9 @@
 //! The manifest: what became of every row, as `DIR/manifest.csv` and `DIR/manifest.jsonl`.
 //!
 //! Columns ([`Layout::Projects`], `batchgen run`):
-//! `row,key,status,project_id,download_url,file,attempts,error`, then the input's own columns.
+//! `row,key,status,project_id,download_url,file,attempts,error,changed`, then the input's own
+//! columns. `changed` is `yes` for a row that kept what an earlier run of the directory made
+//! from inputs that have changed since; status `removed` is a row gone from the CSV.
 //! [`Layout::Exports`] (`batchgen export`) adds `export_id` after `project_id`, which then
 //! names the project exported. `status` is `ready`, `failed`, `invalid` or `pending`; `file` is
 //! relative to the output directory; `attempts` counts the create requests sent for the row.
@@ -51,7 +53,7 @@ impl Layout {
 }
 
 /// The fixed columns of `batchgen run`'s manifest, before the input's own.
-pub const COLUMNS: [&str; 8] = [
+pub const COLUMNS: [&str; 9] = [
     "row",
     "key",
     "status",
@@ -60,10 +62,11 @@ pub const COLUMNS: [&str; 8] = [
     "file",
     "attempts",
     "error",
+    "changed",
 ];
 
 /// The fixed columns of `batchgen export`'s manifest, before the input's own.
-pub const EXPORT_COLUMNS: [&str; 9] = [
+pub const EXPORT_COLUMNS: [&str; 10] = [
     "row",
     "key",
     "status",
@@ -73,6 +76,7 @@ pub const EXPORT_COLUMNS: [&str; 9] = [
     "file",
     "attempts",
     "error",
+    "changed",
 ];
 
 /// A row's status in the manifest.
@@ -87,6 +91,14 @@ pub enum Status {
     Invalid,
     /// Not finished (yet): queued, submitting or rendering.
     Pending,
+    /// Gone from the CSV since an earlier run of the directory; kept as it was, untouched.
+    Removed,
+    /// Created as a draft (`isExport: false`): the project exists and is not rendered.
+    Draft,
+    /// A create whose answer was lost may have made a project, and no lookup could find it or
+    /// rule it out; `error` says why and how to check. Not sent again unless asked
+    /// (`--resubmit-unknown`).
+    Unknown,
 }
 
 impl Status {
@@ -97,6 +109,9 @@ impl Status {
             Status::Failed => "failed",
             Status::Invalid => "invalid",
             Status::Pending => "pending",
+            Status::Removed => "removed",
+            Status::Draft => "draft",
+            Status::Unknown => "unknown",
         }
     }
 }
@@ -124,6 +139,9 @@ pub struct Entry {
     pub error: Option<String>,
     /// The row's input cells, in the input's column order (shared with the job).
     pub inputs: Arc<[String]>,
+    /// The row's project (or export request) differs from what an earlier run of the
+    /// directory sent, and the row kept what that made (no `--rerender-changed`).
+    pub changed: bool,
 }
 
 #[derive(Serialize)]
@@ -138,6 +156,7 @@ struct JsonEntry<'a> {
     file: Option<&'a str>,
     attempts: u32,
     error: Option<&'a str>,
+    changed: bool,
     input: Input<'a>,
 }
 
@@ -234,6 +253,7 @@ fn write_csv(
             Some(e.file.as_deref().unwrap_or("")),
             Some(fmt_u64(&mut att_buf, u64::from(e.attempts))),
             Some(e.error.as_deref().unwrap_or("")),
+            Some(if e.changed { "yes" } else { "" }),
         ];
         let cells = (0..columns.len()).map(|i| e.inputs.get(i).map_or("", String::as_str));
         w.write_record(fixed.into_iter().flatten().chain(cells))?;
@@ -274,6 +294,7 @@ fn write_jsonl(
             file: e.file.as_deref(),
             attempts: e.attempts,
             error: e.error.as_deref(),
+            changed: e.changed,
             input,
         };
         serde_json::to_writer(&mut *out, &j)?;
@@ -327,6 +348,7 @@ mod tests {
             error: (status == Status::Failed)
                 .then(|| "create project: server answered 400, \"bad\"".into()),
             inputs: vec!["Ann".to_string(), "a,b".to_string()].into(),
+            changed: false,
         }
     }
 
@@ -354,6 +376,7 @@ mod tests {
                 "file",
                 "attempts",
                 "error",
+                "changed",
                 "name",
                 "note"
             ]
@@ -362,7 +385,7 @@ mod tests {
         assert_eq!(&rows[0][2], "ready");
         assert_eq!(&rows[0][6], "2");
         assert_eq!(&rows[1][7], "create project: server answered 400, \"bad\"");
-        assert_eq!(&rows[1][9], "a,b");
+        assert_eq!(&rows[1][10], "a,b");
         let jsonl = std::fs::read_to_string(dir.path().join(MANIFEST_JSONL)).unwrap();
         let first: serde_json::Value = serde_json::from_str(jsonl.lines().next().unwrap()).unwrap();
         assert_eq!(first["status"], "ready");
@@ -385,15 +408,15 @@ mod tests {
         let mut lines = csv.lines();
         assert_eq!(
             lines.next().unwrap(),
-            "row,key,status,project_id,export_id,download_url,file,attempts,error,project_id"
+            "row,key,status,project_id,export_id,download_url,file,attempts,error,changed,project_id"
         );
         assert_eq!(
             lines.next().unwrap(),
-            "1,k1,ready,p,export_007,,videos/k1.mp4,2,,Ann"
+            "1,k1,ready,p,export_007,,videos/k1.mp4,2,,,Ann"
         );
         assert_eq!(
             lines.next().unwrap(),
-            "2,k2,pending,p,,,videos/k1.mp4,2,,Ann"
+            "2,k2,pending,p,,,videos/k1.mp4,2,,,Ann"
         );
         let jsonl = std::fs::read_to_string(dir.path().join(MANIFEST_JSONL)).unwrap();
         let v: Vec<serde_json::Value> = jsonl
@@ -431,13 +454,13 @@ mod tests {
         let second = text.lines().nth(1).unwrap();
         assert_eq!(
             second,
-            "1;k1;invalid;p;;videos/k1.mp4;2;\"a; b\";\"Zoë; \"\"Z\"\"\";0,12"
+            "1;k1;invalid;p;;videos/k1.mp4;2;\"a; b\";;\"Zoë; \"\"Z\"\"\";0,12"
         );
         let mut r = csv::ReaderBuilder::new()
             .delimiter(b';')
             .from_reader(text.as_bytes());
         let rec = r.records().next().unwrap().unwrap();
-        assert_eq!(&rec[8], "Zoë; \"Z\"");
+        assert_eq!(&rec[9], "Zoë; \"Z\"");
         assert_eq!(
             std::fs::read(dir.path().join(MANIFEST_JSONL)).unwrap(),
             plain_jsonl

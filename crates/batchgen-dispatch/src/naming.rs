@@ -7,7 +7,12 @@
 //! name, and a project of another run with the same key is never adopted. With webhooks its
 //! `webhookUrl` becomes the row's URL (replacing the template's).
 //!
-//! Both are top-level members, so the edit is top-level only: the body's members are found by
+//! The run's flags that apply to every project are set the same way: `--resolution`
+//! (`resolution`), `--workspace` (`workspaceId`) and `--draft` (`isExport: false`, a project
+//! created and not rendered). [`Named::draft`] says whether the project sent is a draft, from the
+//! flag or from the template's own `isExport: false`.
+//!
+//! All are top-level members, so the edit is top-level only: the body's members are found by
 //! skipping each value with serde_json (strings, escapes and nesting are its business) and
 //! copied as they are; the scenes are never deserialised.
 
@@ -31,6 +36,44 @@ pub fn name_project(
     tag: &str,
     webhook_url: Option<&str>,
 ) -> Result<(String, Vec<u8>), BodyError> {
+    let edits = BodyEdits {
+        webhook_url,
+        ..BodyEdits::default()
+    };
+    edit_project(body, key, tag, &edits).map(|n| (n.name, n.body))
+}
+
+/// What the run sets in every project besides its name.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct BodyEdits<'a> {
+    /// The row's callback URL (`webhookUrl`), with webhooks.
+    pub webhook_url: Option<&'a str>,
+    /// `resolution` (`--resolution`: `4k`, `1080`, `720` or `480`).
+    pub resolution: Option<&'a str>,
+    /// `workspaceId` (`--workspace`).
+    pub workspace_id: Option<&'a str>,
+    /// Set `isExport: false` (`--draft`): create the project without rendering it.
+    pub draft: bool,
+}
+
+/// A project body made ready to send.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Named {
+    /// The project's unique name.
+    pub name: String,
+    /// The body, with the name and the edits set.
+    pub body: Vec<u8>,
+    /// The project is created and not rendered (`isExport` is `false` in the body sent).
+    pub draft: bool,
+}
+
+/// The project's unique name and its body with that name and `edits` set (see the module doc).
+pub fn edit_project(
+    body: &[u8],
+    key: &str,
+    tag: &str,
+    edits: &BodyEdits<'_>,
+) -> Result<Named, BodyError> {
     let members = members(body)?;
     let raw = |r: &Range<usize>| &body[r.clone()];
     let base = members
@@ -45,9 +88,17 @@ pub fn name_project(
     let name = format!("{base} [{key}] #{tag}");
     let quoted = |s: &str| serde_json::to_vec(s).expect("a string always serialises");
 
-    let mut replaced: [(&str, Option<Vec<u8>>, bool); 2] = [
+    let template_draft = members
+        .iter()
+        .rev()
+        .find(|m| m.key == "isExport")
+        .is_some_and(|m| raw(&m.value) == b"false");
+    let mut replaced: [(&str, Option<Vec<u8>>, bool); 5] = [
         ("name", Some(quoted(&name)), false),
-        ("webhookUrl", webhook_url.map(quoted), false),
+        ("webhookUrl", edits.webhook_url.map(quoted), false),
+        ("resolution", edits.resolution.map(quoted), false),
+        ("workspaceId", edits.workspace_id.map(quoted), false),
+        ("isExport", edits.draft.then(|| b"false".to_vec()), false),
     ];
     let mut out = Vec::with_capacity(body.len() + name.len() + 64);
     out.push(b'{');
@@ -85,7 +136,11 @@ pub fn name_project(
         }
     }
     out.push(b'}');
-    Ok((name, out))
+    Ok(Named {
+        name,
+        body: out,
+        draft: edits.draft || template_draft,
+    })
 }
 
 /// One top-level member: its key (decoded), and where its key and value are in the body.
@@ -182,6 +237,43 @@ mod tests {
     fn named(body: &str, url: Option<&str>) -> (String, String) {
         let (name, body) = name_project(body.as_bytes(), "C1", "abc123", url).unwrap();
         (name, String::from_utf8(body).unwrap())
+    }
+
+    #[test]
+    fn run_flags_set_resolution_workspace_and_draft() {
+        let edits = BodyEdits {
+            webhook_url: None,
+            resolution: Some("4k"),
+            workspace_id: Some("w1"),
+            draft: true,
+        };
+        let n = edit_project(
+            br#"{"resolution":"1080","scenes":[],"isExport":true}"#,
+            "k",
+            "t",
+            &edits,
+        )
+        .unwrap();
+        assert_eq!(
+            String::from_utf8(n.body).unwrap(),
+            r#"{"resolution":"4k","scenes":[],"isExport":false,"name":"batchgen [k] #t","workspaceId":"w1"}"#
+        );
+        assert!(n.draft);
+        // A template's own isExport: false is a draft too; without flags nothing else changes.
+        let n = edit_project(
+            br#"{"isExport" : false,"scenes":[]}"#,
+            "k",
+            "t",
+            &BodyEdits::default(),
+        )
+        .unwrap();
+        assert!(n.draft);
+        assert_eq!(
+            String::from_utf8(n.body).unwrap(),
+            r#"{"isExport":false,"scenes":[],"name":"batchgen [k] #t"}"#
+        );
+        let n = edit_project(br#"{"scenes":[]}"#, "k", "t", &BodyEdits::default()).unwrap();
+        assert!(!n.draft);
     }
 
     #[test]

@@ -90,6 +90,7 @@ async fn resume_adopts_the_project_of_a_row_caught_while_submitting() {
     let (name, input) = job("k1", &tag);
     journal
         .record(Event::Submitting {
+            hash: None,
             row: 1,
             key: "k1".into(),
             at: now_ms(),
@@ -125,7 +126,7 @@ async fn resume_adopts_the_project_of_a_row_caught_while_submitting() {
     assert!(manifest.contains(created.as_str()), "{manifest}");
     // attempts counts the create sent by the first run.
     assert!(
-        manifest.contains(",ready,") && manifest.contains(",1,,k1"),
+        manifest.contains(",ready,") && manifest.contains(",1,,,k1"),
         "{manifest}"
     );
     sb.shutdown().await;
@@ -186,6 +187,209 @@ async fn retry_failed_submits_a_failed_render_again() {
     assert_eq!(sb.stats().submissions, 2);
     let manifest = std::fs::read_to_string(dir.path().join("manifest.csv")).unwrap();
     assert!(manifest.contains(",failed,"), "{manifest}");
+    sb.shutdown().await;
+}
+
+/// Runs row 1 with `config` adjusted by `adjust` (polls fast).
+async fn run_with(
+    client: &Client,
+    dir: &std::path::Path,
+    (journal, replay): (Journal, Option<batchgen_dispatch::journal::Replay>),
+    input: JobInput,
+    adjust: impl FnOnce(&mut EngineConfig),
+) -> batchgen_dispatch::Report {
+    let mut config = EngineConfig {
+        poll: batchgen_dispatch::poll::PollConfig {
+            interval: Duration::from_millis(100),
+            cap: Duration::from_millis(300),
+            ..Default::default()
+        },
+        ..EngineConfig::new(dir, vec!["key".into()])
+    };
+    adjust(&mut config);
+    let budget = Arc::new(Budget::new("50/s".parse().unwrap()));
+    let engine = Engine::new(config, client.clone(), budget, Arc::new(journal), replay);
+    let (tx, rx) = tokio::sync::mpsc::channel(4);
+    tx.send(input).await.unwrap();
+    drop(tx);
+    engine.run(rx, CancellationToken::new()).await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_create_that_cannot_be_looked_up_ends_unknown_and_is_never_sent_blindly() {
+    let sb = SandboxConfig::default()
+        .api_key("engine-test-key")
+        .render_time(Duration::from_millis(100)..Duration::from_millis(200))
+        .project_list(false)
+        .start("127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let client = Client::new(
+        ClientConfig::new(Credentials::ApiKey(Secret::new("engine-test-key")))
+            .base_url(sb.base_url()),
+    )
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+
+    // A run journals `submitting`, the create is applied, and its answer never arrives.
+    let (journal, _) = open(dir.path(), false);
+    let tag = journal.header().run_tag().to_owned();
+    let (name, _) = job("k1", &tag);
+    journal
+        .record(Event::Submitting {
+            hash: None,
+            row: 1,
+            key: "k1".into(),
+            at: now_ms(),
+        })
+        .await
+        .unwrap();
+    client
+        .create_project(BODY.replace("NAME", &name).as_bytes())
+        .await
+        .unwrap();
+    journal.close().unwrap();
+    drop(journal);
+
+    // The next run cannot look it up (no project list): unknown, not sent, not failed.
+    let report = run_with(
+        &client,
+        dir.path(),
+        open(dir.path(), true),
+        job("k1", &tag).1,
+        |_| {},
+    )
+    .await;
+    assert_eq!(report.end, End::Finished);
+    assert_eq!(
+        (
+            report.statuses.unknown,
+            report.statuses.failed,
+            report.progress.creates
+        ),
+        (1, 0, 0),
+        "{report:?}"
+    );
+    assert_eq!(
+        report.progress.lookups, 1,
+        "the missing list is found by one request"
+    );
+    let why = report.lookups_unavailable.as_deref().unwrap();
+    assert!(
+        why.contains("404") && why.contains("no project list"),
+        "{why}"
+    );
+    let error = &report.unknowns[0].2;
+    assert!(
+        error.contains(&format!("a project named \"{name}\" may exist"))
+            && error.contains("--resubmit-unknown"),
+        "{error}"
+    );
+    let manifest = std::fs::read_to_string(dir.path().join("manifest.csv")).unwrap();
+    assert!(manifest.contains(",unknown,"), "{manifest}");
+    assert_eq!(sb.stats().submissions, 1);
+
+    // Running again keeps it unknown and sends nothing, --retry-failed included.
+    let report = run_with(
+        &client,
+        dir.path(),
+        open(dir.path(), true),
+        job("k1", &tag).1,
+        |c| {
+            c.retry_failed = true;
+        },
+    )
+    .await;
+    assert_eq!((report.statuses.unknown, report.progress.requests), (1, 0));
+
+    // --resubmit-unknown sends it again: the user's call, made knowingly.
+    let report = run_with(
+        &client,
+        dir.path(),
+        open(dir.path(), true),
+        job("k1", &tag).1,
+        |c| {
+            c.resubmit_unknown = true;
+        },
+    )
+    .await;
+    assert_eq!(
+        (
+            report.statuses.ready,
+            report.statuses.unknown,
+            report.progress.creates
+        ),
+        (1, 0, 1),
+        "{report:?}"
+    );
+    assert_eq!(sb.stats().submissions, 2);
+    sb.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_create_is_looked_up_patiently_until_its_project_is_listed() {
+    // Renders of ~1.5 s; the vendor lists a project only once exported, so the first lookups
+    // may find nothing: they are asked again (every 100 ms here) instead of sending it again.
+    let sb = SandboxConfig::default()
+        .api_key("engine-test-key")
+        .render_time(Duration::from_millis(1500)..Duration::from_millis(1600))
+        .start("127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let client = Client::new(
+        ClientConfig::new(Credentials::ApiKey(Secret::new("engine-test-key")))
+            .base_url(sb.base_url()),
+    )
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (journal, _) = open(dir.path(), false);
+    let tag = journal.header().run_tag().to_owned();
+    let (name, _) = job("k1", &tag);
+    journal
+        .record(Event::Submitting {
+            hash: None,
+            row: 1,
+            key: "k1".into(),
+            at: now_ms(),
+        })
+        .await
+        .unwrap();
+    client
+        .create_project(BODY.replace("NAME", &name).as_bytes())
+        .await
+        .unwrap();
+    journal.close().unwrap();
+    drop(journal);
+
+    let report = run_with(
+        &client,
+        dir.path(),
+        open(dir.path(), true),
+        job("k1", &tag).1,
+        |c| {
+            c.lookup = batchgen_dispatch::lookup::LookupSchedule {
+                first: Duration::from_millis(100),
+                cap: Duration::from_millis(200),
+                window: Duration::from_secs(20),
+            };
+        },
+    )
+    .await;
+    assert_eq!(
+        (
+            report.statuses.ready,
+            report.progress.recovered,
+            report.progress.creates
+        ),
+        (1, 1, 0),
+        "{report:?}"
+    );
+    let stats = sb.stats();
+    assert_eq!(
+        (stats.submissions, stats.duplicate_names),
+        (1, 0),
+        "{stats:?}"
+    );
     sb.shutdown().await;
 }
 
@@ -289,6 +493,7 @@ mod exports {
         for (row, at) in [(1, now), (2, now), (3, now), (4, now + 60_000)] {
             journal
                 .record(Event::Submitting {
+                    hash: None,
                     row,
                     key: format!("k{row}"),
                     at,

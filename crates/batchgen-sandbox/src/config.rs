@@ -66,6 +66,7 @@ pub struct SandboxConfig {
     pub(crate) seed: Option<u64>,
     pub(crate) token_ttl: Duration,
     pub(crate) seed_projects: usize,
+    pub(crate) project_list: bool,
 }
 
 impl Default for SandboxConfig {
@@ -92,6 +93,7 @@ impl Default for SandboxConfig {
             seed: None,
             token_ttl: Duration::from_secs(24 * 60 * 60),
             seed_projects: 0,
+            project_list: true,
         }
     }
 }
@@ -124,6 +126,7 @@ impl fmt::Debug for SandboxConfig {
             .field("seed", &self.seed)
             .field("token_ttl", &self.token_ttl)
             .field("seed_projects", &self.seed_projects)
+            .field("project_list", &self.project_list)
             .finish()
     }
 }
@@ -223,6 +226,14 @@ impl SandboxConfig {
     /// answer is then lost: the connection closes without a response.
     pub fn lost_probability(mut self, p: f64) -> Self {
         self.lost_probability = p;
+        self
+    }
+
+    /// Whether `GET /api/odin/v3/editor/project` (the project list) exists; without it the
+    /// endpoint answers 404, as an API version or account without the list would, so that a
+    /// create whose answer was lost cannot be looked up (on by default).
+    pub fn project_list(mut self, on: bool) -> Self {
+        self.project_list = on;
         self
     }
 

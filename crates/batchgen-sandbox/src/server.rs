@@ -119,6 +119,7 @@ impl SandboxConfig {
             token_ttl: self.token_ttl,
             render_time: self.render_time,
             render_fail_probability: self.render_fail_probability,
+            project_list: self.project_list,
             counters: Default::default(),
             budget: Budget::new(self.rate_schedule, Instant::now()),
             limit_headers: self.limit_headers,

@@ -37,6 +37,8 @@ pub(crate) struct Shared {
     pub token_ttl: Duration,
     pub render_time: Range<Duration>,
     pub render_fail_probability: f64,
+    /// Whether the v3 project list exists (else 404).
+    pub project_list: bool,
     pub counters: Counters,
     pub budget: Budget,
     pub limit_headers: LimitHeaders,

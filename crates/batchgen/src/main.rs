@@ -1,12 +1,19 @@
 //! `batchgen`: render, validate, submit and follow personalised AI Studios video projects from one
 //! template and a CSV. This file only parses arguments, sets up logging and turns results into
 //! exit codes; the work is in the library crates.
+//!
+//! Layout: `cli` (the clap types), `cmd/` (one module per command, and nothing else),
+//! `batch/` (the one driver of `run` and `export` around the engine, and the engine's flags),
+//! `api` (where the API is and as whom: the flags, the in-process sandbox), `display` (the
+//! terminal display), `exit` (errors to exit codes), `output` (logging).
 
+mod api;
+mod batch;
 mod cli;
 mod cmd;
+mod display;
 mod exit;
 mod output;
-mod progress;
 mod report;
 mod shard;
 

@@ -507,7 +507,9 @@ mod tests {
         let text = e.to_string();
         assert_eq!(missing.len(), 8, "{text}");
         assert!(
-            text.starts_with("8 names are missing:\n  key rows by --key \"idd\""),
+            text.starts_with(
+                "find what the template names: 8 names are missing:\n  key rows by --key \"idd\""
+            ),
             "{text}"
         );
         for part in [

@@ -12,11 +12,11 @@ use tokio_util::sync::CancellationToken;
 
 use crate::budget::{Budget, Priority};
 use crate::claims::Claims;
+use crate::counters::{Counters, inc};
 use crate::download::Downloader;
 use crate::job::Job;
 use crate::journal::{Event, FailReason, Journal, now_ms};
 use crate::manifest::Status;
-use crate::progress::{Counters, inc};
 use crate::retry::{Action, decide};
 
 use super::{EngineConfig, Ledger};
@@ -43,11 +43,14 @@ pub(super) struct Ctx {
     pub(super) tokens_seen: AtomicU64,
     /// Remote objects the rows hold, and pending creates (for export lookups).
     pub(super) claims: Claims,
+    /// Set once when the API turns out to have no project list (404/405): why lookups cannot
+    /// be made. Rows whose create may have been applied then end `unknown`.
+    pub(super) list_missing: OnceLock<String>,
 }
 
 /// How a phase ended early.
 pub(super) enum Halt {
-    /// The row failed (already recorded).
+    /// The row ended without a video, failed or `unknown` (already recorded).
     Failed,
     /// The run is stopping; the row stays where the journal has it.
     Stopped,
@@ -173,6 +176,11 @@ impl Ctx {
                 Err(Halt::Stopped)
             }
         }
+    }
+
+    /// Whether some API call of the run got an answer from the server.
+    pub(super) fn reached(&self) -> bool {
+        self.reached.load(Ordering::Relaxed)
     }
 
     /// Notes that an API call got an answer from the server.

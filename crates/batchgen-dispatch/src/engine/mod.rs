@@ -20,7 +20,7 @@
 //!
 //! With [`EngineConfig::callbacks`] (webhooks), a row that follows its render also waits on its
 //! callback slot: whichever comes first — a webhook or a poll — ends it, exactly once (see
-//! [`crate::callbacks`]).
+//! [`crate::webhook::callbacks`]).
 
 //!
 //! One idea a module: this one runs the loop (read inputs, admit each row, spawn its task,
@@ -31,6 +31,7 @@
 
 mod context;
 mod ledger;
+mod lookup;
 mod plan;
 mod row;
 
@@ -51,17 +52,18 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::budget::Budget;
-use crate::callbacks::Callbacks;
 use crate::claims::Claims;
+use crate::counters::{ProgressHandle, Snapshot, inc};
 use crate::download::Downloader;
 use crate::error::EngineError;
 use crate::job::JobInput;
 use crate::journal::{Event, Journal, Replay, RowRecord, now_ms};
-use crate::manifest::{self, Layout, Status};
+use crate::lookup::LookupSchedule;
+use crate::manifest::{self, Entry, Layout, Status};
 use crate::poll::PollConfig;
-use crate::progress::{ProgressHandle, Snapshot, inc};
 use crate::retry::Backoff;
 use crate::webhook::WebhookUrls;
+use crate::webhook::callbacks::Callbacks;
 
 /// Engine settings. Everything here may change between a run and its `--resume`.
 #[derive(Clone, Debug)]
@@ -83,6 +85,14 @@ pub struct EngineConfig {
     pub download: Option<usize>,
     /// Also re-attempt rows that failed for good in an earlier run (`--retry-failed`).
     pub retry_failed: bool,
+    /// Make again the rows whose project changed although they have a video or are rendering
+    /// (`--rerender-changed`); otherwise they keep it and the manifest says they changed.
+    pub rerender_changed: bool,
+    /// Send rows that an earlier run left `unknown` again (`--resubmit-unknown`): the project
+    /// their lost create may have made is given up on, and may be paid for twice.
+    pub resubmit_unknown: bool,
+    /// Lookups after a lost create answer (`--lookup-window`): see [`crate::lookup`].
+    pub lookup: LookupSchedule,
     /// How often the manifest is refreshed while something changed.
     pub manifest_every: Duration,
     /// The manifest's fixed columns: [`Layout::Projects`] for `run`, [`Layout::Exports`] for
@@ -96,6 +106,8 @@ pub struct EngineConfig {
     /// With webhooks: where each project's `webhookUrl` points (set on the body when the job
     /// is made).
     pub webhook_urls: Option<WebhookUrls>,
+    /// What every project sent carries (`--resolution`, `--workspace`, `--draft`).
+    pub projects: crate::job::ProjectFlags,
 }
 
 impl EngineConfig {
@@ -111,11 +123,15 @@ impl EngineConfig {
             render_timeout: Duration::from_secs(30 * 60),
             download: None,
             retry_failed: false,
+            rerender_changed: false,
+            resubmit_unknown: false,
+            lookup: LookupSchedule::default(),
             manifest_every: Duration::from_secs(2),
             layout: Layout::Projects,
             manifest_csv: manifest::CsvStyle::default(),
             callbacks: None,
             webhook_urls: None,
+            projects: crate::job::ProjectFlags::default(),
         }
     }
 }
@@ -153,6 +169,11 @@ pub struct Report {
     pub statuses: StatusCounts,
     /// The failed rows: (row, key, error), in row order.
     pub failures: Vec<(u64, String, String)>,
+    /// The rows left `unknown`: (row, key, error), in row order.
+    pub unknowns: Vec<(u64, String, String)>,
+    /// Why lookups after a lost answer could not be made in this run (the API has no project
+    /// list), said once; `None` when they could.
+    pub lookups_unavailable: Option<String>,
     /// The most requests sent within one window of the rate, by the client's own clock
     /// ([`Budget::peak_per_window`]).
     pub peak_per_window: u64,
@@ -169,6 +190,14 @@ pub struct StatusCounts {
     pub invalid: u64,
     /// Not finished.
     pub pending: u64,
+    /// Gone from the CSV since an earlier run of the directory (kept, untouched).
+    pub removed: u64,
+    /// Kept what an earlier run made from inputs that have changed since.
+    pub changed: u64,
+    /// Created as drafts, not rendered.
+    pub draft: u64,
+    /// A create may have made a project that no lookup could find or rule out.
+    pub unknown: u64,
 }
 
 /// The engine, ready to run once.
@@ -251,6 +280,7 @@ impl Engine {
             journal_failed: OnceLock::new(),
             downloads,
             tokens_seen: AtomicU64::new(0),
+            list_missing: OnceLock::new(),
             config,
         });
         let refresher_done = CancellationToken::new();
@@ -292,6 +322,31 @@ impl Engine {
                 ctx.push(entry);
             }
         }
+        // Rows of earlier runs that the CSV no longer has: listed as they were, untouched.
+        {
+            let mut gone: Vec<RowRecord> = prior.into_values().collect();
+            gone.sort_by_key(|r| r.row);
+            for r in gone {
+                let mut entry = Entry {
+                    row: r.row,
+                    key: r.key,
+                    status: Status::Removed,
+                    project_id: None,
+                    export_id: None,
+                    download_url: r.download_url,
+                    file: r.file,
+                    attempts: r.attempts,
+                    error: r.error,
+                    inputs: Vec::new().into(),
+                    changed: false,
+                };
+                match ctx.config.layout {
+                    Layout::Projects => entry.project_id = r.project_id,
+                    Layout::Exports => entry.export_id = r.project_id,
+                }
+                ctx.push(entry);
+            }
+        }
         while tasks.join_next().await.is_some() {}
         // Let a refresh in progress finish before the final write (they share a temp file).
         refresher_done.cancel();
@@ -325,6 +380,7 @@ impl Engine {
         closed?;
         let mut statuses = StatusCounts::default();
         let mut failures = Vec::new();
+        let mut unknowns = Vec::new();
         for e in &entries {
             match e.status {
                 Status::Ready => statuses.ready += 1,
@@ -334,6 +390,15 @@ impl Engine {
                 }
                 Status::Invalid => statuses.invalid += 1,
                 Status::Pending => statuses.pending += 1,
+                Status::Removed => statuses.removed += 1,
+                Status::Draft => statuses.draft += 1,
+                Status::Unknown => {
+                    statuses.unknown += 1;
+                    unknowns.push((e.row, e.key.clone(), e.error.clone().unwrap_or_default()));
+                }
+            }
+            if e.changed {
+                statuses.changed += 1;
             }
         }
         let end = if let Some(message) = ctx.auth_refused.get() {
@@ -355,6 +420,8 @@ impl Engine {
             progress: progress.snapshot(),
             statuses,
             failures,
+            unknowns,
+            lookups_unavailable: ctx.list_missing.get().cloned(),
         })
     }
 }

@@ -4,10 +4,10 @@
 
 use std::collections::HashMap;
 
+use crate::counters::inc;
 use crate::job::{Job, JobInput, JobKind};
 use crate::journal::{Event, FailReason, RowRecord, RowState, now_ms};
 use crate::manifest::{Entry, Status};
-use crate::progress::inc;
 
 use super::Ctx;
 
@@ -35,6 +35,10 @@ pub(super) struct Flags {
     pub downloading: bool,
     /// `--retry-failed`: rows failed for good are submitted again.
     pub retry_failed: bool,
+    /// `--rerender-changed`: changed rows that have a video (or are rendering) are made again.
+    pub rerender_changed: bool,
+    /// `--resubmit-unknown`: rows left `unknown` are sent again, without a lookup.
+    pub resubmit_unknown: bool,
 }
 
 /// What to do with a row the journal knows.
@@ -47,8 +51,45 @@ pub(super) enum Plan {
     Run { start: Start, forget_remote: bool },
 }
 
-/// Where a row with journal record `r` starts under `flags`.
-pub(super) fn plan(r: &RowRecord, flags: Flags) -> Plan {
+/// Where a row with journal record `r` starts under `flags`; `changed`: what the row asks for
+/// now differs from what its last create sent.
+///
+/// A changed row that never got a video (failed, or invalid before) is submitted afresh; one
+/// that has a video or is rendering keeps it, unless `--rerender-changed` (then it is made
+/// again, one new project, the old one never adopted again). A row caught between sending
+/// and its answer is looked up first, changed or not: its create may have been made.
+pub(super) fn plan(r: &RowRecord, flags: Flags, changed: bool) -> Plan {
+    let afresh = || {
+        let mut exclude = r.abandoned.clone();
+        exclude.extend(r.project_id.clone());
+        Plan::Run {
+            start: Start::Submit {
+                lookup: false,
+                exclude,
+                since_ms: None,
+            },
+            forget_remote: true,
+        }
+    };
+    if changed {
+        let has_video = match r.state {
+            // An unknown row may have a project rendering: kept like one that has.
+            RowState::Ready | RowState::Submitted | RowState::Draft | RowState::Unknown => true,
+            RowState::Failed => r.download_url.is_some(),
+            RowState::Submitting | RowState::Invalid => false,
+        };
+        match (r.state, has_video) {
+            (RowState::Submitting | RowState::Invalid, _) => {}
+            (_, true) if flags.rerender_changed => return afresh(),
+            (_, true) => {}
+            (_, false) => return afresh(),
+        }
+    }
+    plan_unchanged(r, flags)
+}
+
+/// [`plan`] for a row whose inputs are as its journal has them.
+fn plan_unchanged(r: &RowRecord, flags: Flags) -> Plan {
     let run = |start| Plan::Run {
         start,
         forget_remote: false,
@@ -65,6 +106,16 @@ pub(super) fn plan(r: &RowRecord, flags: Flags) -> Plan {
             since_ms: r.submitting_at,
         }),
         RowState::Invalid => run(submit_again()),
+        RowState::Draft => Plan::Keep(Status::Draft),
+        // A lost create may have made a project that could not be looked up: kept, unless the
+        // user says to send it again (a lookup would only end it `unknown` once more where
+        // the API has no list).
+        RowState::Unknown if flags.resubmit_unknown => run(Start::Submit {
+            lookup: false,
+            exclude: r.abandoned.clone(),
+            since_ms: None,
+        }),
+        RowState::Unknown => Plan::Keep(Status::Unknown),
         RowState::Submitted => run(Start::Poll {
             id: r.project_id.clone().unwrap_or_default(),
             since_ms: r.submitted_at,
@@ -114,7 +165,7 @@ pub(super) fn admit(
     prior: &mut HashMap<String, RowRecord>,
 ) -> Option<(Job, Start, Entry)> {
     let tag = ctx.journal.header().run_tag();
-    let job = match input.into_job(tag, ctx.config.webhook_urls.as_ref()) {
+    let job = match input.into_job(tag, ctx.config.webhook_urls.as_ref(), &ctx.config.projects) {
         Ok(job) => job,
         Err((row, key, error, inputs)) => {
             let known = prior.remove(&key).is_some_and(|r| {
@@ -140,6 +191,7 @@ pub(super) fn admit(
                 attempts: 0,
                 error: Some(error),
                 inputs: inputs.into(),
+                changed: false,
             });
             return None;
         }
@@ -155,6 +207,7 @@ pub(super) fn admit(
         attempts: 0,
         error: None,
         inputs: job.inputs.clone(),
+        changed: false,
     };
     let Some(r) = prior.remove(&job.key) else {
         let start = Start::Submit {
@@ -171,8 +224,21 @@ pub(super) fn admit(
     let flags = Flags {
         downloading: ctx.downloads.is_some(),
         retry_failed: ctx.config.retry_failed,
+        rerender_changed: ctx.config.rerender_changed,
+        resubmit_unknown: ctx.config.resubmit_unknown,
     };
-    match plan(&r, flags) {
+    let changed = r.hash.as_ref().is_some_and(|h| *h != job.hash);
+    let planned = plan(&r, flags, changed);
+    // The row keeps what an earlier run made from other inputs: the manifest says so.
+    entry.changed = changed
+        && !matches!(
+            planned,
+            Plan::Run {
+                start: Start::Submit { .. },
+                ..
+            }
+        );
+    match planned {
         Plan::Run {
             start,
             forget_remote,
@@ -188,6 +254,11 @@ pub(super) fn admit(
             match status {
                 Status::Failed => {
                     inc(&ctx.counters.failed);
+                    entry.error = r.error;
+                }
+                Status::Draft => {}
+                Status::Unknown => {
+                    inc(&ctx.counters.unknown);
                     entry.error = r.error;
                 }
                 _ => inc(&ctx.counters.ready),
@@ -236,6 +307,7 @@ mod tests {
             error: Some("why".into()),
             reason,
             abandoned: vec!["p0".into()],
+            hash: Some("sha256:old".into()),
         }
     }
 
@@ -282,6 +354,10 @@ mod tests {
             retry_failed: true,
             ..Flags::default()
         };
+        let resubmit = Flags {
+            resubmit_unknown: true,
+            ..Flags::default()
+        };
         let again = Plan::Run {
             start: Start::Submit {
                 lookup: false,
@@ -319,9 +395,54 @@ mod tests {
             (record(Failed, Some(RenderFailed), true, false, false, 1), none, Plan::Keep(Status::Failed)),
             (record(Failed, Some(RenderFailed), true, false, false, 1), retry, again.clone()),
             (record(Failed, Some(Rejected), true, false, false, 1), retry, again),
+            // Unknown (a lost create no lookup could settle): kept, even by --retry-failed;
+            // sent again, without a lookup, with --resubmit-unknown.
+            (record(Unknown, None, false, false, false, 1), none, Plan::Keep(Status::Unknown)),
+            (record(Unknown, None, false, false, false, 1), retry, Plan::Keep(Status::Unknown)),
+            (record(Unknown, None, false, false, false, 1), resubmit, submit(false, &["p0"], None)),
         ];
         for (i, (r, flags, want)) in table.into_iter().enumerate() {
-            assert_eq!(plan(&r, flags), want, "case {i}: {r:?} {flags:?}");
+            assert_eq!(plan(&r, flags, false), want, "case {i}: {r:?} {flags:?}");
+        }
+    }
+
+    #[test]
+    fn where_each_changed_row_starts() {
+        use FailReason::*;
+        use RowState::*;
+        let none = Flags::default();
+        let rerender = Flags {
+            rerender_changed: true,
+            ..Flags::default()
+        };
+        let afresh = |exclude: &[&str]| Plan::Run {
+            start: Start::Submit {
+                lookup: false,
+                exclude: exclude.iter().map(|s| s.to_string()).collect(),
+                since_ms: None,
+            },
+            forget_remote: true,
+        };
+        #[rustfmt::skip]
+        let table: Vec<(RowRecord, Flags, Plan)> = vec![
+            // A video, or one rendering: kept (and followed), or made again on request.
+            (record(Ready, None, true, true, true, 1), none, Plan::Keep(Status::Ready)),
+            (record(Ready, None, true, true, true, 1), rerender, afresh(&["p0", "p1"])),
+            (record(Submitted, None, true, false, false, 1), none, poll(Some(20))),
+            (record(Submitted, None, true, false, false, 1), rerender, afresh(&["p0", "p1"])),
+            (record(Failed, Some(Download), true, true, false, 1), none, Plan::Keep(Status::Ready)),
+            (record(Failed, Some(Download), true, true, false, 1), rerender, afresh(&["p0", "p1"])),
+            // Never got a video: submitted afresh, whatever the failure.
+            (record(Failed, Some(RenderFailed), true, false, false, 1), none, afresh(&["p0", "p1"])),
+            (record(Failed, Some(Rejected), false, false, false, 1), none, afresh(&["p0"])),
+            (record(Failed, Some(RenderTimeout), true, false, false, 1), none, afresh(&["p0", "p1"])),
+            (record(Failed, Some(RetriesExhausted), false, false, false, 2), none, afresh(&["p0"])),
+            // Invalid before, valid now; or caught while sending: as if unchanged.
+            (record(Invalid, None, false, false, false, 0), none, submit(false, &["p0"], Some(10))),
+            (record(Submitting, None, false, false, false, 1), none, submit(true, &["p0"], Some(10))),
+        ];
+        for (i, (r, flags, want)) in table.into_iter().enumerate() {
+            assert_eq!(plan(&r, flags, true), want, "case {i}: {r:?} {flags:?}");
         }
     }
 }

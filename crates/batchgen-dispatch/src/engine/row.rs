@@ -7,13 +7,14 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use crate::budget::Priority;
-use crate::callbacks::Outcome;
-use crate::job::{Found, Job, Lookup, Polled};
+use crate::counters::{dec, inc};
+use crate::job::{Job, Polled};
 use crate::journal::{Event, FailReason, now_ms};
 use crate::manifest::Status;
 use crate::poll::PollSchedule;
-use crate::progress::{dec, inc};
+use crate::webhook::callbacks::Outcome;
 
+use super::lookup::{Looked, look};
 use super::plan::{Start, set_remote};
 use super::{Ctx, Halt};
 
@@ -35,9 +36,19 @@ pub(super) async fn drive(
             let submitted = submit(&ctx, idx, &job, lookup, &exclude, since_ms).await;
             dec(&ctx.counters.submitting);
             match submitted {
-                Ok(id) => {
+                Ok(Submitted::Remote(_)) if job.draft => {
+                    // Created and not rendered: the row is done, nothing polls it.
+                    ctx.finish_callbacks(job.row);
+                    ctx.update(idx, |e| e.status = Status::Draft);
+                    return;
+                }
+                Ok(Submitted::Remote(id)) => {
                     job.kind.release_payload();
                     follow(&ctx, idx, &job, &id, None).await
+                }
+                Ok(Submitted::CalledBack(outcome)) => {
+                    job.kind.release_payload();
+                    called_back(&ctx, idx, &job, "made by the lost create", outcome)
                 }
                 Err(halt) => Err(halt),
             }
@@ -113,6 +124,14 @@ fn concurrency_wait(n: u32) -> Duration {
     Duration::from_secs(1u64 << n.saturating_sub(1).min(5)).min(Duration::from_secs(30))
 }
 
+/// How the submit phase ended.
+enum Submitted {
+    /// The remote object exists: follow it.
+    Remote(String),
+    /// The row's webhook came while a lost create was looked up: the render ended so.
+    CalledBack(Outcome),
+}
+
 /// The submit phase: (look up,) journal `submitting`, create, journal `submitted`.
 async fn submit(
     ctx: &Ctx,
@@ -121,7 +140,7 @@ async fn submit(
     mut lookup: bool,
     exclude: &[String],
     mut since_ms: Option<u64>,
-) -> Result<String, Halt> {
+) -> Result<Submitted, Halt> {
     let mut failures = 0u32;
     let mut refusals = 0u32;
     let target = job.kind.target();
@@ -133,62 +152,29 @@ async fn submit(
             if let Some(t) = &target {
                 pending.get_or_insert_with(|| ctx.claims.pending(t, job.row));
             }
-            ctx.acquire(Priority::Submit).await?;
-            ctx.sent();
-            inc(&ctx.counters.lookups);
-            let found = job
-                .kind
-                .find(
-                    &ctx.client,
-                    &Lookup {
-                        row: job.row,
-                        name: &job.name,
-                        exclude,
-                        since_ms,
-                        claims: &ctx.claims,
-                    },
-                )
-                .await;
-            ctx.settle_tokens();
-            if found.is_ok() {
-                ctx.reached_server();
-            }
-            match found {
-                Ok(Found::One(id)) => {
+            match look(ctx, idx, job, exclude, since_ms).await? {
+                Looked::Found(id) => {
                     ctx.claims.hold(&id);
                     ctx.record(Event::Submitted {
                         row: job.row,
                         key: job.key.clone(),
                         id: id.clone(),
                         recovered: true,
+                        draft: job.draft,
                         at: now_ms(),
                     })
                     .await?;
                     inc(&ctx.counters.recovered);
                     tracing::info!(row = job.row, key = %job.key, id, "found what a create whose answer was lost made; adopting it");
                     ctx.update(idx, |e| set_remote(e, &job.kind, Some(id.clone())));
-                    return Ok(id);
+                    return Ok(Submitted::Remote(id));
                 }
-                Ok(Found::Nothing) => {}
-                Ok(Found::Ambiguous {
-                    candidates,
-                    others_pending,
-                }) => {
-                    tracing::warn!(
-                        row = job.row,
-                        key = %job.key,
-                        candidates,
-                        others_pending,
-                        "cannot tell which export of the project a lost answer made ({candidates} unclaimed since it was sent, {others_pending} other row(s) of this run exporting it now); sending it again, which may leave a duplicate export"
-                    );
+                Looked::CalledBack(outcome) => {
+                    inc(&ctx.counters.recovered);
+                    tracing::info!(row = job.row, key = %job.key, "the row's webhook reported what a create whose answer was lost made; adopting it");
+                    return Ok(Submitted::CalledBack(outcome));
                 }
-                Err(e) => {
-                    failures += 1;
-                    let (wait, _) = ctx.on_error(idx, job, &e, failures, "look it up")?;
-                    lookup = true;
-                    ctx.sleep(wait).await?;
-                    continue;
-                }
+                Looked::Nothing => {}
             }
         }
         ctx.acquire(Priority::Submit).await?;
@@ -199,6 +185,7 @@ async fn submit(
         ctx.record(Event::Submitting {
             row: job.row,
             key: job.key.clone(),
+            hash: Some(job.hash.clone()),
             at,
         })
         .await?;
@@ -220,10 +207,11 @@ async fn submit(
                     key: job.key.clone(),
                     id: id.clone(),
                     recovered: false,
+                    draft: job.draft,
                     at: now_ms(),
                 });
                 ctx.update(idx, |e| set_remote(e, &job.kind, Some(id.clone())));
-                return Ok(id);
+                return Ok(Submitted::Remote(id));
             }
             Err(e)
                 if crate::concurrency::is_concurrency_refusal(&e)

@@ -18,10 +18,11 @@ pub enum JournalError {
         /// The journal.
         path: PathBuf,
     },
-    /// The journal was made from other inputs.
+    /// The journal was made with what cannot change within one run directory: another API
+    /// (base URL, account) or another key column.
     #[error(
-        "resume the run: {} was made from other inputs ({} changed); resuming would mix two runs, so use a new --out for these inputs",
-        .path.display(), .changed.join(", ")
+        "continue the run in {}: {}; a run directory keeps its API, account and key column, so use a new --out for these settings, or the ones of that run",
+        .path.parent().unwrap_or(.path).display(), mismatch_why(.changed)
     )]
     Mismatch {
         /// The journal.
@@ -63,4 +64,20 @@ pub enum JournalError {
     /// The writer stopped after an earlier failure.
     #[error("write the journal: the writer stopped after an earlier error: {0}")]
     WriterStopped(String),
+}
+
+/// Why each changed fingerprint entry cannot change within a run directory.
+fn mismatch_why(changed: &[String]) -> String {
+    changed
+        .iter()
+        .map(|name| match name.as_str() {
+            "base_url" | "v2_base_url" => format!(
+                "it was made against another API ({name} changed): its projects are there, and cannot be followed or reused from here"
+            ),
+            "account" => "it was made with another account: its projects are not this account's".to_owned(),
+            "key" => "its rows are known by another key column (--key changed): every row would look new and be paid for again".to_owned(),
+            other => format!("{other} changed"),
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
 }

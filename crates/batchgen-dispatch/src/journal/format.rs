@@ -69,6 +69,16 @@ impl Fingerprint {
             .collect()
     }
 
+    /// The entries of `self` that `older` records differently or not at all. Entries only
+    /// `older` has (what earlier versions recorded, such as the CSV's digest) do not count.
+    pub fn changed_since(&self, older: &Fingerprint) -> Vec<String> {
+        self.0
+            .iter()
+            .filter(|(n, v)| older.0.get(*n) != Some(*v))
+            .map(|(n, _)| n.clone())
+            .collect()
+    }
+
     /// The value recorded for `name`.
     pub fn get(&self, name: &str) -> Option<&str> {
         self.0.get(name).map(String::as_str)
@@ -242,6 +252,10 @@ pub enum Event {
         row: u64,
         /// Row key.
         key: String,
+        /// A digest of what is sent ([`crate::Job::hash`]): a later run knows by it whether the
+        /// row changed. Absent in journals of earlier versions.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        hash: Option<String>,
         /// When.
         at: u64,
     },
@@ -256,6 +270,9 @@ pub enum Event {
         /// Found by name lookup rather than from the create answer.
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         recovered: bool,
+        /// Created as a draft (`isExport: false`): nothing renders, nothing follows it.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        draft: bool,
         /// When.
         at: u64,
     },
@@ -293,6 +310,18 @@ pub enum Event {
         file: String,
         /// Its size.
         bytes: u64,
+        /// When.
+        at: u64,
+    },
+    /// A create whose answer was lost may have made a project that no lookup could find or
+    /// rule out (the API has no project list, or every lookup failed).
+    Unknown {
+        /// Row number.
+        row: u64,
+        /// Row key.
+        key: String,
+        /// Why, and how to check (reads after "failed to").
+        error: String,
         /// When.
         at: u64,
     },

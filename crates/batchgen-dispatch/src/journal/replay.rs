@@ -17,12 +17,16 @@ pub enum RowState {
     Submitting,
     /// The project exists and is rendering.
     Submitted,
+    /// The project exists as a draft (`isExport: false`): it is not rendered.
+    Draft,
     /// The video is ready.
     Ready,
     /// The row failed.
     Failed,
     /// The row is invalid.
     Invalid,
+    /// A lost create may have made a project that could not be looked up.
+    Unknown,
 }
 
 /// Everything the journal says about one row.
@@ -54,6 +58,8 @@ pub struct RowRecord {
     /// Projects of this row that were given up for a new submission (`--retry-failed`): a
     /// lookup by name must not adopt them.
     pub abandoned: Vec<String>,
+    /// The digest of what the row's last create sent, when the journal has it.
+    pub hash: Option<String>,
 }
 
 impl RowRecord {
@@ -71,6 +77,7 @@ impl RowRecord {
             error: None,
             reason: None,
             abandoned: Vec::new(),
+            hash: None,
         }
     }
 }
@@ -192,9 +199,10 @@ impl Replay {
             r
         }
         match event {
-            Event::Submitting { row, key, at } => {
+            Event::Submitting { row, key, hash, at } => {
                 let r = entry(&mut self.rows, row, &key, RowState::Submitting);
                 r.attempts += 1;
+                r.hash = hash;
                 r.submitting_at = Some(at);
                 if let Some(old) = r.project_id.take() {
                     r.abandoned.push(old);
@@ -206,9 +214,19 @@ impl Replay {
                 r.reason = None;
             }
             Event::Submitted {
-                row, key, id, at, ..
+                row,
+                key,
+                id,
+                at,
+                draft,
+                ..
             } => {
-                let r = entry(&mut self.rows, row, &key, RowState::Submitted);
+                let state = if draft {
+                    RowState::Draft
+                } else {
+                    RowState::Submitted
+                };
+                let r = entry(&mut self.rows, row, &key, state);
                 r.project_id = Some(id);
                 r.submitted_at = Some(at);
                 r.error = None;
@@ -247,6 +265,13 @@ impl Replay {
             } => {
                 let r = entry(&mut self.rows, row, &key, RowState::Invalid);
                 r.error = Some(error);
+            }
+            Event::Unknown {
+                row, key, error, ..
+            } => {
+                let r = entry(&mut self.rows, row, &key, RowState::Unknown);
+                r.error = Some(error);
+                r.reason = None;
             }
             Event::Interrupted { .. } => self.interruptions += 1,
             Event::Resumed { .. } => self.resumptions += 1,

@@ -80,7 +80,7 @@ impl Journal {
                     expected: kind,
                 });
             }
-            let changed = replay.header.fingerprint.differences(&fingerprint);
+            let changed = fingerprint.changed_since(&replay.header.fingerprint);
             if !changed.is_empty() {
                 return Err(JournalError::Mismatch { path, changed });
             }

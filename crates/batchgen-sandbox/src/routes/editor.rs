@@ -39,6 +39,11 @@ pub(crate) async fn list_projects(
 ) -> Result<Response, ApiError> {
     let now = Instant::now();
     auth::check_v3(&s, &headers, now)?;
+    if !s.project_list {
+        return Err(ApiError::not_found(
+            "no such endpoint: GET /api/odin/v3/editor/project (the sandbox runs without the project list)",
+        ));
+    }
     let projects = s.projects.read().unwrap_or_else(|p| p.into_inner());
     let items: Vec<Value> = projects
         .newest_first()

@@ -10,7 +10,7 @@ use batchgen_sandbox::SandboxConfig;
 use clap::{Args, Subcommand};
 use serde_json::{Value, json};
 
-use crate::cmd::api::{ApiArgs, SANDBOX_CONFLICTS, sandbox_client, start_sandbox};
+use crate::api::{ApiArgs, SANDBOX_CONFLICTS, sandbox_client, start_sandbox};
 use crate::exit::{Fatal, Outcome};
 
 /// `batchgen exports`.

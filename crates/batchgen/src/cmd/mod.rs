@@ -1,7 +1,5 @@
 //! One module per command.
 
-pub mod api;
-pub mod engine;
 pub mod export;
 pub mod exports;
 pub mod manifest;

@@ -1,35 +1,35 @@
 //! `batchgen run`: render every row, submit each valid project under one request budget,
 //! follow every render, download the videos if asked, and leave a journal and a manifest.
 //!
-//! This file only wires: the core renders (on a blocking thread, in input order) and feeds the
-//! engine a bounded channel of jobs; the engine (`batchgen-dispatch`) does the rest; the display
-//! (`crate::progress`) shows it. Exit codes: 0 all ready; 3 some invalid or failed; 4 the API
+//! This file says only what is `run`'s: its rows (the core renders them on a thread of their
+//! own, in input order) and what it adds around the engine (the webhook receiver, the
+//! sandbox); the driver (`crate::batch`) does the rest, the same as for `export`. Exit codes: 0 all ready; 3 some invalid or failed; 4 the API
 //! refused the credentials; 130 interrupted; 2 unusable input, an existing journal without
 //! `--resume`, or a journal from other inputs.
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context as _;
 use batchgen_aistudios::Client;
 use batchgen_core::{RenderedRow, file_stem, render_stream};
-use batchgen_dispatch::journal::{Fingerprint, RunKind};
+use batchgen_dispatch::journal::{Fingerprint, Header, RunKind};
 use batchgen_dispatch::manifest::Layout;
 use batchgen_dispatch::poll::PollConfig;
 use batchgen_dispatch::{
-    Budget, Callbacks, Engine, JobInput, ProjectRow, WebhookAuth, WebhookReceiver, WebhookUrls,
+    Callbacks, EngineConfig, JobInput, ProjectRow, WebhookAuth, WebhookReceiver, WebhookUrls,
 };
-use batchgen_sandbox::{
-    Sandbox, SandboxConfig, parse_duration, parse_duration_range, parse_probability,
-};
+use batchgen_sandbox::{Sandbox, SandboxConfig, parse_duration_range, parse_probability};
 use clap::Args;
+use humantime::parse_duration;
+use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
-use crate::cmd::api::{ApiArgs, SANDBOX_CONFLICTS, is_loopback, origin, start_sandbox};
-use crate::cmd::engine::{self, EngineArgs, JournalSpec, Summary};
-use crate::cmd::render::{Inputs, prepare};
+use crate::api::{ApiArgs, SANDBOX_CONFLICTS, is_loopback, origin, start_sandbox};
+use crate::batch::engine::EngineArgs;
+use crate::batch::{self, Batch, Extras, Feed};
+use crate::cmd::render::{Inputs, Prepared, prepare};
 use crate::exit::{Fatal, Outcome};
 use crate::report;
 use crate::shard::{self, ShardArgs, Tally};
@@ -48,6 +48,17 @@ pub struct RunArgs {
     pub engine: EngineArgs,
     #[command(flatten)]
     pub shard: ShardArgs,
+    /// Create every project as a draft (`isExport: false`): created, shown in the vendor's
+    /// dashboard for review, not rendered; rows end `draft` with their project id. Export them
+    /// later with `batchgen export OUT/manifest.csv`.
+    #[arg(long)]
+    pub draft: bool,
+    /// Video quality set in every project: 4k, 1080, 720 or 480 (vendor default 1080).
+    #[arg(long, value_name = "RES", value_parser = ["4k", "1080", "720", "480"])]
+    pub resolution: Option<String>,
+    /// Workspace id set in every project (`batchgen workspaces` lists them).
+    #[arg(long, value_name = "ID")]
+    pub workspace: Option<String>,
     /// Refuse to send anything when any row is invalid (exit 3): a partly bad batch never
     /// spends credits by accident.
     #[arg(long)]
@@ -93,13 +104,9 @@ fn parse_public_url(s: &str) -> Result<String, String> {
     Ok(s.trim_end_matches('/').to_owned())
 }
 
-/// Rows between the renderer and the engine.
-const CHANNEL: usize = 256;
-
 pub fn run(args: RunArgs, quiet: bool) -> anyhow::Result<Outcome> {
     let mut tally = Tally::new(args.shard.resolve()?);
     let prepared = prepare(&args.inputs, quiet)?;
-    let columns: Vec<String> = prepared.template.header().names().to_vec();
     // Every row is checked before anything is sent: the reasons come before any credit is spent.
     let checked = report::check_rows_where(
         &prepared.template,
@@ -112,23 +119,8 @@ pub fn run(args: RunArgs, quiet: bool) -> anyhow::Result<Outcome> {
         checked.print_invalid(&mut std::io::stderr().lock())?;
     }
     checked.refuse_if_strict(args.strict, &args.inputs.data)?;
-    std::fs::create_dir_all(&args.out)
-        .with_context(|| format!("cannot create {}", args.out.display()))?;
-    tally.check_out(&args.out)?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
-    let command = engine::command_line();
-    runtime.block_on(run_async(
-        args,
-        prepared,
-        columns,
-        (checked, tally),
-        command,
-        quiet,
-    ))
+    let runtime = batch::runtime(&args.out)?;
+    runtime.block_on(run_async(args, prepared, (checked, tally), quiet))
 }
 
 /// The webhook receiver of a run: bound, with its public base URL.
@@ -170,14 +162,11 @@ async fn bind_webhooks(args: &RunArgs, client: &Client) -> anyhow::Result<Option
 
 async fn run_async(
     args: RunArgs,
-    prepared: crate::cmd::render::Prepared,
-    columns: Vec<String>,
+    prepared: Prepared,
     (checked, tally): (report::RowReport, Tally),
-    command: Vec<String>,
     quiet: bool,
 ) -> anyhow::Result<Outcome> {
     let rows = checked.rows;
-    let invalid = (checked.shown(), checked.invalid);
     // Where to, and as whom.
     let sandbox = if args.sandbox {
         Some(start_run_sandbox(&args, quiet).await?)
@@ -186,77 +175,32 @@ async fn run_async(
     };
     let client = args.api.client(sandbox.as_ref())?;
     let webhooks = bind_webhooks(&args, &client).await?;
-
-    // The journal: new, or taken over with --resume.
-    let (journal, replay) = engine::open_journal(
-        JournalSpec {
-            kind: RunKind::Run,
-            fingerprint: shard::mark(fingerprint(&args, &client)?, tally.shard),
-            command: command.clone(),
-            rows,
-        },
-        &args.out,
-        args.engine.resume,
-        args.sandbox,
+    let extras = RunExtras {
+        webhooks,
+        poll_interval: args.engine.poll_interval.max(args.webhook_poll_interval),
+        poll_cap: args.webhook_poll_cap,
+        rows,
         quiet,
-    )?;
-    let mut extra: Vec<_> = tally.record(&args.out)?.into_iter().collect();
-    let tag = journal.header().run_tag().to_owned();
-
-    let mut config = args
-        .engine
-        .config(&args.out, columns.clone(), Layout::Projects);
-    config.manifest_csv = prepared.style;
-    // Webhooks: a receiver, a token per row, and polling as a slow safety net.
-    let receiver_stop = CancellationToken::new();
-    let mut receiver = None;
-    if let Some(w) = webhooks {
-        let (auth, ephemeral) = WebhookAuth::for_run(journal.header());
-        if ephemeral && !quiet {
-            eprintln!(
-                "note: this journal predates webhook secrets; callbacks for projects sent before this resume cannot be verified and are polled instead"
-            );
-        }
-        let callbacks = Callbacks::new(rows);
-        let r = WebhookReceiver::new(auth.clone(), callbacks.clone());
-        let interval = args.engine.poll_interval.max(args.webhook_poll_interval);
-        config.poll = PollConfig::safety_net(interval, args.webhook_poll_cap.max(interval));
-        config.callbacks = Some(callbacks);
-        if !quiet {
-            eprintln!(
-                "webhooks: receiving on {} (the vendor calls {}/batchgen/v1/{tag}/<row> with a per-row token); safety-net polls from {}s after each submission",
-                w.listener
-                    .local_addr()
-                    .map(|a| a.to_string())
-                    .unwrap_or_default(),
-                w.public,
-                config.poll.interval.as_secs()
-            );
-        }
-        let server = tokio::spawn(r.clone().serve(w.listener, receiver_stop.clone()));
-        receiver = Some((r, server));
-        config.webhook_urls = Some(WebhookUrls {
-            auth,
-            public_base: w.public,
-        });
-    }
-    let journal = Arc::new(journal);
-    let budget = Arc::new(Budget::with_setting(args.engine.rate, args.engine.max_rate));
-    let engine = Engine::new(config, client, budget, Arc::clone(&journal), replay);
-    let progress = engine.progress();
-
-    // Ctrl-C / SIGTERM: the first stops the run cleanly, the second exits at once.
-    let shutdown = CancellationToken::new();
-    let resume_hint = engine::resume_hint(&command, args.sandbox);
-    tokio::spawn(engine::watch_signals(shutdown.clone(), resume_hint.clone()));
+        receiver: None,
+        sandbox,
+        projects: batchgen_dispatch::ProjectFlags {
+            resolution: args.resolution.clone(),
+            workspace_id: args.workspace.clone(),
+            draft: args.draft,
+        },
+    };
 
     // The renderer, on its own thread, in input order.
-    let (tx, rx) = tokio::sync::mpsc::channel(CHANNEL);
-    let template = prepared.template;
-    let reader = prepared.rows;
+    let columns: Vec<String> = prepared.template.header().names().to_vec();
+    let width = columns.len();
+    let Prepared {
+        template,
+        rows: reader,
+        style,
+        ..
+    } = prepared;
     let sharding = tally.shard;
-    let renderer = std::thread::spawn(move || {
-        let width = columns.len();
+    let feed: Feed = Box::new(move |tx| {
         let mut sink = |r: RenderedRow| -> Result<(), Stop> {
             if !shard::keeps(sharding, &r.key) {
                 return Ok(());
@@ -279,69 +223,125 @@ async fn run_async(
             };
             tx.blocking_send(input).map_err(|_| Stop)
         };
-        render_stream(&template, reader, &mut sink)
+        match render_stream(&template, reader, &mut sink) {
+            Err(batchgen_core::RenderError::Input(e)) => Err(e),
+            // The engine stopped taking rows, or every row was rendered.
+            _ => Ok(()),
+        }
     });
-
-    let display = crate::progress::Display::start(progress, rows, quiet);
-    let report = engine.run(rx, shutdown.clone()).await;
-    display.finish().await;
-    let rendered = renderer
-        .join()
-        .map_err(|_| anyhow::anyhow!("the renderer panicked"))?;
-    if let Some((r, server)) = receiver {
-        receiver_stop.cancel();
-        // Callbacks still arriving only find ended rows; do not wait long for idle connections.
-        let _ = tokio::time::timeout(Duration::from_secs(2), server).await;
-        extra.push(("webhooks", serde_json::to_value(r.stats())?));
-    }
-    if let Some(sb) = sandbox {
-        sb.shutdown().await;
-    }
-    let report = report?;
-    if let Err(batchgen_core::RenderError::Input(e)) = rendered {
-        // Rows before the bad one were run and are in the manifest.
-        return Err(anyhow::Error::new(e).context("the CSV could not be read to the end"));
-    }
-    if let (Some(line), false) = (tally.summary_line(), quiet) {
-        eprintln!("{line}");
-    }
-    engine::finish(
-        Summary {
-            data: &args.inputs.data,
-            out: &args.out,
-            engine: &args.engine,
-            extra,
-            invalid: (&invalid.0, invalid.1),
-        },
-        &report,
-        &resume_hint,
+    let batch = Batch {
+        kind: RunKind::Run,
+        fingerprint: fingerprint(&args, &client)?,
+        data: args.inputs.data,
+        out: args.out,
+        engine: args.engine,
+        columns,
+        layout: Layout::Projects,
+        manifest_csv: style,
+        rows,
+        invalid: (checked.shown(), checked.invalid),
+        sandbox: args.sandbox,
         quiet,
-    )
+        shard: tally,
+    };
+    batch::drive(batch, client, feed, extras).await
+}
+
+/// What `run` adds around the engine: the webhook receiver (a token per row, polling as a slow
+/// safety net) and the in-process sandbox.
+struct RunExtras {
+    webhooks: Option<Webhooks>,
+    /// With webhooks: the first safety-net poll, and the longest wait between two.
+    poll_interval: Duration,
+    poll_cap: Duration,
+    rows: u64,
+    quiet: bool,
+    receiver: Option<Receiver>,
+    sandbox: Option<Sandbox>,
+    /// `--resolution`, `--workspace`, `--draft`: set in every project.
+    projects: batchgen_dispatch::ProjectFlags,
+}
+
+/// A webhook receiver serving.
+struct Receiver {
+    receiver: WebhookReceiver,
+    server: tokio::task::JoinHandle<std::io::Result<()>>,
+    stop: CancellationToken,
+}
+
+impl Extras for RunExtras {
+    fn start(&mut self, header: &Header, config: &mut EngineConfig) -> anyhow::Result<()> {
+        config.projects = self.projects.clone();
+        let Some(w) = self.webhooks.take() else {
+            return Ok(());
+        };
+        let (auth, ephemeral) = WebhookAuth::for_run(header);
+        if ephemeral && !self.quiet {
+            eprintln!(
+                "note: this journal predates webhook secrets; callbacks for projects sent before this resume cannot be verified and are polled instead"
+            );
+        }
+        let callbacks = Callbacks::new(self.rows);
+        let receiver = WebhookReceiver::new(auth.clone(), callbacks.clone());
+        let interval = self.poll_interval;
+        config.poll = PollConfig::safety_net(interval, self.poll_cap.max(interval));
+        config.callbacks = Some(callbacks);
+        if !self.quiet {
+            eprintln!(
+                "webhooks: receiving on {} (the vendor calls {}/batchgen/v1/{}/<row> with a per-row token); safety-net polls from {}s after each submission",
+                w.listener
+                    .local_addr()
+                    .map(|a| a.to_string())
+                    .unwrap_or_default(),
+                w.public,
+                header.run_tag(),
+                config.poll.interval.as_secs()
+            );
+        }
+        let stop = CancellationToken::new();
+        let server = tokio::spawn(receiver.clone().serve(w.listener, stop.clone()));
+        self.receiver = Some(Receiver {
+            receiver,
+            server,
+            stop,
+        });
+        config.webhook_urls = Some(WebhookUrls {
+            auth,
+            public_base: w.public,
+        });
+        Ok(())
+    }
+
+    async fn stop(self) -> anyhow::Result<Vec<(&'static str, Value)>> {
+        let mut extra = Vec::new();
+        if let Some(r) = self.receiver {
+            r.stop.cancel();
+            // Callbacks still arriving only find ended rows; do not wait long for idle
+            // connections.
+            let _ = tokio::time::timeout(Duration::from_secs(2), r.server).await;
+            extra.push(("webhooks", serde_json::to_value(r.receiver.stats())?));
+        }
+        if let Some(sb) = self.sandbox {
+            sb.shutdown().await;
+        }
+        Ok(extra)
+    }
 }
 
 /// The engine stopped taking rows.
 #[derive(Debug)]
 struct Stop;
 
-/// What decides the projects and where they go. Rate, concurrency, polling and webhooks may
-/// change on resume.
+/// What cannot change within one run directory: where the projects are (the API's origin) and
+/// how rows are known (the key column). The CSV, the template and the patch may change: each
+/// row's project is compared with what its last create sent (see the journal's hash).
 fn fingerprint(args: &RunArgs, client: &Client) -> anyhow::Result<Fingerprint> {
-    let read = |what: &str, p: &Path| {
-        std::fs::read(p).with_context(|| format!("cannot read the {what} {}", p.display()))
-    };
-    let mut fp = Fingerprint::new()
-        .bytes("data", &read("CSV", &args.inputs.data)?)
-        .bytes("template", &read("template", &args.inputs.template)?)
+    Ok(Fingerprint::new()
         .text(
             "key",
             args.inputs.key.clone().unwrap_or_else(|| "row-N".into()),
         )
-        .text("base_url", origin(client.base_url()));
-    fp = match &args.inputs.patch {
-        Some(p) => fp.bytes("patch", &read("patch", p)?),
-        None => fp.text("patch", "none"),
-    };
-    Ok(fp)
+        .text("base_url", origin(client.base_url())))
 }
 
 async fn start_run_sandbox(args: &RunArgs, quiet: bool) -> anyhow::Result<Sandbox> {

@@ -59,6 +59,13 @@ fn report(replay: &Replay) -> String {
     let _ = writeln!(out, "ready       {ready}");
     let _ = writeln!(out, "failed      {failed}");
     let _ = writeln!(out, "invalid     {invalid}");
+    let unknown = count(RowState::Unknown);
+    if unknown > 0 {
+        let _ = writeln!(
+            out,
+            "unknown     {unknown} (a lost create may have made a project; see below)"
+        );
+    }
     let _ = writeln!(
         out,
         "pending     {} ({rendering} rendering, {submitting} submitting, {not_started} not started)",
@@ -84,16 +91,26 @@ fn report(replay: &Replay) -> String {
     let mut failures: Vec<_> = replay
         .rows
         .values()
-        .filter(|r| matches!(r.state, RowState::Failed | RowState::Invalid))
+        .filter(|r| {
+            matches!(
+                r.state,
+                RowState::Failed | RowState::Invalid | RowState::Unknown
+            )
+        })
         .collect();
     failures.sort_by_key(|r| r.row);
     if !failures.is_empty() {
-        let _ = writeln!(out, "\nfailed and invalid rows:");
+        let heading = if unknown > 0 {
+            "failed, invalid and unknown rows"
+        } else {
+            "failed and invalid rows"
+        };
+        let _ = writeln!(out, "\n{heading}:");
         for r in failures {
-            let word = if r.state == RowState::Failed {
-                "failed"
-            } else {
-                "invalid"
+            let word = match r.state {
+                RowState::Failed => "failed",
+                RowState::Unknown => "unknown",
+                _ => "invalid",
             };
             let _ = writeln!(
                 out,

@@ -72,7 +72,7 @@ fn folders_direct_watermarks_invalid_rows_and_downloads() {
 
     let (header, rows) = manifest(&env.out());
     assert_eq!(
-        &header[..9],
+        &header[..10],
         [
             "row",
             "key",
@@ -82,11 +82,12 @@ fn folders_direct_watermarks_invalid_rows_and_downloads() {
             "download_url",
             "file",
             "attempts",
-            "error"
+            "error",
+            "changed"
         ]
     );
     assert_eq!(
-        header[9..],
+        header[10..],
         [
             "key",
             "project_id",
@@ -108,7 +109,7 @@ fn folders_direct_watermarks_invalid_rows_and_downloads() {
     );
     for r in rows.iter().filter(|r| r[2] == "ready") {
         assert!(r[4].starts_with("export_"), "{r:?}");
-        assert_eq!(r[3], r[10], "project_id is the project exported: {r:?}");
+        assert_eq!(r[3], r[11], "project_id is the project exported: {r:?}");
         assert_eq!(r[6], format!("videos/{}.mp4", r[1]));
         let video = std::fs::read(env.out().join(&r[6])).unwrap();
         assert_eq!(video, batchgen_sandbox::sample_video(), "{r:?}");

@@ -151,9 +151,10 @@ fn journals_of_run_and_export_are_not_mixed() {
         stderr.contains("is the journal of a `batchgen run`, not of a `batchgen export`"),
         "{stderr}"
     );
+    // Without --resume too: the same command continues, and this is not its run.
     let out = export_cmd(&env, &csv, &[]).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("add --resume"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not of a `batchgen export`"));
     assert_eq!(
         env.stats().requests,
         requests,

@@ -56,7 +56,7 @@ fn under_faults_every_row_ends_ready_or_failed_with_a_reason_and_nothing_is_sent
     // Every row ends ready or failed with a reason.
     let (header, rows) = manifest(&env.out());
     assert_eq!(
-        &header[..8],
+        &header[..9],
         [
             "row",
             "key",
@@ -65,7 +65,8 @@ fn under_faults_every_row_ends_ready_or_failed_with_a_reason_and_nothing_is_sent
             "download_url",
             "file",
             "attempts",
-            "error"
+            "error",
+            "changed"
         ]
     );
     assert_eq!(rows.len(), 80);
@@ -230,4 +231,80 @@ fn a_row_the_vendor_refuses_though_batchgen_accepts_it_fails_alone() {
     assert_eq!(failed[0]["reason"], "rejected", "{failed:?}");
     let stats = env.stats();
     assert_eq!(stats.submissions, 2, "{stats:?}");
+}
+
+#[test]
+fn without_a_project_list_lost_answers_end_unknown_never_paid_twice() {
+    let env = Env::start(
+        SandboxConfig::default()
+            .render_time(Duration::from_millis(100)..Duration::from_millis(300))
+            .lost_probability(0.15)
+            .project_list(false)
+            .seed(21),
+    );
+    let csv = env.csv(40);
+    let summary = env.dir.path().join("summary.json");
+    let out = env
+        .run_cmd(
+            &csv,
+            &["--rate", "50", "--max-attempts", "10", "--summary-json"],
+        )
+        .arg(&summary)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    // Unknown rows are not a success: exit 3, and the run says why once.
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains("no project list"), "{stderr}");
+    assert!(stderr.contains("unknown: row "), "{stderr}");
+
+    let stats = env.stats();
+    assert!(stats.faults_lost > 0, "{stats:?}");
+    let (_, rows) = manifest(&env.out());
+    assert_eq!(rows.len(), 40);
+    let unknown = rows.iter().filter(|r| r[2] == "unknown").count();
+    let ready = rows.iter().filter(|r| r[2] == "ready").count();
+    assert!(unknown > 0, "the seed loses some create answers");
+    assert_eq!(
+        unknown + ready,
+        40,
+        "no row fails for want of a lookup: {rows:?}"
+    );
+    for r in rows.iter().filter(|r| r[2] == "unknown") {
+        assert!(
+            r[7].contains("may exist") && r[7].contains("--resubmit-unknown"),
+            "{r:?}"
+        );
+    }
+    // Never sent twice: one project per row at most, no duplicate names.
+    assert_eq!(stats.duplicate_names, 0, "{stats:?}");
+    assert!(stats.submissions <= 40 + stats.faults_lost, "{stats:?}");
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&summary).unwrap()).unwrap();
+    assert_eq!(json["statuses"]["unknown"], unknown as u64, "{json}");
+
+    // The same run again keeps them unknown and sends no create; --resubmit-unknown sends them.
+    let before = env.stats().submissions;
+    let out = env
+        .run_cmd(&csv, &["--rate", "50", "--resume"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    assert_eq!(
+        env.stats().submissions,
+        before,
+        "unknown rows are not sent again"
+    );
+    let out = env
+        .run_cmd(&csv, &["--rate", "50", "--resume", "--resubmit-unknown"])
+        .output()
+        .unwrap();
+    let (_, rows) = manifest(&env.out());
+    let still = rows.iter().filter(|r| r[2] == "unknown").count();
+    assert!(
+        env.stats().submissions > before && still < unknown,
+        "{:?} {}",
+        env.stats(),
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

@@ -174,7 +174,7 @@ fn a_second_ctrl_c_exits_at_once_and_the_journal_still_resumes() {
 }
 
 #[test]
-fn an_existing_journal_needs_resume_and_other_inputs_are_refused() {
+fn the_same_command_continues_and_another_api_is_refused() {
     let env = Env::start(
         SandboxConfig::default().render_time(Duration::from_millis(50)..Duration::from_millis(100)),
     );
@@ -183,24 +183,34 @@ fn an_existing_journal_needs_resume_and_other_inputs_are_refused() {
     assert_eq!(out.status.code(), Some(0));
     let requests = env.stats().requests;
 
+    // The same command again: it continues the run, and nothing is left to do.
     let out = env.run_cmd(&csv, &["--rate", "50"]).output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{stderr}");
-    assert!(
-        stderr.contains("already holds a run journal") && stderr.contains("--resume"),
-        "{stderr}"
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert_eq!(
+        env.stats().requests,
+        requests,
+        "an unchanged run sent requests"
     );
 
-    std::fs::write(
-        &csv,
-        "email,first_name,company,manager\nz@example.com,Z,Co,Al\n",
-    )
-    .unwrap();
-    let out = env.run_cmd(&csv, &["--resume"]).output().unwrap();
+    // Another API: refused, with why and what to do.
+    let cmd = env.run_cmd(&csv, &["--resume"]);
+    let args: Vec<String> = cmd
+        .get_args()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    let at = args.iter().position(|a| a == "--base-url").unwrap();
+    let mut args = args;
+    args[at + 1] = "http://127.0.0.1:9".into();
+    let out = batchgen()
+        .env("AISTUDIOS_API_KEY", crate::support::KEY)
+        .args(&args)
+        .output()
+        .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(
-        stderr.contains("(data changed)") && stderr.contains("new --out"),
+        stderr.contains("another API (base_url changed)") && stderr.contains("new --out"),
         "{stderr}"
     );
     assert_eq!(

@@ -213,12 +213,14 @@ fn three_shards_take_every_row_once_and_merge_in_row_order() {
 fn appending_rows_keeps_every_earlier_row_in_its_shard() {
     let env = fast();
     let csv = env.csv(30);
-    let before = shard_of_keys(&run_three(&env, &csv, "a"));
-    // The same 30 rows and 5 more; this time the shard comes from JOB_COMPLETION_INDEX.
+    let thirty = env.dir.path().join("people-30.csv");
+    std::fs::copy(&csv, &thirty).unwrap();
+    let dirs = run_three(&env, &csv, "a");
+    let before = shard_of_keys(&dirs);
+    assert_eq!(env.stats().submissions, 30);
+    // The same 30 rows and 5 more; each shard runs again in its own directory (the same
+    // command continues), this time its index from JOB_COMPLETION_INDEX.
     let csv = env.csv(35);
-    let dirs: Vec<PathBuf> = (0..3)
-        .map(|i| env.dir.path().join(format!("b{}", i + 1)))
-        .collect();
     for (i, d) in dirs.iter().enumerate() {
         let out = shard_cmd(
             &env,
@@ -237,12 +239,17 @@ fn appending_rows_keeps_every_earlier_row_in_its_shard() {
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(0), "{stderr}");
         assert!(stderr.contains(&format!("shard {}/3: ", i + 1)), "{stderr}");
+        assert!(stderr.contains("of the input's 35 rows"), "{stderr}");
     }
     let after = shard_of_keys(&dirs);
     assert_eq!(after.len(), 35);
     for (key, was) in &before {
         assert_eq!(after[key], *was, "{key} moved");
     }
+    // Only the 5 new rows were sent.
+    let stats = env.stats();
+    assert_eq!(stats.submissions, 35, "{stats:?}");
+    assert_eq!(stats.duplicate_names, 0, "{stats:?}");
     let d: Vec<&Path> = dirs.iter().map(PathBuf::as_path).collect();
     let merged = env.dir.path().join("all.csv");
     let out = merge(&d, Some(&merged));
@@ -254,8 +261,17 @@ fn appending_rows_keeps_every_earlier_row_in_its_shard() {
     );
     let rows = csv::Reader::from_path(&merged).unwrap().records().count();
     assert_eq!(rows, 35);
-    // Shards of the 30-row input and of the 35-row one are not one run.
-    let old = env.dir.path().join("a1");
+    // A shard of the 30-row input and shards of the 35-row one are not one run.
+    let old = env.dir.path().join("old1");
+    let out = shard_cmd(&env, &thirty, &old, &["--shard", "1/3"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let out = merge(&[&old, d[1], d[2]], None);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");

@@ -107,6 +107,11 @@ impl Callbacks {
         self.slots().get_mut(&row).and_then(|s| s.outcome.take())
     }
 
+    /// Whether an outcome was delivered for `row` and not yet taken.
+    pub(crate) fn has_outcome(&self, row: u64) -> bool {
+        self.slots().get(&row).is_some_and(|s| s.outcome.is_some())
+    }
+
     /// Marks `row` as ended: later callbacks are acknowledged and ignored.
     pub(crate) fn finish(&self, row: u64) {
         let mut slots = self.slots();

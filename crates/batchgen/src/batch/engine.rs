@@ -1,6 +1,5 @@
-//! What `batchgen run` and `batchgen export` share around the engine: its flags, opening the
-//! journal, Ctrl-C, the printed resume command, and the summary with its exit code. Each
-//! command only says what its rows are.
+//! The pieces the driver ([`super::drive`]) is made of: the engine's flags, opening the
+//! journal, Ctrl-C, the printed resume command, and the summary with its exit code.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -8,12 +7,13 @@ use std::time::Duration;
 use anyhow::Context as _;
 use batchgen_dispatch::budget::RateSetting;
 use batchgen_dispatch::journal::{Fingerprint, Journal, JournalError, Opened, Replay, RunKind};
+use batchgen_dispatch::lookup::LookupSchedule;
 use batchgen_dispatch::manifest::Layout;
 use batchgen_dispatch::poll::PollConfig;
 use batchgen_dispatch::retry::Backoff;
 use batchgen_dispatch::{End, EngineConfig, Report};
-use batchgen_sandbox::parse_duration;
 use clap::Args;
+use humantime::parse_duration;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
@@ -51,15 +51,29 @@ pub struct EngineArgs {
     /// Downloads at once.
     #[arg(long, value_name = "N", default_value_t = 4)]
     pub download_concurrency: usize,
-    /// Continue the run whose journal is in DIR.
+    /// Continue the run whose journal is in DIR. Every run does: the same command continues
+    /// (accepted for scripts written before that).
     #[arg(long)]
     pub resume: bool,
-    /// With --resume, also re-attempt rows that failed for good (refused, or a failed render).
+    /// Also re-attempt rows that failed for good in an earlier run (refused, or a failed render).
     #[arg(long)]
     pub retry_failed: bool,
+    /// Make again the rows whose project changed since an earlier run although they have a
+    /// video or are rendering (one new project each); without it they keep what they have and
+    /// the manifest marks them changed.
+    #[arg(long)]
+    pub rerender_changed: bool,
     /// Also write the final summary as JSON to FILE.
     #[arg(long, value_name = "FILE")]
     pub summary_json: Option<PathBuf>,
+    /// Send rows an earlier run left `unknown` again (a create whose answer was lost, which
+    /// could not be looked up): their first project, if it exists, may be paid for twice.
+    #[arg(long)]
+    pub resubmit_unknown: bool,
+    /// After a create whose answer was lost, how long to keep looking for the project it may
+    /// have made before sending it again (the vendor lists a project only once rendered).
+    #[arg(long, value_name = "DURATION", default_value = "15m", value_parser = parse_duration)]
+    pub lookup_window: Duration,
 }
 
 impl EngineArgs {
@@ -79,6 +93,12 @@ impl EngineArgs {
             render_timeout: self.render_timeout,
             download: self.download.then_some(self.download_concurrency.max(1)),
             retry_failed: self.retry_failed,
+            rerender_changed: self.rerender_changed,
+            resubmit_unknown: self.resubmit_unknown,
+            lookup: LookupSchedule {
+                window: self.lookup_window,
+                ..LookupSchedule::default()
+            },
             layout,
             ..EngineConfig::new(out, columns)
         }
@@ -250,7 +270,7 @@ pub fn finish(
         End::AuthRefused { .. } => (Outcome::AuthRefused, "auth_refused"),
         End::Unreachable { .. } => (Outcome::SomeRowsFailed, "unreachable"),
         End::Interrupted => (Outcome::Interrupted, "interrupted"),
-        End::Finished if s.failed + s.invalid + s.pending > 0 => {
+        End::Finished if s.failed + s.invalid + s.pending + s.unknown > 0 => {
             (Outcome::SomeRowsFailed, "finished")
         }
         End::Finished => (Outcome::Success, "finished"),
@@ -272,6 +292,7 @@ pub fn finish(
             "rate": summary.engine.rate.to_string(),
             "peak_requests_per_window": report.peak_per_window,
             "failures": failures,
+            "unknown": report.unknowns.iter().map(|(row, key, error)| serde_json::json!({"row": row, "key": key, "error": error})).collect::<Vec<Value>>(),
         });
         for (k, v) in summary.extra {
             json[k] = v;
@@ -307,13 +328,49 @@ pub fn finish(
                 manifest.display()
             );
         }
+        if let Some(why) = &report.lookups_unavailable {
+            eprintln!("note: failed to {why}");
+        }
+        for (row, key, error) in report.unknowns.iter().take(10) {
+            eprintln!("unknown: row {row} ({key}): {error}");
+        }
+        if report.unknowns.len() > 10 {
+            eprintln!(
+                "... and {} more unknown rows: see {}",
+                report.unknowns.len() - 10,
+                manifest.display()
+            );
+        }
         eprintln!(
-            "{}: {} ready, {} failed, {} invalid, {} pending; {} requests ({:.1}/s) in {:.1}s; manifest: {}",
+            "{}: {} ready, {}{} failed, {} invalid, {} pending{}{}{}; {} requests ({:.1}/s) in {:.1}s; manifest: {}",
             summary.data.display(),
             s.ready,
+            if s.draft > 0 {
+                format!("{} draft (created, not rendered), ", s.draft)
+            } else {
+                String::new()
+            },
             s.failed,
             s.invalid,
             s.pending,
+            if s.unknown > 0 {
+                format!(", {} unknown", s.unknown)
+            } else {
+                String::new()
+            },
+            if s.removed > 0 {
+                format!(", {} removed", s.removed)
+            } else {
+                String::new()
+            },
+            if s.changed > 0 {
+                format!(
+                    "; {} changed since they were made (kept; --rerender-changed makes them again)",
+                    s.changed
+                )
+            } else {
+                String::new()
+            },
             p.requests,
             p.requests_per_second(),
             p.elapsed.as_secs_f64(),

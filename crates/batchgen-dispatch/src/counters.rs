@@ -1,4 +1,4 @@
-//! Progress: live counters the engine keeps and the CLI displays. No display code here.
+//! The run's counters: live counts the engine keeps and the CLI displays. No display code here.
 //!
 //! [`ProgressHandle::snapshot`] is cheap (a few atomic loads) and can be called as often as a
 //! display refreshes.
@@ -28,6 +28,8 @@ pub struct Snapshot {
     pub ready: u64,
     /// Rows failed (the skipped ones that had failed included).
     pub failed: u64,
+    /// Rows left `unknown`: a lost create may have made a project no lookup could find.
+    pub unknown: u64,
     /// Videos downloaded in this run.
     pub downloaded: u64,
     /// API requests sent in this run (token fetches included).
@@ -57,9 +59,9 @@ fn secs<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
 }
 
 impl Snapshot {
-    /// Rows finished one way or another: ready, failed or invalid.
+    /// Rows finished one way or another: ready, failed, invalid or unknown.
     pub fn done(&self) -> u64 {
-        self.ready + self.failed + self.invalid
+        self.ready + self.failed + self.invalid + self.unknown
     }
 
     /// API requests per second over the whole run so far.
@@ -84,6 +86,7 @@ pub(crate) struct Counters {
     pub downloading: AtomicU64,
     pub ready: AtomicU64,
     pub failed: AtomicU64,
+    pub unknown: AtomicU64,
     pub downloaded: AtomicU64,
     pub requests: AtomicU64,
     pub creates: AtomicU64,
@@ -119,6 +122,7 @@ impl ProgressHandle {
             downloading: AtomicU64::new(0),
             ready: AtomicU64::new(0),
             failed: AtomicU64::new(0),
+            unknown: AtomicU64::new(0),
             downloaded: AtomicU64::new(0),
             requests: AtomicU64::new(0),
             creates: AtomicU64::new(0),
@@ -144,6 +148,7 @@ impl ProgressHandle {
             downloading: g(&c.downloading),
             ready: g(&c.ready),
             failed: g(&c.failed),
+            unknown: g(&c.unknown),
             downloaded: g(&c.downloaded),
             requests: g(&c.requests),
             creates: g(&c.creates),

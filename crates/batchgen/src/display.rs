@@ -33,7 +33,7 @@ impl Display {
         } else {
             let every = std::env::var("BATCHGEN_PROGRESS_EVERY")
                 .ok()
-                .and_then(|v| batchgen_sandbox::parse_duration(&v).ok())
+                .and_then(|v| humantime::parse_duration(&v).ok())
                 .filter(|d| !d.is_zero())
                 .unwrap_or(LINE_EVERY);
             tokio::spawn(lines(progress, total, every, rx))

@@ -1,61 +1,15 @@
-//! `batchgen export DATA --out DIR`: one v2 export per CSV row, of a project that already
-//! exists, optionally with a watermark, through the same engine as `batchgen run` (one budget,
-//! retries, journal and `--resume`, manifest, `--download`, progress, Ctrl-C, exit codes).
-//!
-//! Columns: `project_id` (required), `folder_id` (optional; empty means the "direct"
-//! endpoints), and the optional per-row overrides `watermark_src_url`, `watermark_pos_x`,
-//! `watermark_pos_y`, `watermark_scale` of the `--watermark*` flags. Other columns are kept in
-//! the manifest. Every row is checked before anything is sent: an invalid row (a missing or
-//! malformed id, a bad watermark cell, a watermark cell with no image) is listed at once and
-//! never sent.
+//! The rows of `batchgen export`: where each known column is, and every check of a row (ids,
+//! watermark cells) and of the `--watermark*` flags, before anything is sent. A row that fails
+//! a check becomes an invalid input naming its line and column.
 
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::path::Path;
 
-use anyhow::Context as _;
 use batchgen_aistudios::{ExportRequest, Watermark, check_segment};
-use batchgen_core::{Header, KeySource, Row, RowReader, file_stem};
-use batchgen_dispatch::journal::{Fingerprint, RunKind};
-use batchgen_dispatch::manifest::Layout;
-use batchgen_dispatch::{Budget, Engine, ExportRow, JobInput};
+use batchgen_core::{Header, KeySource, Row, file_stem};
+use batchgen_dispatch::{ExportRow, JobInput};
 use clap::Args;
-use tokio_util::sync::CancellationToken;
 
-use crate::cmd::api::{ApiArgs, origin};
-use crate::cmd::engine::{self, EngineArgs, JournalSpec, Summary};
-use crate::exit::{Fatal, Outcome};
-use crate::report::{self, Invalid, RowReport};
-use crate::shard::{self, ShardArgs, Tally};
-
-/// `batchgen export`.
-#[derive(Debug, Args)]
-pub struct ExportArgs {
-    /// The CSV: a header row, then one row per export. Columns: project_id (required),
-    /// folder_id, watermark_src_url, watermark_pos_x, watermark_pos_y, watermark_scale.
-    #[arg(value_name = "DATA")]
-    pub data: PathBuf,
-    /// Output directory: journal.jsonl, manifest.csv, manifest.jsonl, videos/.
-    #[arg(long, value_name = "DIR")]
-    pub out: PathBuf,
-    /// Column whose values are the row keys (unique; they name output files). Default: row-N.
-    #[arg(long, value_name = "COLUMN")]
-    pub key: Option<String>,
-    /// Read the CSV in this encoding (utf-8, utf-16le, windows-1252, …). Default: a BOM
-    /// decides, else UTF-8, else Windows-1252 (with a warning).
-    #[arg(long, value_name = "NAME")]
-    pub encoding: Option<String>,
-    /// Refuse to send anything when any row is invalid (exit 3).
-    #[arg(long)]
-    pub strict: bool,
-    #[command(flatten)]
-    pub watermark: WatermarkArgs,
-    #[command(flatten)]
-    pub api: ApiArgs,
-    #[command(flatten)]
-    pub engine: EngineArgs,
-    #[command(flatten)]
-    pub shard: ShardArgs,
-}
+use crate::exit::Fatal;
 
 /// The watermark every row gets unless its own `watermark_*` cells say otherwise.
 #[derive(Debug, Clone, Args)]
@@ -151,8 +105,8 @@ fn check_id(what: &'static str, cell: &str) -> Result<String, String> {
 }
 
 /// Where each known column is, if the CSV has it.
-struct Columns {
-    key: KeySource,
+pub(super) struct Columns {
+    pub(super) key: KeySource,
     project: usize,
     folder: Option<usize>,
     src: Option<usize>,
@@ -162,7 +116,7 @@ struct Columns {
 }
 
 impl Columns {
-    fn find(header: &Header, key: Option<&str>, data: &Path) -> anyhow::Result<Columns> {
+    pub(super) fn find(header: &Header, key: Option<&str>, data: &Path) -> anyhow::Result<Columns> {
         let key = KeySource::for_header(header, key)?;
         let project = header.position("project_id").ok_or_else(|| Fatal {
             code: 2,
@@ -187,7 +141,7 @@ impl Columns {
     }
 
     /// A row's job, or why it is invalid (naming the line and the column).
-    fn input(&self, row: &Row, flags: &WatermarkArgs) -> JobInput {
+    pub(super) fn input(&self, row: &Row, flags: &WatermarkArgs) -> JobInput {
         let key = self.key.key_of(row);
         let inputs: Vec<String> = row.fields.iter().map(str::to_owned).collect();
         match self.check(row, flags) {
@@ -276,189 +230,10 @@ impl Columns {
     }
 }
 
-/// Rows between the reader and the engine.
-const CHANNEL: usize = 256;
-
-pub fn run(args: ExportArgs, quiet: bool) -> anyhow::Result<Outcome> {
-    let mut tally = Tally::new(args.shard.resolve()?);
-    // Everything that can be refused is refused before anything is sent.
-    let options = report::read_options(args.encoding.as_deref())?;
-    let reader = RowReader::with_options(&args.data, options)?;
-    if !quiet {
-        if let Some(w) = report::encoding_warning(&args.data, reader.encoding()) {
-            eprintln!("{w}");
-        }
-    }
-    let style = report::manifest_style(reader.delimiter(), reader.encoding());
-    let columns_found = Columns::find(reader.header(), args.key.as_deref(), &args.data)?;
-    if let Some(key) = &args.key {
-        batchgen_core::check_unique_with(&args.data, options, key)?;
-    }
-    // A first pass counts the rows and lists the invalid ones (export rows are small).
-    let mut checked = RowReport::new(reader.header().names());
-    let mut reader = reader;
-    for row in reader.by_ref() {
-        let row = row?;
-        if !tally.take(row.number, &columns_found.key.key_of(&row)) {
-            continue;
-        }
-        checked.rows += 1;
-        if let JobInput::Invalid {
-            row: number,
-            key,
-            error,
-            ..
-        } = columns_found.input(&row, &args.watermark)
-        {
-            checked.add_invalid(Invalid {
-                row: number,
-                line: row.line,
-                key,
-                reason: error,
-            });
-        }
-    }
-    checked.blank = reader.blank_rows();
-    if !quiet {
-        checked.warn_cells(&args.data);
-        checked.print_invalid(&mut std::io::stderr().lock())?;
-    }
-    checked.refuse_if_strict(args.strict, &args.data)?;
-    std::fs::create_dir_all(&args.out)
-        .with_context(|| format!("cannot create {}", args.out.display()))?;
-    tally.check_out(&args.out)?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
-    let command = engine::command_line();
-    runtime.block_on(run_async(
-        args,
-        columns_found,
-        (checked, tally),
-        (style, options),
-        command,
-        quiet,
-    ))
-}
-
-async fn run_async(
-    args: ExportArgs,
-    columns_found: Columns,
-    (checked, tally): (RowReport, Tally),
-    (style, options): (
-        batchgen_dispatch::manifest::CsvStyle,
-        batchgen_core::ReadOptions,
-    ),
-    command: Vec<String>,
-    quiet: bool,
-) -> anyhow::Result<Outcome> {
-    let rows = checked.rows;
-    let invalid = (checked.shown(), checked.invalid);
-    let client = args.api.client(None)?;
-    let (journal, replay) = engine::open_journal(
-        JournalSpec {
-            kind: RunKind::Export,
-            fingerprint: shard::mark(fingerprint(&args, &client)?, tally.shard),
-            command: command.clone(),
-            rows,
-        },
-        &args.out,
-        args.engine.resume,
-        false,
-        quiet,
-    )?;
-    let extra: Vec<_> = tally.record(&args.out)?.into_iter().collect();
-    let reader = RowReader::with_options(&args.data, options)?;
-    let columns: Vec<String> = reader.header().names().to_vec();
-    let mut config = args
-        .engine
-        .config(&args.out, columns.clone(), Layout::Exports);
-    config.manifest_csv = style;
-    let budget = Arc::new(Budget::with_setting(args.engine.rate, args.engine.max_rate));
-    let engine = Engine::new(config, client, budget, Arc::new(journal), replay);
-    let progress = engine.progress();
-
-    let shutdown = CancellationToken::new();
-    let resume_hint = engine::resume_hint(&command, false);
-    tokio::spawn(engine::watch_signals(shutdown.clone(), resume_hint.clone()));
-
-    // The rows, read again and streamed in input order.
-    let (tx, rx) = tokio::sync::mpsc::channel(CHANNEL);
-    let flags = args.watermark.clone();
-    let sharding = tally.shard;
-    let feeder = std::thread::spawn(move || -> Result<(), batchgen_core::InputError> {
-        for row in reader {
-            let row = row?;
-            if !shard::keeps(sharding, &columns_found.key.key_of(&row)) {
-                continue;
-            }
-            let input = columns_found.input(&row, &flags);
-            if tx.blocking_send(input).is_err() {
-                break;
-            }
-        }
-        Ok(())
-    });
-
-    let display = crate::progress::Display::start(progress, rows, quiet);
-    let report = engine.run(rx, shutdown.clone()).await;
-    display.finish().await;
-    let fed = feeder
-        .join()
-        .map_err(|_| anyhow::anyhow!("the CSV reader panicked"))?;
-    let report = report?;
-    if let Err(e) = fed {
-        return Err(anyhow::Error::new(e).context("the CSV could not be read to the end"));
-    }
-    if let (Some(line), false) = (tally.summary_line(), quiet) {
-        eprintln!("{line}");
-    }
-    engine::finish(
-        Summary {
-            data: &args.data,
-            out: &args.out,
-            engine: &args.engine,
-            extra,
-            invalid: (&invalid.0, invalid.1),
-        },
-        &report,
-        &resume_hint,
-        quiet,
-    )
-}
-
-/// What decides the exports and where they go: the CSV, the watermark flags, the key column,
-/// the API origin and the v2 base. Rate, concurrency and polling may change on resume.
-fn fingerprint(
-    args: &ExportArgs,
-    client: &batchgen_aistudios::Client,
-) -> anyhow::Result<Fingerprint> {
-    let data = std::fs::read(&args.data)
-        .with_context(|| format!("cannot read the CSV {}", args.data.display()))?;
-    let w = &args.watermark;
-    let watermark = match &w.watermark {
-        Some(url) => format!(
-            "{url} x={} y={} scale={}",
-            w.watermark_x, w.watermark_y, w.watermark_scale
-        ),
-        None => format!(
-            "none x={} y={} scale={}",
-            w.watermark_x, w.watermark_y, w.watermark_scale
-        ),
-    };
-    Ok(Fingerprint::new()
-        .bytes("data", &data)
-        .text("key", args.key.clone().unwrap_or_else(|| "row-N".into()))
-        .text("watermark", watermark)
-        .text("base_url", origin(client.base_url()))
-        .text("v2_base_url", args.api.v2_base()))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use batchgen_core::RowReader;
 
     fn flags(src: Option<&str>) -> WatermarkArgs {
         WatermarkArgs {

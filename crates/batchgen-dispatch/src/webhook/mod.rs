@@ -35,8 +35,10 @@ use serde::Serialize;
 use sha2::Sha256;
 use tokio_util::sync::CancellationToken;
 
-use crate::callbacks::{Callbacks, Delivery, Outcome};
+pub mod callbacks;
+
 use crate::journal::{Header, RunSecret};
+use callbacks::{Callbacks, Delivery, Outcome};
 
 /// The path prefix of every callback URL.
 pub const PATH_PREFIX: &str = "/batchgen/v1";

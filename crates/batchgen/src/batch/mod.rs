@@ -1,0 +1,169 @@
+//! The one driver of `batchgen run` and `batchgen export`: a runtime, the journal, the budget,
+//! the engine, Ctrl-C, the thread that feeds it rows, the display and the summary. A command
+//! says only what differs: its journal's kind and fingerprint, its rows (a [`Feed`]), and what
+//! it adds around the engine ([`Extras`]: `run`'s webhook receiver and sandbox).
+//!
+//! [`engine`] holds the engine's flags and the pieces the driver is made of (opening the
+//! journal, the resume command, signals, the summary and its exit code).
+
+pub mod engine;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use batchgen_aistudios::Client;
+use batchgen_core::InputError;
+use batchgen_dispatch::journal::{Fingerprint, Header, RunKind};
+use batchgen_dispatch::manifest::{CsvStyle, Layout};
+use batchgen_dispatch::{Budget, Engine, EngineConfig, JobInput};
+use serde_json::Value;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::exit::Outcome;
+use engine::{EngineArgs, JournalSpec, Summary};
+
+/// Rows between the thread that makes them and the engine.
+const CHANNEL: usize = 256;
+
+/// Makes the inputs, in input order, on a thread of its own; stops early when the channel is
+/// closed. An error means the CSV could not be read to the end (the rows before it were run).
+pub type Feed = Box<dyn FnOnce(mpsc::Sender<JobInput>) -> Result<(), InputError> + Send>;
+
+/// What differs between the commands that drive the engine.
+pub struct Batch {
+    /// Which command's journal.
+    pub kind: RunKind,
+    /// What decides the run's remote objects (a changed one refuses `--resume`).
+    pub fingerprint: Fingerprint,
+    /// The input CSV.
+    pub data: PathBuf,
+    /// The output directory.
+    pub out: PathBuf,
+    /// The engine's flags.
+    pub engine: EngineArgs,
+    /// The input's column names, for the manifest.
+    pub columns: Vec<String>,
+    /// The manifest's fixed columns.
+    pub layout: Layout,
+    /// The CSV manifest's separator and BOM (the input's).
+    pub manifest_csv: CsvStyle,
+    /// Rows in the input.
+    pub rows: u64,
+    /// Invalid rows known before the run (row, key, error), and how many there are in all.
+    pub invalid: (Vec<(u64, String, String)>, u64),
+    /// An in-process sandbox run: it cannot be resumed.
+    pub sandbox: bool,
+    /// Print only errors.
+    pub quiet: bool,
+    /// The shard of a `--shard K/N` run, and the rows it took (none: every row).
+    pub shard: crate::shard::Tally,
+}
+
+/// What a command adds around the engine.
+pub trait Extras {
+    /// Once the journal is open, before the engine starts: adjusts the engine's settings.
+    fn start(&mut self, header: &Header, config: &mut EngineConfig) -> anyhow::Result<()>;
+    /// After the engine: stops what [`Extras::start`] started; fields for the JSON summary.
+    fn stop(self) -> impl Future<Output = anyhow::Result<Vec<(&'static str, Value)>>>;
+}
+
+/// Nothing around the engine (`batchgen export`).
+pub struct NoExtras;
+
+impl Extras for NoExtras {
+    fn start(&mut self, _: &Header, _: &mut EngineConfig) -> anyhow::Result<()> {
+        Ok(())
+    }
+    async fn stop(self) -> anyhow::Result<Vec<(&'static str, Value)>> {
+        Ok(Vec::new())
+    }
+}
+
+/// Starts the runtime that [`drive`] runs on (the output directory is made first).
+pub fn runtime(out: &std::path::Path) -> anyhow::Result<tokio::runtime::Runtime> {
+    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}
+
+/// Runs `batch` through the engine with `client`, its rows from `feed`, `extras` around it:
+/// opens (or takes over) the journal, runs every row, prints the summary, decides the outcome.
+pub async fn drive(
+    batch: Batch,
+    client: Client,
+    feed: Feed,
+    mut extras: impl Extras,
+) -> anyhow::Result<Outcome> {
+    let command = engine::command_line();
+    let quiet = batch.quiet;
+    batch.shard.check_out(&batch.out)?;
+    let (journal, replay) = engine::open_journal(
+        JournalSpec {
+            kind: batch.kind,
+            fingerprint: crate::shard::mark(batch.fingerprint, batch.shard.shard),
+            command: command.clone(),
+            rows: batch.rows,
+        },
+        &batch.out,
+        // The same command continues the run in its directory; a --sandbox run cannot (its
+        // emulator is gone), and says so.
+        !batch.sandbox,
+        batch.sandbox,
+        // "no journal yet" is news only to who asked for --resume.
+        quiet || !batch.engine.resume,
+    )?;
+    let shard_field = batch.shard.record(&batch.out)?;
+    let mut config = batch
+        .engine
+        .config(&batch.out, batch.columns.clone(), batch.layout);
+    config.manifest_csv = batch.manifest_csv;
+    extras.start(journal.header(), &mut config)?;
+    let budget = Arc::new(Budget::with_setting(
+        batch.engine.rate,
+        batch.engine.max_rate,
+    ));
+    let engine = Engine::new(config, client, budget, Arc::new(journal), replay);
+    let progress = engine.progress();
+
+    // Ctrl-C / SIGTERM: the first stops the run cleanly, the second exits at once.
+    let shutdown = CancellationToken::new();
+    let resume_hint = engine::resume_hint(&command, batch.sandbox);
+    tokio::spawn(engine::watch_signals(shutdown.clone(), resume_hint.clone()));
+
+    let (tx, rx) = mpsc::channel(CHANNEL);
+    let feeder = std::thread::spawn(move || feed(tx));
+
+    let display = crate::display::Display::start(progress, batch.rows, quiet);
+    let report = engine.run(rx, shutdown.clone()).await;
+    display.finish().await;
+    let fed = feeder
+        .join()
+        .map_err(|_| anyhow::anyhow!("the thread reading the CSV panicked"))?;
+    let mut extra = extras.stop().await?;
+    extra.extend(shard_field);
+    let report = report?;
+    if let Err(e) = fed {
+        // Rows before the bad one were run and are in the manifest.
+        return Err(anyhow::Error::new(e).context("the CSV could not be read to the end"));
+    }
+    if let (Some(line), false) = (batch.shard.summary_line(), quiet) {
+        eprintln!("{line}");
+    }
+    engine::finish(
+        Summary {
+            data: &batch.data,
+            out: &batch.out,
+            engine: &batch.engine,
+            extra,
+            invalid: (&batch.invalid.0, batch.invalid.1),
+        },
+        &report,
+        &resume_hint,
+        quiet,
+    )
+}

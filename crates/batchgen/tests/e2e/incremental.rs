@@ -1,0 +1,183 @@
+//! The same command continues: running again into a directory that holds a run pays only for
+//! what changed (issue 9, item 1). Creates and polls are counted by the sandbox.
+
+use std::path::Path;
+use std::time::Duration;
+
+use batchgen_sandbox::SandboxConfig;
+
+use crate::support::{Env, KEY, batchgen, manifest, repo};
+
+/// `batchgen run CSV templates/welcome.json --out OUT` with `args` (key column and base URL
+/// chosen by the test).
+fn run_with(env: &Env, csv: &Path, args: &[&str]) -> std::process::Output {
+    batchgen()
+        .env("AISTUDIOS_API_KEY", KEY)
+        .arg("run")
+        .arg(csv)
+        .arg(repo().join("templates/welcome.json"))
+        .arg("--out")
+        .arg(env.out())
+        .args([
+            "--rate",
+            "50",
+            "--poll-interval",
+            "150ms",
+            "--poll-cap",
+            "1s",
+        ])
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn quick() -> SandboxConfig {
+    SandboxConfig::default().render_time(Duration::from_millis(50)..Duration::from_millis(150))
+}
+
+/// Writes `people.csv`: rows `(email, first_name)` for `templates/welcome.json`.
+fn write_csv(env: &Env, rows: &[(String, String)]) -> std::path::PathBuf {
+    let path = env.dir.path().join("people.csv");
+    let mut text = String::from("email,first_name,company,manager\n");
+    for (email, first) in rows {
+        text.push_str(&format!("{email},{first},Co,Alex\n"));
+    }
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// Status and `changed` of every manifest row, by key.
+fn by_key(out: &Path) -> std::collections::BTreeMap<String, (String, String)> {
+    let (header, rows) = manifest(out);
+    let col = |n: &str| header.iter().position(|h| h == n).unwrap();
+    let (k, s, c) = (col("key"), col("status"), col("changed"));
+    rows.iter()
+        .map(|r| (r[k].clone(), (r[s].clone(), r[c].clone())))
+        .collect()
+}
+
+#[test]
+fn the_same_command_pays_only_for_what_changed() {
+    let env = Env::start(quick());
+    let mut rows: Vec<(String, String)> = (0..50)
+        .map(|i| (format!("p{i}@example.com"), format!("Person {i}")))
+        .collect();
+    // Two rows without a first name: invalid with --require-cells, never sent.
+    rows[3].1.clear();
+    rows[7].1.clear();
+    let csv = write_csv(&env, &rows);
+    let args = ["--rate", "50", "--max-in-flight", "50", "--require-cells"];
+
+    let out = env.run_cmd(&csv, &args).output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let first = env.stats();
+    assert_eq!(first.submissions, 48);
+    let m = by_key(&env.out());
+    assert_eq!(m.values().filter(|(s, _)| s == "ready").count(), 48);
+    assert_eq!(m.values().filter(|(s, _)| s == "invalid").count(), 2);
+
+    // Fix the 2, edit 2 ready rows, append 10, remove 1.
+    rows[3].1 = "Fixed Three".into();
+    rows[7].1 = "Fixed Seven".into();
+    rows[10].1 = "Edited Ten".into();
+    rows[11].1 = "Edited Eleven".into();
+    for i in 50..60 {
+        rows.push((format!("p{i}@example.com"), format!("Person {i}")));
+    }
+    let removed = rows.remove(20).0;
+    let csv = write_csv(&env, &rows);
+
+    let out = env.run_cmd(&csv, &args).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let second = env.stats();
+    assert_eq!(
+        second.submissions - first.submissions,
+        12,
+        "the 2 fixed and the 10 appended, nothing else"
+    );
+    let m = by_key(&env.out());
+    assert_eq!(m[&removed].0, "removed");
+    for k in ["p10@example.com", "p11@example.com"] {
+        assert_eq!(m[k], ("ready".to_owned(), "yes".to_owned()), "{k}");
+    }
+    for k in ["p3@example.com", "p7@example.com", "p55@example.com"] {
+        assert_eq!(m[k], ("ready".to_owned(), String::new()), "{k}");
+    }
+    assert_eq!(m.values().filter(|(s, _)| s == "ready").count(), 59);
+    assert!(
+        stderr.contains("1 removed") && stderr.contains("2 changed"),
+        "{stderr}"
+    );
+
+    // A third time: nothing to send, nothing to poll.
+    let out = env.run_cmd(&csv, &args).output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let third = env.stats();
+    assert_eq!(third.submissions, second.submissions, "no create");
+    assert_eq!(third.polls, second.polls, "no poll");
+    assert_eq!(third.requests, second.requests, "no request at all");
+
+    // --rerender-changed makes the 2 edited rows again: one new project each.
+    let out = env
+        .run_cmd(&csv, &[&args[..], &["--rerender-changed"]].concat())
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(env.stats().submissions - third.submissions, 2);
+    let m = by_key(&env.out());
+    assert_eq!(m["p10@example.com"], ("ready".to_owned(), String::new()));
+}
+
+#[test]
+fn what_cannot_change_in_a_run_directory_is_refused_with_the_why() {
+    let env = Env::start(quick());
+    let csv = env.csv(3);
+    let base = env.sandbox().base_url();
+    let out = run_with(&env, &csv, &["--key", "email", "--base-url", &base]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let before = env.stats().requests;
+
+    // Another key column: every row would look new.
+    let out = run_with(&env, &csv, &["--key", "first_name", "--base-url", &base]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("another key column") && stderr.contains("use a new --out"),
+        "{stderr}"
+    );
+
+    // Another API.
+    let out = run_with(
+        &env,
+        &csv,
+        &["--key", "email", "--base-url", "http://127.0.0.1:9"],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("made against another API (base_url changed)"),
+        "{stderr}"
+    );
+    assert_eq!(env.stats().requests, before, "nothing was sent");
+}
