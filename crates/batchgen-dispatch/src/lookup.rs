@@ -13,12 +13,17 @@
 //!   progress, finds it at once);
 //! - then after [`LookupSchedule::first`] (5 s), doubling each time up to
 //!   [`LookupSchedule::cap`] (60 s): 5, 10, 20, 40, 60, 60, … s;
-//! - until [`LookupSchedule::window`] (15 min, `--lookup-window`) has passed since the create
-//!   was sent. Only then is the project deemed never made, and the create sent again.
+//! - until the time a render can take has passed since the create was sent: twice the longest
+//!   render this run has seen end, plus [`LookupSchedule::first`], and never more than
+//!   [`LookupSchedule::window`] (15 min, `--lookup-window`; the whole window while no render of
+//!   the run has ended yet). Only then is the project deemed never made, and the create sent
+//!   again.
 //!
-//! So a lost answer costs at most about 18 list requests (drawn from the one request budget,
-//! at polling priority) and at most one window of delay for that row; it never costs a second
-//! render. A webhook for the row (its per-row token identifies it) ends the wait at once.
+//! So a lost answer costs at most 19 list requests (drawn from the one request budget, at
+//! polling priority) and at most one window of delay for that row; it never costs a second
+//! render. A create whose request never reached the server (a connection dropped before it
+//! was read) waits as long — no answer tells the two apart. A webhook for the row (its per-row
+//! token identifies it) ends the wait at once.
 //!
 //! Where no lookup can be made — the API has no project list (404/405, detected once for the
 //! run), or every lookup failed — the row ends `unknown`: the project may exist, and only the
@@ -51,12 +56,35 @@ impl Default for LookupSchedule {
 }
 
 impl LookupSchedule {
+    /// How long lookups go on when the longest render this run has seen end took
+    /// `longest_render` (`None`: none has ended yet): twice that plus [`Self::first`], at most
+    /// [`Self::window`].
+    pub fn window_for(&self, longest_render: Option<Duration>) -> Duration {
+        match longest_render {
+            Some(l) => l
+                .saturating_mul(2)
+                .saturating_add(self.first)
+                .min(self.window),
+            None => self.window,
+        }
+    }
+
     /// After `found_nothing` lookups (≥ 1) that found nothing, with `elapsed` since the create
     /// was sent: how long to wait before the next lookup, or `None` when the window is over
     /// and the create is to be sent again. The last wait is cut to end with the window, so the
     /// last lookup is made when the window closes.
     pub fn next(&self, found_nothing: u32, elapsed: Duration) -> Option<Duration> {
-        let left = self.window.checked_sub(elapsed).filter(|d| !d.is_zero())?;
+        self.next_within(self.window, found_nothing, elapsed)
+    }
+
+    /// [`Self::next`] for a window of `window` (see [`Self::window_for`]).
+    pub fn next_within(
+        &self,
+        window: Duration,
+        found_nothing: u32,
+        elapsed: Duration,
+    ) -> Option<Duration> {
+        let left = window.checked_sub(elapsed).filter(|d| !d.is_zero())?;
         let doublings = found_nothing.saturating_sub(1).min(30);
         let wait = self.first.saturating_mul(1u32 << doublings).min(self.cap);
         Some(wait.min(left).max(Duration::from_millis(1)))
@@ -99,7 +127,11 @@ mod tests {
         );
         assert!(waits.iter().all(|&w| w <= 60));
         assert_eq!(s.most_lookups(), n);
-        assert_eq!(s.most_lookups(), 19, "documented as about 18 list requests");
+        assert_eq!(
+            s.most_lookups(),
+            19,
+            "documented as at most 19 list requests"
+        );
     }
 
     #[test]
@@ -109,6 +141,20 @@ mod tests {
         assert_eq!(s.next(1, s.window), None);
         // One second left: the wait is cut to it.
         assert_eq!(s.next(1, s.window - S(1)), Some(S(1)));
+    }
+
+    #[test]
+    fn the_window_follows_the_renders_the_run_has_seen() {
+        let s = LookupSchedule::default();
+        assert_eq!(s.window_for(None), s.window);
+        assert_eq!(s.window_for(Some(S(60))), S(125));
+        assert_eq!(
+            s.window_for(Some(S(3600))),
+            s.window,
+            "never past --lookup-window"
+        );
+        assert_eq!(s.next_within(S(10), 1, S(9)), Some(S(1)));
+        assert_eq!(s.next_within(S(10), 1, S(10)), None);
     }
 
     #[test]

@@ -1,9 +1,10 @@
 //! The manifest: what became of every row, as `DIR/manifest.csv` and `DIR/manifest.jsonl`.
 //!
 //! Columns ([`Layout::Projects`], `batchgen run`):
-//! `row,key,status,project_id,download_url,file,attempts,error,changed`, then the input's own
-//! columns. `changed` is `yes` for a row that kept what an earlier run of the directory made
-//! from inputs that have changed since; status `removed` is a row gone from the CSV.
+//! `row,key,status,project_id,download_url,file,attempts,credits,error,changed`, then the input's
+//! own columns. `credits` is what the vendor said the render cost (its webhook's `credit`), empty
+//! where it did not say. `changed` is `yes` for a row that kept what an earlier run of the
+//! directory made from inputs that have changed since; status `removed` is a row gone from the CSV.
 //! [`Layout::Exports`] (`batchgen export`) adds `export_id` after `project_id`, which then
 //! names the project exported. `status` is `ready`, `failed`, `invalid` or `pending`; `file` is
 //! relative to the output directory; `attempts` counts the create requests sent for the row.
@@ -53,7 +54,7 @@ impl Layout {
 }
 
 /// The fixed columns of `batchgen run`'s manifest, before the input's own.
-pub const COLUMNS: [&str; 9] = [
+pub const COLUMNS: [&str; 10] = [
     "row",
     "key",
     "status",
@@ -61,12 +62,13 @@ pub const COLUMNS: [&str; 9] = [
     "download_url",
     "file",
     "attempts",
+    "credits",
     "error",
     "changed",
 ];
 
 /// The fixed columns of `batchgen export`'s manifest, before the input's own.
-pub const EXPORT_COLUMNS: [&str; 10] = [
+pub const EXPORT_COLUMNS: [&str; 11] = [
     "row",
     "key",
     "status",
@@ -75,6 +77,7 @@ pub const EXPORT_COLUMNS: [&str; 10] = [
     "download_url",
     "file",
     "attempts",
+    "credits",
     "error",
     "changed",
 ];
@@ -135,6 +138,8 @@ pub struct Entry {
     pub file: Option<String>,
     /// Create requests sent for the row.
     pub attempts: u32,
+    /// Credits the vendor said the render cost, when it said.
+    pub credits: Option<u64>,
     /// Why the row failed or is invalid.
     pub error: Option<String>,
     /// The row's input cells, in the input's column order (shared with the job).
@@ -155,6 +160,7 @@ struct JsonEntry<'a> {
     download_url: Option<&'a str>,
     file: Option<&'a str>,
     attempts: u32,
+    credits: Option<u64>,
     error: Option<&'a str>,
     changed: bool,
     input: Input<'a>,
@@ -243,6 +249,7 @@ fn write_csv(
             Layout::Projects => None,
             Layout::Exports => Some(e.export_id.as_deref().unwrap_or("")),
         };
+        let credits = e.credits.map(|c| c.to_string()).unwrap_or_default();
         let fixed = [
             Some(fmt_u64(&mut row_buf, e.row)),
             Some(e.key.as_str()),
@@ -252,6 +259,7 @@ fn write_csv(
             Some(e.download_url.as_deref().unwrap_or("")),
             Some(e.file.as_deref().unwrap_or("")),
             Some(fmt_u64(&mut att_buf, u64::from(e.attempts))),
+            Some(credits.as_str()),
             Some(e.error.as_deref().unwrap_or("")),
             Some(if e.changed { "yes" } else { "" }),
         ];
@@ -293,6 +301,7 @@ fn write_jsonl(
             download_url: e.download_url.as_deref(),
             file: e.file.as_deref(),
             attempts: e.attempts,
+            credits: e.credits,
             error: e.error.as_deref(),
             changed: e.changed,
             input,
@@ -345,6 +354,7 @@ mod tests {
             download_url: None,
             file: Some("videos/k1.mp4".into()),
             attempts: 2,
+            credits: (status == Status::Ready).then_some(3),
             error: (status == Status::Failed)
                 .then(|| "create project: server answered 400, \"bad\"".into()),
             inputs: vec!["Ann".to_string(), "a,b".to_string()].into(),
@@ -375,6 +385,7 @@ mod tests {
                 "download_url",
                 "file",
                 "attempts",
+                "credits",
                 "error",
                 "changed",
                 "name",
@@ -384,12 +395,15 @@ mod tests {
         let rows: Vec<csv::StringRecord> = r.records().map(Result::unwrap).collect();
         assert_eq!(&rows[0][2], "ready");
         assert_eq!(&rows[0][6], "2");
-        assert_eq!(&rows[1][7], "create project: server answered 400, \"bad\"");
-        assert_eq!(&rows[1][10], "a,b");
+        assert_eq!(&rows[0][7], "3");
+        assert_eq!(&rows[1][7], "");
+        assert_eq!(&rows[1][8], "create project: server answered 400, \"bad\"");
+        assert_eq!(&rows[1][11], "a,b");
         let jsonl = std::fs::read_to_string(dir.path().join(MANIFEST_JSONL)).unwrap();
         let first: serde_json::Value = serde_json::from_str(jsonl.lines().next().unwrap()).unwrap();
         assert_eq!(first["status"], "ready");
         assert_eq!(first["download_url"], serde_json::Value::Null);
+        assert_eq!(first["credits"], 3);
         assert_eq!(first["input"]["note"], "a,b");
         assert_eq!(jsonl.lines().count(), 2);
         assert!(first.get("export_id").is_none(), "{first}");
@@ -408,15 +422,15 @@ mod tests {
         let mut lines = csv.lines();
         assert_eq!(
             lines.next().unwrap(),
-            "row,key,status,project_id,export_id,download_url,file,attempts,error,changed,project_id"
+            "row,key,status,project_id,export_id,download_url,file,attempts,credits,error,changed,project_id"
         );
         assert_eq!(
             lines.next().unwrap(),
-            "1,k1,ready,p,export_007,,videos/k1.mp4,2,,,Ann"
+            "1,k1,ready,p,export_007,,videos/k1.mp4,2,3,,,Ann"
         );
         assert_eq!(
             lines.next().unwrap(),
-            "2,k2,pending,p,,,videos/k1.mp4,2,,,Ann"
+            "2,k2,pending,p,,,videos/k1.mp4,2,,,,Ann"
         );
         let jsonl = std::fs::read_to_string(dir.path().join(MANIFEST_JSONL)).unwrap();
         let v: Vec<serde_json::Value> = jsonl
@@ -454,13 +468,13 @@ mod tests {
         let second = text.lines().nth(1).unwrap();
         assert_eq!(
             second,
-            "1;k1;invalid;p;;videos/k1.mp4;2;\"a; b\";;\"Zoë; \"\"Z\"\"\";0,12"
+            "1;k1;invalid;p;;videos/k1.mp4;2;;\"a; b\";;\"Zoë; \"\"Z\"\"\";0,12"
         );
         let mut r = csv::ReaderBuilder::new()
             .delimiter(b';')
             .from_reader(text.as_bytes());
         let rec = r.records().next().unwrap().unwrap();
-        assert_eq!(&rec[9], "Zoë; \"Z\"");
+        assert_eq!(&rec[10], "Zoë; \"Z\"");
         assert_eq!(
             std::fs::read(dir.path().join(MANIFEST_JSONL)).unwrap(),
             plain_jsonl

@@ -55,6 +55,16 @@ pub fn finish(result: anyhow::Result<Outcome>) -> ExitCode {
     }
 }
 
+/// The exit code an error ends the command with: a [`Fatal`]'s, else 2.
+pub fn code_of(err: &anyhow::Error) -> u8 {
+    err.downcast_ref::<Fatal>().map_or(2, |f| f.code)
+}
+
+/// The error as printed (without the `error: ` prefix).
+pub fn message_of(err: &anyhow::Error) -> String {
+    render_chain(err)
+}
+
 fn render_chain(err: &anyhow::Error) -> String {
     let mut text = err.to_string();
     for cause in err.chain().skip(1) {

@@ -46,6 +46,8 @@ pub(super) struct Ctx {
     /// Set once when the API turns out to have no project list (404/405): why lookups cannot
     /// be made. Rows whose create may have been applied then end `unknown`.
     pub(super) list_missing: OnceLock<String>,
+    /// The longest render of this run seen to end (ms from its create to its end), or 0.
+    pub(super) longest_render_ms: AtomicU64,
 }
 
 /// How a phase ended early.
@@ -175,6 +177,20 @@ impl Ctx {
                 self.stop.cancel();
                 Err(Halt::Stopped)
             }
+        }
+    }
+
+    /// Notes a render that ended `took` after its create.
+    pub(super) fn render_took(&self, took: Duration) {
+        self.longest_render_ms
+            .fetch_max(took.as_millis() as u64, Ordering::Relaxed);
+    }
+
+    /// The longest render of this run seen to end, if any.
+    pub(super) fn longest_render(&self) -> Option<Duration> {
+        match self.longest_render_ms.load(Ordering::Relaxed) {
+            0 => None,
+            ms => Some(Duration::from_millis(ms)),
         }
     }
 

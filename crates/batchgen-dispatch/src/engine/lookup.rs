@@ -94,7 +94,8 @@ pub(super) async fn look(
                     return Ok(Looked::Nothing);
                 }
                 let elapsed = Duration::from_millis(now_ms().saturating_sub(sent_at));
-                match schedule.next(found_nothing, elapsed) {
+                let window = schedule.window_for(ctx.longest_render());
+                match schedule.next_within(window, found_nothing, elapsed) {
                     Some(wait) => wait,
                     None => {
                         tracing::info!(row = job.row, key = %job.key, lookups = found_nothing, "no project made by the lost create appeared in the list within --lookup-window; sending it again");

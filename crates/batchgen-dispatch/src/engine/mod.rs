@@ -198,6 +198,8 @@ pub struct StatusCounts {
     pub draft: u64,
     /// A create may have made a project that no lookup could find or rule out.
     pub unknown: u64,
+    /// Credits the vendor said the rows' renders cost (rows it did not say for count 0).
+    pub credits: u64,
 }
 
 /// The engine, ready to run once.
@@ -281,6 +283,7 @@ impl Engine {
             downloads,
             tokens_seen: AtomicU64::new(0),
             list_missing: OnceLock::new(),
+            longest_render_ms: AtomicU64::new(0),
             config,
         });
         let refresher_done = CancellationToken::new();
@@ -336,6 +339,7 @@ impl Engine {
                     download_url: r.download_url,
                     file: r.file,
                     attempts: r.attempts,
+                    credits: r.credits,
                     error: r.error,
                     inputs: Vec::new().into(),
                     changed: false,
@@ -382,6 +386,7 @@ impl Engine {
         let mut failures = Vec::new();
         let mut unknowns = Vec::new();
         for e in &entries {
+            statuses.credits += e.credits.unwrap_or(0);
             match e.status {
                 Status::Ready => statuses.ready += 1,
                 Status::Failed => {

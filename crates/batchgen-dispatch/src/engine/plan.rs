@@ -189,6 +189,7 @@ pub(super) fn admit(
                 download_url: None,
                 file: None,
                 attempts: 0,
+                credits: None,
                 error: Some(error),
                 inputs: inputs.into(),
                 changed: false,
@@ -205,6 +206,7 @@ pub(super) fn admit(
         download_url: None,
         file: None,
         attempts: 0,
+        credits: None,
         error: None,
         inputs: job.inputs.clone(),
         changed: false,
@@ -221,6 +223,7 @@ pub(super) fn admit(
     set_remote(&mut entry, &job.kind, r.project_id.clone());
     entry.download_url.clone_from(&r.download_url);
     entry.file.clone_from(&r.file);
+    entry.credits = r.credits;
     let flags = Flags {
         downloading: ctx.downloads.is_some(),
         retry_failed: ctx.config.retry_failed,
@@ -299,6 +302,7 @@ mod tests {
             key: "k".into(),
             state,
             project_id: project.then(|| "p1".into()),
+            credits: None,
             submitted_at: Some(20),
             submitting_at: Some(10),
             download_url: url.then(|| "https://v/1.mp4".into()),

@@ -276,7 +276,10 @@ async fn follow_inner(
                 let due = Instant::now() + wait;
                 loop {
                     if let Some(outcome) = callbacks.and_then(|c| c.take(job.row)) {
-                        return called_back(ctx, idx, job, id, outcome);
+                        {
+                            ctx.render_took(started.elapsed());
+                            return called_back(ctx, idx, job, id, outcome);
+                        }
                     }
                     tokio::select! {
                         () = tokio::time::sleep_until(due) => break,
@@ -303,7 +306,10 @@ async fn follow_inner(
         // A webhook may have come while this poll waited for the budget: the request is not
         // needed any more (its slot goes unused).
         if let Some(outcome) = callbacks.and_then(|c| c.take(job.row)) {
-            return called_back(ctx, idx, job, id, outcome);
+            {
+                ctx.render_took(started.elapsed());
+                return called_back(ctx, idx, job, id, outcome);
+            }
         }
         ctx.sent();
         inc(&ctx.counters.polls);
@@ -318,7 +324,8 @@ async fn follow_inner(
                 wait = schedule.next(percent, started.elapsed());
             }
             Ok(Polled::Done { download_url }) => {
-                return Ok(ready(ctx, idx, job, download_url));
+                ctx.render_took(started.elapsed());
+                return Ok(ready(ctx, idx, job, download_url, None));
             }
             Ok(Polled::Failed { message }) => {
                 ctx.fail(idx, job, FailReason::RenderFailed, message);
@@ -334,14 +341,18 @@ async fn follow_inner(
 }
 
 /// The render is done: journal it (without waiting) and note the URL.
-fn ready(ctx: &Ctx, idx: usize, job: &Job, download_url: String) -> String {
+fn ready(ctx: &Ctx, idx: usize, job: &Job, download_url: String, credits: Option<u64>) -> String {
     ctx.journal.record_later(Event::Ready {
         row: job.row,
         key: job.key.clone(),
         download_url: download_url.clone(),
+        credits,
         at: now_ms(),
     });
-    ctx.update(idx, |e| e.download_url = Some(download_url.clone()));
+    ctx.update(idx, |e| {
+        e.download_url = Some(download_url.clone());
+        e.credits = credits;
+    });
     download_url
 }
 
@@ -355,7 +366,10 @@ fn called_back(
 ) -> Result<String, Halt> {
     inc(&ctx.counters.webhooks);
     match outcome {
-        Outcome::Ready { download_url } => Ok(ready(ctx, idx, job, download_url)),
+        Outcome::Ready {
+            download_url,
+            credits,
+        } => Ok(ready(ctx, idx, job, download_url, credits)),
         Outcome::Failed { progress } => {
             ctx.fail(
                 idx,

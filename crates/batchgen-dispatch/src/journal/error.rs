@@ -30,6 +30,17 @@ pub enum JournalError {
         /// The fingerprint entries that differ.
         changed: Vec<String>,
     },
+    /// Another process runs in the directory (see [`super::lock`]).
+    #[error(
+        "start the run: {} is in use by another batchgen ({}); wait for it to end, or choose another --out",
+        .dir.display(), .holder.as_deref().unwrap_or("a process that has not said which yet")
+    )]
+    Locked {
+        /// The output directory.
+        dir: PathBuf,
+        /// What the holder wrote in the lock file: its pid and command.
+        holder: Option<String>,
+    },
     /// The journal was written by the other command (`run` versus `export`).
     #[error(
         "resume the run: {} is the journal of a `batchgen {}`, not of a `batchgen {}`; choose another --out for this command",

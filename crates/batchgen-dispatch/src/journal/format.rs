@@ -284,6 +284,9 @@ pub enum Event {
         key: String,
         /// Where the video is.
         download_url: String,
+        /// Credits the render cost, when the vendor said (its webhook's `credit`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        credits: Option<u64>,
         /// When.
         at: u64,
     },

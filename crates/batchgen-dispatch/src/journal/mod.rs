@@ -30,6 +30,7 @@
 
 mod error;
 pub mod format;
+pub mod lock;
 pub mod replay;
 pub mod writer;
 
@@ -38,6 +39,7 @@ pub use format::{
     Event, FailReason, Fingerprint, Header, JOURNAL_FILE, JOURNAL_VERSION, LAZY_SYNC, RunKind,
     RunSecret, now_ms,
 };
+pub use lock::{LOCK_FILE, RunLock};
 pub use replay::{Replay, RowRecord, RowState};
 pub use writer::{Journal, Opened};
 

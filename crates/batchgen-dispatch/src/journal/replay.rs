@@ -49,6 +49,8 @@ pub struct RowRecord {
     pub download_url: Option<String>,
     /// The downloaded file, relative to the output directory.
     pub file: Option<String>,
+    /// Credits the render cost, when the vendor said.
+    pub credits: Option<u64>,
     /// Create requests sent for the row, across every run of the journal.
     pub attempts: u32,
     /// The last error, if the row failed or is invalid.
@@ -73,6 +75,7 @@ impl RowRecord {
             submitting_at: None,
             download_url: None,
             file: None,
+            credits: None,
             attempts: 0,
             error: None,
             reason: None,
@@ -236,10 +239,12 @@ impl Replay {
                 row,
                 key,
                 download_url,
+                credits,
                 ..
             } => {
                 let r = entry(&mut self.rows, row, &key, RowState::Ready);
                 r.download_url = Some(download_url);
+                r.credits = credits;
                 r.error = None;
                 r.reason = None;
             }

@@ -52,6 +52,7 @@ async fn events_replay_into_row_records() {
         row: 1,
         key: k("a"),
         download_url: k("http://x/p1.mp4"),
+        credits: Some(2),
         at: 4,
     });
     j.record_later(Event::Invalid {
@@ -184,6 +185,7 @@ fn a_journal_of_the_other_command_is_refused() {
     };
     assert_eq!(j.header().kind, RunKind::Export);
     j.close().unwrap();
+    drop(j); // and its run lock
     assert!(matches!(
         Journal::open(other.path(), fp(), vec![], None, true),
         Err(JournalError::OtherKind { .. })

@@ -10,7 +10,8 @@ use std::time::Instant;
 use tokio::sync::oneshot;
 
 use super::{
-    Event, Fingerprint, Header, JOURNAL_FILE, JournalError, LAZY_SYNC, Replay, RunKind, now_ms,
+    Event, Fingerprint, Header, JOURNAL_FILE, JournalError, LAZY_SYNC, Replay, RunKind, RunLock,
+    now_ms,
 };
 
 enum Msg {
@@ -24,6 +25,8 @@ pub struct Journal {
     header: Header,
     tx: std::sync::Mutex<Option<mpsc::Sender<Msg>>>,
     writer: std::sync::Mutex<Option<std::thread::JoinHandle<Result<(), String>>>>,
+    /// The directory's run lock, held as long as the journal is open.
+    _lock: RunLock,
 }
 
 /// How a journal was opened.
@@ -63,6 +66,8 @@ impl Journal {
         rows: Option<u64>,
         resume: bool,
     ) -> Result<Opened, JournalError> {
+        // One run per directory, before anything is read.
+        let lock = RunLock::acquire(dir, &command)?;
         let path = dir.join(JOURNAL_FILE);
         let io_err = |source| JournalError::Io {
             path: path.clone(),
@@ -89,9 +94,14 @@ impl Journal {
                 file.set_len(replay.intact_len).map_err(io_err)?;
                 file.sync_data().map_err(io_err)?;
             }
-            let journal =
-                Journal::start(path.clone(), replay.header.clone(), file, replay.intact_len)
-                    .map_err(io_err)?;
+            let journal = Journal::start(
+                path.clone(),
+                replay.header.clone(),
+                file,
+                replay.intact_len,
+                lock,
+            )
+            .map_err(io_err)?;
             journal.record_later(Event::Resumed { at: now_ms() });
             return Ok(Opened::Resumed(journal, Box::new(replay)));
         }
@@ -111,11 +121,17 @@ impl Journal {
             let _ = d.sync_all();
         }
         let len = line.len() as u64;
-        let journal = Journal::start(path.clone(), header, file, len).map_err(io_err)?;
+        let journal = Journal::start(path.clone(), header, file, len, lock).map_err(io_err)?;
         Ok(Opened::New(journal))
     }
 
-    fn start(path: PathBuf, header: Header, mut file: File, len: u64) -> io::Result<Journal> {
+    fn start(
+        path: PathBuf,
+        header: Header,
+        mut file: File,
+        len: u64,
+        lock: RunLock,
+    ) -> io::Result<Journal> {
         file.seek(io::SeekFrom::Start(len))?;
         let (tx, rx) = mpsc::channel();
         let writer = std::thread::Builder::new()
@@ -126,6 +142,7 @@ impl Journal {
             header,
             tx: std::sync::Mutex::new(Some(tx)),
             writer: std::sync::Mutex::new(Some(writer)),
+            _lock: lock,
         })
     }
 
@@ -212,10 +229,10 @@ fn write_loop(mut file: File, rx: mpsc::Receiver<Msg>) -> Result<(), String> {
                 match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
                     Ok(m) => m,
                     Err(mpsc::RecvTimeoutError::Timeout) => {
-                        if failed.is_none() {
-                            if let Err(e) = file.sync_data() {
-                                failed = Some(e.to_string());
-                            }
+                        if failed.is_none()
+                            && let Err(e) = file.sync_data()
+                        {
+                            failed = Some(e.to_string());
                         }
                         sync_by = None;
                         continue;
@@ -249,10 +266,11 @@ fn write_loop(mut file: File, rx: mpsc::Receiver<Msg>) -> Result<(), String> {
         }
         batch.clear();
     }
-    if sync_by.is_some() && failed.is_none() {
-        if let Err(e) = file.sync_data() {
-            failed = Some(e.to_string());
-        }
+    if sync_by.is_some()
+        && failed.is_none()
+        && let Err(e) = file.sync_data()
+    {
+        failed = Some(e.to_string());
     }
     match failed {
         Some(e) => Err(e),

@@ -23,6 +23,8 @@ pub enum Outcome {
     Ready {
         /// The video's URL.
         download_url: String,
+        /// Credits the render cost (the payload's `credit`), when given.
+        credits: Option<u64>,
     },
     /// The render stopped at this percentage and will not finish.
     Failed {
@@ -129,6 +131,7 @@ mod tests {
     fn ready(n: u32) -> Outcome {
         Outcome::Ready {
             download_url: format!("http://cdn/{n}.mp4"),
+            credits: None,
         }
     }
 

@@ -153,7 +153,13 @@ impl WebhookUrls {
 pub fn parse_payload(body: &[u8]) -> Result<Outcome, String> {
     use batchgen_aistudios::{WebhookEnd, WebhookPayload};
     Ok(match WebhookPayload::parse(body)?.end()? {
-        WebhookEnd::Ready { download_url, .. } => Outcome::Ready { download_url },
+        WebhookEnd::Ready {
+            download_url,
+            credit,
+        } => Outcome::Ready {
+            download_url,
+            credits: credit,
+        },
         WebhookEnd::Failed { progress } => Outcome::Failed { progress },
     })
 }
@@ -393,7 +399,8 @@ mod tests {
         assert_eq!(
             parse_payload(br#"{"progress":100,"credit":1,"backendTaskId":"x","download_url":"http://v/1.mp4"}"#),
             Ok(Outcome::Ready {
-                download_url: "http://v/1.mp4".into()
+                download_url: "http://v/1.mp4".into(),
+                credits: Some(1)
             })
         );
         assert_eq!(
@@ -405,7 +412,8 @@ mod tests {
         assert_eq!(
             parse_payload(br#"{"progress":"100","downloadUrl":"http://v/1.mp4"}"#),
             Ok(Outcome::Ready {
-                download_url: "http://v/1.mp4".into()
+                download_url: "http://v/1.mp4".into(),
+                credits: None
             })
         );
         for bad in [
@@ -454,7 +462,8 @@ mod tests {
         assert_eq!(
             callbacks.take(1),
             Some(Outcome::Ready {
-                download_url: "http://v/1.mp4".into()
+                download_url: "http://v/1.mp4".into(),
+                credits: Some(1)
             })
         );
         callbacks.finish(1);

@@ -73,17 +73,17 @@ async fn creates_past_max_renders_are_refused_with_their_own_code_and_polls_neve
 async fn a_rate_limit_that_drops_mid_run_takes_effect_at_once() {
     let sb = start(
         SandboxConfig::default()
-            .rate_schedule("100,1@300ms".parse().unwrap())
+            .rate_schedule("100,1@2s".parse().unwrap())
             .limit_headers(LimitHeaders::ALL),
     )
     .await;
     let api = Api::new(&sb);
-    for _ in 0..20 {
+    for _ in 0..5 {
         let r = api.v3(Method::GET, CREATE).send().await.unwrap();
         assert_eq!(r.status(), StatusCode::OK, "100/s at first");
         assert_eq!(r.headers()["ratelimit-limit"], "100");
     }
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
     let mut refused = 0;
     for _ in 0..3 {
         let r = api.v3(Method::GET, CREATE).send().await.unwrap();
@@ -94,7 +94,7 @@ async fn a_rate_limit_that_drops_mid_run_takes_effect_at_once() {
     }
     assert!(
         refused >= 1,
-        "1/s after 300 ms: three quick calls cannot all pass"
+        "1/s after 2 s: three quick calls cannot all pass"
     );
     assert_eq!(sb.stats().rate_limited, refused);
 }

@@ -12,6 +12,39 @@ const AUTH_PAGE: &str = include_str!("../fixtures/v3-authentication-curl.json");
 const EXPORT_PAGE: &str = include_str!("../fixtures/v3-export-project-curl.json");
 const TEMPLATE_PAGE: &str = include_str!("../fixtures/v3-json-template.json");
 const V2_EXPORT: &str = include_str!("../fixtures/v2-create-export.json");
+const CREATE_PAGE_1_6: &str = include_str!("../fixtures/v3-1.6.x-create-project-curl.json");
+
+#[tokio::test]
+async fn the_1_6_create_page_body_with_scene_level_scripts_is_accepted() {
+    let sb = start(fast().render_time(Duration::from_secs(120)..Duration::from_secs(120))).await;
+    let api = Api::new(&sb);
+    let id = api.create(CREATE_PAGE_1_6).await;
+    let (_, v) = json(
+        api.v3(Method::GET, &format!("/api/odin/v3/editor/project/{id}"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    let script = &v["data"]["project"]["scenes"][0]["scripts"][0];
+    assert_eq!(script["modelId"], "M000045058", "{v}");
+    assert_eq!(script["clothId"], "BG00002320");
+    // The same body naming a model the clip does not use is refused by the core's rule.
+    let wrong = CREATE_PAGE_1_6.replacen(
+        "\"modelId\": \"M000045058\"",
+        "\"modelId\": \"M000004017\"",
+        1,
+    );
+    assert_ne!(wrong, CREATE_PAGE_1_6);
+    let r = api
+        .v3(Method::POST, "/api/odin/v3/editor/project")
+        .body(wrong)
+        .send()
+        .await
+        .unwrap();
+    let msg = expect_error(r, StatusCode::BAD_REQUEST, "INVALID_PARAMETER").await;
+    assert!(msg.contains("/scenes/0/scripts/0/modelId"), "{msg}");
+}
 
 #[tokio::test]
 async fn every_v3_example_body_is_accepted_byte_for_byte() {

@@ -306,7 +306,8 @@ pub fn finish(
             "error: failed to {message}\nthe run stopped at the first refusal; nothing more was sent. Fix the key and run the same command with --resume"
         );
     }
-    if !quiet {
+    // With -q, what went wrong and the final line are still printed when the exit is not 0.
+    if !quiet || outcome != Outcome::Success {
         let (shown, all) = summary.invalid;
         for (row, key, error) in shown {
             eprintln!("invalid: row {row} ({key}): {error}");
@@ -342,7 +343,7 @@ pub fn finish(
             );
         }
         eprintln!(
-            "{}: {} ready, {}{} failed, {} invalid, {} pending{}{}{}; {} requests ({:.1}/s) in {:.1}s; manifest: {}",
+            "{}: {} ready, {}{} failed, {} invalid, {} pending{}{}{};{} {} requests ({:.1}/s) in {:.1}s; manifest: {}",
             summary.data.display(),
             s.ready,
             if s.draft > 0 {
@@ -368,6 +369,11 @@ pub fn finish(
                     "; {} changed since they were made (kept; --rerender-changed makes them again)",
                     s.changed
                 )
+            } else {
+                String::new()
+            },
+            if s.credits > 0 {
+                format!(" {} credits (as the vendor reported them);", s.credits)
             } else {
                 String::new()
             },

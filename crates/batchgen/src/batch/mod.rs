@@ -53,6 +53,8 @@ pub struct Batch {
     pub rows: u64,
     /// Invalid rows known before the run (row, key, error), and how many there are in all.
     pub invalid: (Vec<(u64, String, String)>, u64),
+    /// Rows are known by a key column (`--key`); without one, by their position.
+    pub keyed: bool,
     /// An in-process sandbox run: it cannot be resumed.
     pub sandbox: bool,
     /// Print only errors.
@@ -79,6 +81,27 @@ impl Extras for NoExtras {
     async fn stop(self) -> anyhow::Result<Vec<(&'static str, Value)>> {
         Ok(Vec::new())
     }
+}
+
+/// The output directory: `--out`, or `out/<CSV file stem>/` (printed, so the user knows where
+/// the same command will find its run again).
+pub fn out_dir(out: Option<&std::path::Path>, data: &std::path::Path, quiet: bool) -> PathBuf {
+    if let Some(out) = out {
+        return out.to_owned();
+    }
+    let stem = data
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "run".into());
+    let dir = std::path::Path::new("out").join(stem);
+    if !quiet {
+        eprintln!(
+            "output: {}/ (journal, manifest, videos; the same command continues this run)",
+            dir.display()
+        );
+    }
+    dir
 }
 
 /// Starts the runtime that [`drive`] runs on (the output directory is made first).
@@ -118,6 +141,14 @@ pub async fn drive(
         quiet || !batch.engine.resume,
     )?;
     let shard_field = batch.shard.record(&batch.out)?;
+    let had_rows = replay.as_ref().and_then(|r| r.header.rows);
+    if !batch.keyed && !quiet && had_rows.is_some_and(|n| n != batch.rows) {
+        eprintln!(
+            "note: without --key, rows are known by their position, and the CSV now has {} rows where the run had {}: if rows were inserted or removed, later rows are taken for the ones that were there (give --key COLUMN with a unique column in a new --out to avoid that)",
+            batch.rows,
+            had_rows.unwrap_or_default()
+        );
+    }
     let mut config = batch
         .engine
         .config(&batch.out, batch.columns.clone(), batch.layout);

@@ -39,9 +39,10 @@ use crate::shard::{self, ShardArgs, Tally};
 pub struct RunArgs {
     #[command(flatten)]
     pub inputs: Inputs,
-    /// Output directory: journal.jsonl, manifest.csv, manifest.jsonl, videos/.
+    /// Output directory: journal.jsonl, manifest.csv, manifest.jsonl, videos/. Default:
+    /// out/<CSV file stem>/, so the same command finds its run again.
     #[arg(long, value_name = "DIR")]
-    pub out: PathBuf,
+    pub out: Option<PathBuf>,
     #[command(flatten)]
     pub api: ApiArgs,
     #[command(flatten)]
@@ -119,8 +120,9 @@ pub fn run(args: RunArgs, quiet: bool) -> anyhow::Result<Outcome> {
         checked.print_invalid(&mut std::io::stderr().lock())?;
     }
     checked.refuse_if_strict(args.strict, &args.inputs.data)?;
-    let runtime = batch::runtime(&args.out)?;
-    runtime.block_on(run_async(args, prepared, (checked, tally), quiet))
+    let out = batch::out_dir(args.out.as_deref(), &args.inputs.data, quiet);
+    let runtime = batch::runtime(&out)?;
+    runtime.block_on(run_async(args, out, prepared, (checked, tally), quiet))
 }
 
 /// The webhook receiver of a run: bound, with its public base URL.
@@ -162,6 +164,7 @@ async fn bind_webhooks(args: &RunArgs, client: &Client) -> anyhow::Result<Option
 
 async fn run_async(
     args: RunArgs,
+    out: PathBuf,
     prepared: Prepared,
     (checked, tally): (report::RowReport, Tally),
     quiet: bool,
@@ -233,13 +236,14 @@ async fn run_async(
         kind: RunKind::Run,
         fingerprint: fingerprint(&args, &client)?,
         data: args.inputs.data,
-        out: args.out,
+        out,
         engine: args.engine,
         columns,
         layout: Layout::Projects,
         manifest_csv: style,
         rows,
         invalid: (checked.shown(), checked.invalid),
+        keyed: args.inputs.key.is_some(),
         sandbox: args.sandbox,
         quiet,
         shard: tally,

@@ -15,6 +15,9 @@ pub struct StatusArgs {
     /// A run's output directory (the one given to `batchgen run --out` or `batchgen export --out`).
     #[arg(value_name = "DIR")]
     pub dir: PathBuf,
+    /// Print the counts and the failed and invalid rows as one JSON object.
+    #[arg(long)]
+    pub json: bool,
 }
 
 pub fn run(args: StatusArgs) -> anyhow::Result<Outcome> {
@@ -30,8 +33,56 @@ pub fn run(args: StatusArgs) -> anyhow::Result<Outcome> {
         .into());
     }
     let replay = Replay::read(&path).context("failed to read the run's journal")?;
-    print!("{}", report(&replay));
-    Ok(Outcome::Success)
+    let bad = replay
+        .rows
+        .values()
+        .any(|r| matches!(r.state, RowState::Failed | RowState::Invalid));
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&json(&replay))?);
+    } else {
+        print!("{}", report(&replay));
+    }
+    // As a run would exit: 3 when rows failed or are invalid.
+    Ok(if bad {
+        Outcome::SomeRowsFailed
+    } else {
+        Outcome::Success
+    })
+}
+
+/// What `--json` prints: the run, the counts by state, and every failed or invalid row.
+fn json(replay: &Replay) -> serde_json::Value {
+    let count = |s: RowState| replay.rows.values().filter(|r| r.state == s).count() as u64;
+    let known = replay.rows.len() as u64;
+    let total = replay.header.rows.unwrap_or(known).max(known);
+    let mut rows: Vec<_> = replay
+        .rows
+        .values()
+        .filter(|r| matches!(r.state, RowState::Failed | RowState::Invalid))
+        .collect();
+    rows.sort_by_key(|r| r.row);
+    let h = &replay.header;
+    serde_json::json!({
+        "kind": h.kind.as_str(),
+        "run_id": h.run_id,
+        "created_at": h.created_at,
+        "rows": total,
+        "ready": count(RowState::Ready),
+        "failed": count(RowState::Failed),
+        "invalid": count(RowState::Invalid),
+        "rendering": count(RowState::Submitted),
+        "submitting": count(RowState::Submitting),
+        "not_started": total - known,
+        "downloaded": replay.rows.values().filter(|r| r.file.is_some()).count(),
+        "interruptions": replay.interruptions,
+        "resumptions": replay.resumptions,
+        "failures": rows.iter().map(|r| serde_json::json!({
+            "row": r.row,
+            "key": r.key,
+            "state": r.state,
+            "error": r.error,
+        })).collect::<Vec<_>>(),
+    })
 }
 
 fn report(replay: &Replay) -> String {

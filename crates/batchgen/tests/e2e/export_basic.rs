@@ -72,7 +72,7 @@ fn folders_direct_watermarks_invalid_rows_and_downloads() {
 
     let (header, rows) = manifest(&env.out());
     assert_eq!(
-        &header[..10],
+        &header[..11],
         [
             "row",
             "key",
@@ -82,12 +82,13 @@ fn folders_direct_watermarks_invalid_rows_and_downloads() {
             "download_url",
             "file",
             "attempts",
+            "credits",
             "error",
             "changed"
         ]
     );
     assert_eq!(
-        header[10..],
+        header[11..],
         [
             "key",
             "project_id",
@@ -109,18 +110,18 @@ fn folders_direct_watermarks_invalid_rows_and_downloads() {
     );
     for r in rows.iter().filter(|r| r[2] == "ready") {
         assert!(r[4].starts_with("export_"), "{r:?}");
-        assert_eq!(r[3], r[11], "project_id is the project exported: {r:?}");
+        assert_eq!(r[3], r[12], "project_id is the project exported: {r:?}");
         assert_eq!(r[6], format!("videos/{}.mp4", r[1]));
         let video = std::fs::read(env.out().join(&r[6])).unwrap();
         assert_eq!(video, batchgen_sandbox::sample_video(), "{r:?}");
     }
     assert!(
-        rows[5][8].starts_with("line 7, column project_id: project id \"a/b\" contains '/'"),
+        rows[5][9].starts_with("line 7, column project_id: project id \"a/b\" contains '/'"),
         "{:?}",
         rows[5]
     );
     assert_eq!(
-        rows[6][8],
+        rows[6][9],
         "line 8, column watermark_pos_x: 2 is outside 0..1; give a position from 0 to 1"
     );
 
@@ -200,7 +201,7 @@ fn without_a_watermark_image_cells_are_invalid_and_bad_flags_stop_before_anythin
     );
     assert_eq!(rows[1][2], "invalid");
     assert_eq!(
-        rows[1][8],
+        rows[1][9],
         "line 3, column watermark_pos_x: is set but there is no watermark image: fill watermark_src_url or pass --watermark URL"
     );
     let creates = proxy.creates();

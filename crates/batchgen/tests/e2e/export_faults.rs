@@ -60,7 +60,7 @@ fn faults_end_every_row_ready_or_failed_and_nothing_is_exported_twice() {
             }
             "failed" => {
                 failed += 1;
-                assert!(!r[8].is_empty(), "a failed row says why: {r:?}");
+                assert!(!r[9].is_empty(), "a failed row says why: {r:?}");
             }
             other => panic!("row {r:?} ended {other}"),
         }
@@ -69,7 +69,7 @@ fn faults_end_every_row_ready_or_failed_and_nothing_is_exported_twice() {
     assert!(failed > 0, "{rows:?}");
     assert!(
         rows.iter()
-            .any(|r| r[8].contains("Export failed: the renderer stopped unexpectedly")),
+            .any(|r| r[9].contains("Export failed: the renderer stopped unexpectedly")),
         "{rows:?}"
     );
     for p in &seeded {

@@ -181,3 +181,129 @@ fn what_cannot_change_in_a_run_directory_is_refused_with_the_why() {
     );
     assert_eq!(env.stats().requests, before, "nothing was sent");
 }
+
+#[test]
+fn run_data_template_works_as_typed_and_the_same_command_finds_its_run() {
+    let env = Env::start(quick());
+    let csv = env.csv(3);
+    let run = || {
+        batchgen()
+            .current_dir(env.dir.path())
+            .env("AISTUDIOS_API_KEY", KEY)
+            .arg("run")
+            .arg("people.csv")
+            .arg(repo().join("templates/welcome.json"))
+            .args(["--base-url", &env.sandbox().base_url()])
+            .args([
+                "--rate",
+                "50",
+                "--poll-interval",
+                "150ms",
+                "--poll-cap",
+                "1s",
+            ])
+            .output()
+            .unwrap()
+    };
+    assert!(csv.ends_with("people.csv"));
+    let out = run();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("output: out/people/"), "{stderr}");
+    assert!(
+        stderr.contains("manifest: out/people/manifest.csv"),
+        "{stderr}"
+    );
+    let dir = env.dir.path().join("out/people");
+    assert_eq!(manifest(&dir).1.len(), 3);
+    let creates = env.stats().submissions;
+    assert_eq!(creates, 3);
+    let out = run();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        env.stats().submissions,
+        creates,
+        "the same command sent a create"
+    );
+}
+
+/// Results a scheduler can read on every exit (issue 9, item 4).
+#[test]
+fn every_exit_writes_the_summary_and_status_says_what_failed() {
+    let env = Env::start(quick());
+    let base = env.sandbox().base_url();
+    let summary = env.dir.path().join("summary.json");
+    let read = || -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(&summary).unwrap()).unwrap()
+    };
+    let mut rows: Vec<(String, String)> = (0..4)
+        .map(|i| (format!("p{i}@example.com"), format!("Person {i}")))
+        .collect();
+    rows[1].1.clear();
+    let csv = write_csv(&env, &rows);
+    let s = summary.to_str().unwrap();
+
+    // Exit 3 with -q: the summary says so, and the final line is still printed.
+    let out = run_with(
+        &env,
+        &csv,
+        &[
+            "--key",
+            "email",
+            "--base-url",
+            &base,
+            "--require-cells",
+            "-q",
+            "--summary-json",
+            s,
+        ],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains("3 ready, 0 failed, 1 invalid"), "{stderr}");
+    let v = read();
+    assert_eq!(
+        (v["exit_code"].as_u64(), v["outcome"].as_str()),
+        (Some(3), Some("finished"))
+    );
+
+    // status: exit 3 on an invalid row, and --json.
+    let st = batchgen()
+        .args(["status", "--json"])
+        .arg(env.out())
+        .output()
+        .unwrap();
+    assert_eq!(st.status.code(), Some(3));
+    let j: serde_json::Value = serde_json::from_slice(&st.stdout).unwrap();
+    assert_eq!(
+        (j["ready"].as_u64(), j["invalid"].as_u64()),
+        (Some(3), Some(1))
+    );
+    assert_eq!(j["failures"][0]["key"], "p1@example.com");
+
+    // A refusal (exit 2) replaces the earlier summary with its own.
+    let out = run_with(
+        &env,
+        &csv,
+        &[
+            "--key",
+            "first_name",
+            "--base-url",
+            &base,
+            "--summary-json",
+            s,
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let v = read();
+    assert_eq!(
+        (v["exit_code"].as_u64(), v["outcome"].as_str()),
+        (Some(2), Some("error"))
+    );
+    assert!(v["error"].as_str().unwrap().contains("first_name"), "{v}");
+}

@@ -13,6 +13,7 @@ mod render;
 mod run_auth;
 mod run_drafts;
 mod run_faults;
+mod run_lock;
 mod run_resume;
 mod run_webhook;
 mod sandbox_cli;

@@ -122,7 +122,12 @@ fn resolution_workspace_and_draft_are_set_in_every_project_sent() {
             "--poll-cap",
             "1s",
         ])
-        .args(["--resolution", "720", "--workspace", "ws-42"])
+        .args([
+            "--resolution",
+            "720",
+            "--workspace",
+            "65a1f0c2e4b0a1b2c3d4e5f7",
+        ])
         .output()
         .unwrap();
     assert_eq!(
@@ -142,7 +147,7 @@ fn resolution_workspace_and_draft_are_set_in_every_project_sent() {
     assert_eq!(creates.len(), 3);
     for body in &creates {
         assert_eq!(body["resolution"], "720");
-        assert_eq!(body["workspaceId"], "ws-42");
+        assert_eq!(body["workspaceId"], "65a1f0c2e4b0a1b2c3d4e5f7");
         assert!(body.get("isExport").is_none(), "{body}");
     }
     let (header, rows) = manifest(&env.out());
@@ -154,4 +159,32 @@ fn resolution_workspace_and_draft_are_set_in_every_project_sent() {
         .unwrap();
     assert_eq!(bad.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("1080p"));
+}
+
+#[test]
+fn credits_from_the_webhooks_are_recorded_per_row_and_totalled() {
+    let env = Env::start(config().seed(5));
+    let csv = env.csv(4);
+    let summary_path = env.dir.path().join("summary.json");
+    let out = env
+        .run_cmd(&csv, &["--webhook-listen", "127.0.0.1:0", "--summary-json"])
+        .arg(&summary_path)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let (header, rows) = manifest(&env.out());
+    let credits = column(&header, &rows, "credits");
+    // The sandbox charges one credit per started minute: each of these short renders costs 1.
+    assert_eq!(credits, ["1"; 4], "{rows:?}");
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&summary_path).unwrap()).unwrap();
+    assert_eq!(summary["statuses"]["credits"], 4, "{summary}");
+    assert!(stderr.contains("4 credits"), "{stderr}");
+    // Without webhooks the vendor does not say: the column stays empty.
+    let env = Env::start(config());
+    let out = env.run_cmd(&env.csv(2), &[]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let (header, rows) = manifest(&env.out());
+    assert_eq!(column(&header, &rows, "credits"), ["", ""]);
 }

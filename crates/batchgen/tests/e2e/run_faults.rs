@@ -56,7 +56,7 @@ fn under_faults_every_row_ends_ready_or_failed_with_a_reason_and_nothing_is_sent
     // Every row ends ready or failed with a reason.
     let (header, rows) = manifest(&env.out());
     assert_eq!(
-        &header[..9],
+        &header[..10],
         [
             "row",
             "key",
@@ -65,6 +65,7 @@ fn under_faults_every_row_ends_ready_or_failed_with_a_reason_and_nothing_is_sent
             "download_url",
             "file",
             "attempts",
+            "credits",
             "error",
             "changed"
         ]
@@ -80,14 +81,14 @@ fn under_faults_every_row_ends_ready_or_failed_with_a_reason_and_nothing_is_sent
                 let video = std::fs::read(env.out().join(&r[5])).unwrap();
                 assert_eq!(video, batchgen_sandbox::sample_video(), "{}", r[5]);
             }
-            "failed" => assert!(!r[7].is_empty(), "a failed row without a reason: {r:?}"),
+            "failed" => assert!(!r[8].is_empty(), "a failed row without a reason: {r:?}"),
             other => panic!("row ended {other}: {r:?}"),
         }
         assert!(r[6].parse::<u32>().unwrap() >= 1, "{r:?}");
     }
     assert!(ready >= 50, "only {ready} of 80 ready");
     assert!(
-        rows.iter().any(|r| r[7].contains("render failed")),
+        rows.iter().any(|r| r[8].contains("render failed")),
         "no failed render reported"
     );
 
@@ -216,7 +217,7 @@ fn a_row_the_vendor_refuses_though_batchgen_accepts_it_fails_alone() {
     assert_eq!(refused[2], "failed", "{refused:?}");
     assert_eq!(refused[3], "", "no project was created: {refused:?}");
     assert_eq!(refused[6], "1", "a 400 is not retried: {refused:?}");
-    let error = &refused[7];
+    let error = &refused[8];
     assert!(
         error.contains("server answered 400 INVALID_PARAMETER")
             && error.contains("/scenes/0/clips/0/script/org: the text is")
@@ -272,7 +273,7 @@ fn without_a_project_list_lost_answers_end_unknown_never_paid_twice() {
     );
     for r in rows.iter().filter(|r| r[2] == "unknown") {
         assert!(
-            r[7].contains("may exist") && r[7].contains("--resubmit-unknown"),
+            r[8].contains("may exist") && r[8].contains("--resubmit-unknown"),
             "{r:?}"
         );
     }

@@ -256,7 +256,11 @@ fn status_reports_counts_and_failed_rows() {
 
     let out = batchgen().arg("status").arg(env.out()).output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "rows failed or are invalid: {text}"
+    );
     assert!(text.starts_with("run "), "{text}");
     assert!(text.contains(&format!("ready       {ready}")), "{text}");
     assert!(text.contains(&format!("invalid     {invalid}")), "{text}");

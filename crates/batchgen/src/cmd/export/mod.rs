@@ -31,9 +31,10 @@ pub struct ExportArgs {
     /// folder_id, watermark_src_url, watermark_pos_x, watermark_pos_y, watermark_scale.
     #[arg(value_name = "DATA")]
     pub data: PathBuf,
-    /// Output directory: journal.jsonl, manifest.csv, manifest.jsonl, videos/.
+    /// Output directory: journal.jsonl, manifest.csv, manifest.jsonl, videos/. Default:
+    /// out/<CSV file stem>/, so the same command finds its run again.
     #[arg(long, value_name = "DIR")]
-    pub out: PathBuf,
+    pub out: Option<PathBuf>,
     /// Column whose values are the row keys (unique; they name output files). Default: row-N.
     #[arg(long, value_name = "COLUMN")]
     pub key: Option<String>,
@@ -104,7 +105,8 @@ pub fn run(args: ExportArgs, quiet: bool) -> anyhow::Result<Outcome> {
         checked.print_invalid(&mut std::io::stderr().lock())?;
     }
     checked.refuse_if_strict(args.strict, &args.data)?;
-    let runtime = batch::runtime(&args.out)?;
+    let out = batch::out_dir(args.out.as_deref(), &args.data, quiet);
+    let runtime = batch::runtime(&out)?;
     let client = args.api.client(None)?;
     // The rows, read again and streamed in input order.
     let reader = RowReader::with_options(&args.data, options)?;
@@ -128,13 +130,14 @@ pub fn run(args: ExportArgs, quiet: bool) -> anyhow::Result<Outcome> {
         kind: RunKind::Export,
         fingerprint: fingerprint(&args, &client)?,
         data: args.data,
-        out: args.out,
+        out,
         engine: args.engine,
         columns,
         layout: Layout::Exports,
         manifest_csv: style,
         rows: checked.rows,
         invalid: (checked.shown(), checked.invalid),
+        keyed: args.key.is_some(),
         sandbox: false,
         quiet,
         shard: tally,
