@@ -43,6 +43,9 @@ pub enum Command {
     Export(Box<crate::cmd::export::ExportArgs>),
     /// Past v2 exports: `batchgen exports list [--folder-id ID] [--project-id ID] [--json]`.
     Exports(crate::cmd::exports::ExportsArgs),
+    /// Manifests: `batchgen manifest merge DIR… [--out FILE|DIR]` joins the shards of a
+    /// `--shard K/N` run into one manifest.
+    Manifest(crate::cmd::manifest::ManifestArgs),
     /// What a run's journal says now: counts by status and the failed rows.
     Status(crate::cmd::status::StatusArgs),
     /// Run a local emulator of the AI Studios API (with switchable faults) for demos and tests.

@@ -15,6 +15,7 @@ mod display;
 mod exit;
 mod output;
 mod report;
+mod shard;
 
 use clap::Parser;
 use std::process::ExitCode;

@@ -232,10 +232,14 @@ impl RowReport {
 /// Renders and validates every row of `data` (nothing is kept but the report), read as
 /// `options` say: the check `run` makes before it sends anything. A file that cannot be read to
 /// its end (a quote never closed, …) fails here, before anything is sent.
-pub fn check_rows(
+///
+/// Only the rows `keep` takes are counted (a shard's: every row is shown to it, in input order;
+/// `|_| true` for all); blank rows are counted all the same.
+pub fn check_rows_where(
     template: &Template,
     data: &Path,
     options: ReadOptions,
+    keep: &mut dyn FnMut(&RenderedRow) -> bool,
 ) -> anyhow::Result<RowReport> {
     let rows = RowReader::with_options(data, options)?;
     let mut report = RowReport::new(template.header().names());
@@ -243,7 +247,9 @@ pub fn check_rows(
         (),
         std::convert::Infallible,
     > {
-        report.add(&r);
+        if keep(&r) {
+            report.add(&r);
+        }
         Ok(())
     })
     .map_err(|e| match e {

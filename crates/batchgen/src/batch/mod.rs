@@ -59,6 +59,8 @@ pub struct Batch {
     pub sandbox: bool,
     /// Print only errors.
     pub quiet: bool,
+    /// The shard of a `--shard K/N` run, and the rows it took (none: every row).
+    pub shard: crate::shard::Tally,
 }
 
 /// What a command adds around the engine.
@@ -122,10 +124,11 @@ pub async fn drive(
 ) -> anyhow::Result<Outcome> {
     let command = engine::command_line();
     let quiet = batch.quiet;
+    batch.shard.check_out(&batch.out)?;
     let (journal, replay) = engine::open_journal(
         JournalSpec {
             kind: batch.kind,
-            fingerprint: batch.fingerprint,
+            fingerprint: crate::shard::mark(batch.fingerprint, batch.shard.shard),
             command: command.clone(),
             rows: batch.rows,
         },
@@ -137,6 +140,7 @@ pub async fn drive(
         // "no journal yet" is news only to who asked for --resume.
         quiet || !batch.engine.resume,
     )?;
+    let shard_field = batch.shard.record(&batch.out)?;
     let had_rows = replay.as_ref().and_then(|r| r.header.rows);
     if !batch.keyed && !quiet && had_rows.is_some_and(|n| n != batch.rows) {
         eprintln!(
@@ -171,11 +175,15 @@ pub async fn drive(
     let fed = feeder
         .join()
         .map_err(|_| anyhow::anyhow!("the thread reading the CSV panicked"))?;
-    let extra = extras.stop().await?;
+    let mut extra = extras.stop().await?;
+    extra.extend(shard_field);
     let report = report?;
     if let Err(e) = fed {
         // Rows before the bad one were run and are in the manifest.
         return Err(anyhow::Error::new(e).context("the CSV could not be read to the end"));
+    }
+    if let (Some(line), false) = (batch.shard.summary_line(), quiet) {
+        eprintln!("{line}");
     }
     engine::finish(
         Summary {

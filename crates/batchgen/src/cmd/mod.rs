@@ -2,6 +2,7 @@
 
 pub mod export;
 pub mod exports;
+pub mod manifest;
 pub mod render;
 pub mod run;
 pub mod sandbox;
@@ -49,6 +50,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
             on_error_too(summary, export::run(*args, cli.global.quiet))
         }
         Command::Exports(args) => exports::run(args, cli.global.quiet),
+        Command::Manifest(args) => manifest::run(args, cli.global.quiet),
         Command::Status(args) => status::run(args),
         Command::Sandbox(args) => sandbox::run(args).map(|_| Outcome::Success),
     }

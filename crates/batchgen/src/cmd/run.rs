@@ -32,6 +32,7 @@ use crate::batch::{self, Batch, Extras, Feed};
 use crate::cmd::render::{Inputs, Prepared, prepare};
 use crate::exit::{Fatal, Outcome};
 use crate::report;
+use crate::shard::{self, ShardArgs, Tally};
 
 /// `batchgen run`.
 #[derive(Debug, Args)]
@@ -46,6 +47,8 @@ pub struct RunArgs {
     pub api: ApiArgs,
     #[command(flatten)]
     pub engine: EngineArgs,
+    #[command(flatten)]
+    pub shard: ShardArgs,
     /// Create every project as a draft (`isExport: false`): created, shown in the vendor's
     /// dashboard for review, not rendered; rows end `draft` with their project id. Export them
     /// later with `batchgen export OUT/manifest.csv`.
@@ -103,9 +106,15 @@ fn parse_public_url(s: &str) -> Result<String, String> {
 }
 
 pub fn run(args: RunArgs, quiet: bool) -> anyhow::Result<Outcome> {
+    let mut tally = Tally::new(args.shard.resolve()?);
     let prepared = prepare(&args.inputs, quiet)?;
     // Every row is checked before anything is sent: the reasons come before any credit is spent.
-    let checked = report::check_rows(&prepared.template, &args.inputs.data, prepared.options)?;
+    let checked = report::check_rows_where(
+        &prepared.template,
+        &args.inputs.data,
+        prepared.options,
+        &mut |r| tally.take(r.row.number, &r.key),
+    )?;
     if !quiet {
         checked.warn_cells(&args.inputs.data);
         checked.print_invalid(&mut std::io::stderr().lock())?;
@@ -113,7 +122,7 @@ pub fn run(args: RunArgs, quiet: bool) -> anyhow::Result<Outcome> {
     checked.refuse_if_strict(args.strict, &args.inputs.data)?;
     let out = batch::out_dir(args.out.as_deref(), &args.inputs.data, quiet);
     let runtime = batch::runtime(&out)?;
-    runtime.block_on(run_async(args, out, prepared, checked, quiet))
+    runtime.block_on(run_async(args, out, prepared, (checked, tally), quiet))
 }
 
 /// The webhook receiver of a run: bound, with its public base URL.
@@ -157,7 +166,7 @@ async fn run_async(
     args: RunArgs,
     out: PathBuf,
     prepared: Prepared,
-    checked: report::RowReport,
+    (checked, tally): (report::RowReport, Tally),
     quiet: bool,
 ) -> anyhow::Result<Outcome> {
     let rows = checked.rows;
@@ -193,8 +202,12 @@ async fn run_async(
         style,
         ..
     } = prepared;
+    let sharding = tally.shard;
     let feed: Feed = Box::new(move |tx| {
         let mut sink = |r: RenderedRow| -> Result<(), Stop> {
+            if !shard::keeps(sharding, &r.key) {
+                return Ok(());
+            }
             let inputs: Vec<String> = (0..width).map(|i| r.row.cell(i).to_owned()).collect();
             let input = match r.outcome {
                 Ok(body) => JobInput::Project(ProjectRow {
@@ -233,6 +246,7 @@ async fn run_async(
         keyed: args.inputs.key.is_some(),
         sandbox: args.sandbox,
         quiet,
+        shard: tally,
     };
     batch::drive(batch, client, feed, extras).await
 }

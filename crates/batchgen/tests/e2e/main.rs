@@ -17,4 +17,5 @@ mod run_lock;
 mod run_resume;
 mod run_webhook;
 mod sandbox_cli;
+mod shard;
 mod spreadsheets;

@@ -22,6 +22,7 @@ use crate::batch::engine::EngineArgs;
 use crate::batch::{self, Batch, Feed, NoExtras};
 use crate::exit::Outcome;
 use crate::report::{self, Invalid, RowReport};
+use crate::shard::{self, ShardArgs, Tally};
 
 /// `batchgen export`.
 #[derive(Debug, Args)]
@@ -50,6 +51,8 @@ pub struct ExportArgs {
     pub api: ApiArgs,
     #[command(flatten)]
     pub engine: EngineArgs,
+    #[command(flatten)]
+    pub shard: ShardArgs,
 }
 
 mod rows;
@@ -58,6 +61,7 @@ use rows::Columns;
 pub use rows::WatermarkArgs;
 
 pub fn run(args: ExportArgs, quiet: bool) -> anyhow::Result<Outcome> {
+    let mut tally = Tally::new(args.shard.resolve()?);
     // Everything that can be refused is refused before anything is sent.
     let options = report::read_options(args.encoding.as_deref())?;
     let reader = RowReader::with_options(&args.data, options)?;
@@ -76,6 +80,9 @@ pub fn run(args: ExportArgs, quiet: bool) -> anyhow::Result<Outcome> {
     let mut reader = reader;
     for row in reader.by_ref() {
         let row = row?;
+        if !tally.take(row.number, &columns_found.key.key_of(&row)) {
+            continue;
+        }
         checked.rows += 1;
         if let JobInput::Invalid {
             row: number,
@@ -105,9 +112,14 @@ pub fn run(args: ExportArgs, quiet: bool) -> anyhow::Result<Outcome> {
     let reader = RowReader::with_options(&args.data, options)?;
     let columns: Vec<String> = reader.header().names().to_vec();
     let flags = args.watermark.clone();
+    let sharding = tally.shard;
     let feed: Feed = Box::new(move |tx| {
         for row in reader {
-            let input = columns_found.input(&row?, &flags);
+            let row = row?;
+            if !shard::keeps(sharding, &columns_found.key.key_of(&row)) {
+                continue;
+            }
+            let input = columns_found.input(&row, &flags);
             if tx.blocking_send(input).is_err() {
                 break;
             }
@@ -128,6 +140,7 @@ pub fn run(args: ExportArgs, quiet: bool) -> anyhow::Result<Outcome> {
         keyed: args.key.is_some(),
         sandbox: false,
         quiet,
+        shard: tally,
     };
     runtime.block_on(batch::drive(batch, client, feed, NoExtras))
 }

@@ -106,7 +106,7 @@ fn check_id(what: &'static str, cell: &str) -> Result<String, String> {
 
 /// Where each known column is, if the CSV has it.
 pub(super) struct Columns {
-    key: KeySource,
+    pub(super) key: KeySource,
     project: usize,
     folder: Option<usize>,
     src: Option<usize>,
