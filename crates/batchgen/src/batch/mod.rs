@@ -85,7 +85,12 @@ impl Extras for NoExtras {
 
 /// The output directory: `--out`, or `out/<CSV file stem>/` (printed, so the user knows where
 /// the same command will find its run again).
-pub fn out_dir(out: Option<&std::path::Path>, data: &std::path::Path, quiet: bool) -> PathBuf {
+pub fn out_dir(
+    out: Option<&std::path::Path>,
+    data: &std::path::Path,
+    shard: Option<crate::shard::Shard>,
+    quiet: bool,
+) -> PathBuf {
     if let Some(out) = out {
         return out.to_owned();
     }
@@ -94,6 +99,12 @@ pub fn out_dir(out: Option<&std::path::Path>, data: &std::path::Path, quiet: boo
         .map(|s| s.to_string_lossy().into_owned())
         .filter(|s| !s.is_empty())
         .unwrap_or_else(|| "run".into());
+    // Each shard of a sharded run keeps a directory of its own: shards on one machine
+    // without --out do not meet.
+    let stem = match shard {
+        Some(s) => format!("{stem}-shard-{}-of-{}", s.index + 1, s.count),
+        None => stem,
+    };
     let dir = std::path::Path::new("out").join(stem);
     if !quiet {
         eprintln!(

@@ -120,7 +120,7 @@ pub fn run(args: RunArgs, quiet: bool) -> anyhow::Result<Outcome> {
         checked.print_invalid(&mut std::io::stderr().lock())?;
     }
     checked.refuse_if_strict(args.strict, &args.inputs.data)?;
-    let out = batch::out_dir(args.out.as_deref(), &args.inputs.data, quiet);
+    let out = batch::out_dir(args.out.as_deref(), &args.inputs.data, tally.shard, quiet);
     let runtime = batch::runtime(&out)?;
     runtime.block_on(run_async(args, out, prepared, (checked, tally), quiet))
 }

@@ -325,3 +325,33 @@ fn export_shards_split_the_exports_and_merge() {
     assert!(header.iter().any(|h| h == "export_id"), "{header:?}");
     assert_eq!(rows.len(), total);
 }
+
+#[test]
+fn shards_without_out_each_get_a_directory_of_their_own() {
+    let env = fast();
+    let csv = env.csv(8);
+    for k in ["1/2", "2/2"] {
+        let out = batchgen()
+            .current_dir(env.dir.path())
+            .env("AISTUDIOS_API_KEY", KEY)
+            .arg("run")
+            .arg(&csv)
+            .arg(repo().join("templates/welcome.json"))
+            .args(["--key", "email", "--shard", k])
+            .args(["--base-url", &env.sandbox().base_url()])
+            .args(["--poll-interval", "100ms"])
+            .output()
+            .unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let total: usize = ["people-shard-1-of-2", "people-shard-2-of-2"]
+        .iter()
+        .map(|d| manifest(&env.dir.path().join("out").join(d)).1.len())
+        .sum();
+    assert_eq!(total, 8, "each shard in out/<csv stem>-shard-K-of-N/");
+}

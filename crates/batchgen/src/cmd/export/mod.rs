@@ -105,7 +105,7 @@ pub fn run(args: ExportArgs, quiet: bool) -> anyhow::Result<Outcome> {
         checked.print_invalid(&mut std::io::stderr().lock())?;
     }
     checked.refuse_if_strict(args.strict, &args.data)?;
-    let out = batch::out_dir(args.out.as_deref(), &args.data, quiet);
+    let out = batch::out_dir(args.out.as_deref(), &args.data, tally.shard, quiet);
     let runtime = batch::runtime(&out)?;
     let client = args.api.client(None)?;
     // The rows, read again and streamed in input order.
