@@ -44,6 +44,32 @@ fn open(
     }
 }
 
+/// A run that journaled row 1's `submitting` and whose create was applied by the server but
+/// whose answer never arrived: the run tag, the project's name, and its id.
+async fn lost_create(
+    client: &Client,
+    dir: &std::path::Path,
+) -> (String, String, batchgen_aistudios::ProjectId) {
+    let (journal, _) = open(dir, false);
+    let tag = journal.header().run_tag().to_owned();
+    let (name, _) = job("k1", &tag);
+    journal
+        .record(Event::Submitting {
+            hash: None,
+            row: 1,
+            key: "k1".into(),
+            at: now_ms(),
+        })
+        .await
+        .unwrap();
+    let created = client
+        .create_project(BODY.replace("NAME", &name).as_bytes())
+        .await
+        .unwrap();
+    journal.close().unwrap();
+    (tag, name, created)
+}
+
 async fn run(
     client: &Client,
     dir: &std::path::Path,
@@ -85,24 +111,8 @@ async fn resume_adopts_the_project_of_a_row_caught_while_submitting() {
     let dir = tempfile::tempdir().unwrap();
 
     // A run journals `submitting`, sends the create, and dies before `submitted`.
-    let (journal, _) = open(dir.path(), false);
-    let tag = journal.header().run_tag().to_owned();
-    let (name, input) = job("k1", &tag);
-    journal
-        .record(Event::Submitting {
-            hash: None,
-            row: 1,
-            key: "k1".into(),
-            at: now_ms(),
-        })
-        .await
-        .unwrap();
-    let created = client
-        .create_project(BODY.replace("NAME", &name).as_bytes())
-        .await
-        .unwrap();
-    journal.close().unwrap();
-    drop(journal);
+    let (tag, _, created) = lost_create(&client, dir.path()).await;
+    let input = job("k1", &tag).1;
     assert_eq!(sb.stats().submissions, 1);
     // The vendor lists a project only once it is exported: resume after its render ended
     // (a lookup during the render finds nothing; issue 10 item 4 makes lookups patient).
@@ -232,24 +242,7 @@ async fn a_lost_create_that_cannot_be_looked_up_ends_unknown_and_is_never_sent_b
     let dir = tempfile::tempdir().unwrap();
 
     // A run journals `submitting`, the create is applied, and its answer never arrives.
-    let (journal, _) = open(dir.path(), false);
-    let tag = journal.header().run_tag().to_owned();
-    let (name, _) = job("k1", &tag);
-    journal
-        .record(Event::Submitting {
-            hash: None,
-            row: 1,
-            key: "k1".into(),
-            at: now_ms(),
-        })
-        .await
-        .unwrap();
-    client
-        .create_project(BODY.replace("NAME", &name).as_bytes())
-        .await
-        .unwrap();
-    journal.close().unwrap();
-    drop(journal);
+    let (tag, name, _) = lost_create(&client, dir.path()).await;
 
     // The next run cannot look it up (no project list): unknown, not sent, not failed.
     let report = run_with(
@@ -342,24 +335,7 @@ async fn a_lost_create_is_looked_up_patiently_until_its_project_is_listed() {
     )
     .unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let (journal, _) = open(dir.path(), false);
-    let tag = journal.header().run_tag().to_owned();
-    let (name, _) = job("k1", &tag);
-    journal
-        .record(Event::Submitting {
-            hash: None,
-            row: 1,
-            key: "k1".into(),
-            at: now_ms(),
-        })
-        .await
-        .unwrap();
-    client
-        .create_project(BODY.replace("NAME", &name).as_bytes())
-        .await
-        .unwrap();
-    journal.close().unwrap();
-    drop(journal);
+    let (tag, _, _) = lost_create(&client, dir.path()).await;
 
     let report = run_with(
         &client,
