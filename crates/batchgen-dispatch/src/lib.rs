@@ -87,6 +87,6 @@ pub use budget::{Budget, Priority, Rate, RateSetting};
 pub use counters::{ProgressHandle, Snapshot};
 pub use engine::{End, Engine, EngineConfig, Report, StatusCounts};
 pub use error::EngineError;
-pub use job::{ExportRow, Job, JobInput, JobKind, ProjectFlags, ProjectRow};
+pub use job::{ExportRow, Job, JobInput, JobKind, ProjectExportRow, ProjectFlags, ProjectRow};
 pub use webhook::callbacks::Callbacks;
 pub use webhook::{WebhookAuth, WebhookReceiver, WebhookUrls};

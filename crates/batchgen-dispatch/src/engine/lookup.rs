@@ -86,6 +86,10 @@ pub(super) async fn look(
                 );
                 return Ok(Looked::Nothing);
             }
+            Ok(Found::Undecidable(why)) => {
+                ctx.reached_server();
+                return Err(ctx.unknown(idx, job, &why));
+            }
             Ok(Found::Nothing) => {
                 ctx.reached_server();
                 failures = 0;
@@ -165,10 +169,7 @@ impl Ctx {
     /// tell. Journaled; the row is not sent again unless a later run says
     /// `--resubmit-unknown`.
     pub(super) fn unknown(&self, idx: usize, job: &Job, why: &str) -> Halt {
-        let error = format!(
-            "find out whether the create whose answer was lost made a project: {why}; a project named \"{}\" may exist and render (look for it in the vendor's dashboard); the row is not sent again unless a later run is given --resubmit-unknown",
-            job.name
-        );
+        let error = job.kind.unknown_message(&job.name, why);
         tracing::warn!(row = job.row, key = %job.key, %error, "row unknown");
         self.journal.record_later(Event::Unknown {
             row: job.row,

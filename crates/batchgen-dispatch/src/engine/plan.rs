@@ -277,9 +277,10 @@ pub(super) fn admit(
 /// Puts a remote id where the manifest shows it: `project_id` for projects, `export_id` for
 /// exports (whose `project_id` is the project exported).
 pub(super) fn set_remote(entry: &mut Entry, kind: &JobKind, id: Option<String>) {
-    match kind {
-        JobKind::CreateProject { .. } => entry.project_id = id,
-        JobKind::Export { .. } => entry.export_id = id,
+    let (project_id, export_id) = kind.manifest_ids(id);
+    entry.project_id = project_id;
+    if let Some(export_id) = export_id {
+        entry.export_id = export_id;
     }
 }
 

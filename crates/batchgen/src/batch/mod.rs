@@ -71,18 +71,6 @@ pub trait Extras {
     fn stop(self) -> impl Future<Output = anyhow::Result<Vec<(&'static str, Value)>>>;
 }
 
-/// Nothing around the engine (`batchgen export`).
-pub struct NoExtras;
-
-impl Extras for NoExtras {
-    fn start(&mut self, _: &Header, _: &mut EngineConfig) -> anyhow::Result<()> {
-        Ok(())
-    }
-    async fn stop(self) -> anyhow::Result<Vec<(&'static str, Value)>> {
-        Ok(Vec::new())
-    }
-}
-
 /// The output directory: `--out`, or `out/<CSV file stem>/` (printed, so the user knows where
 /// the same command will find its run again).
 pub fn out_dir(

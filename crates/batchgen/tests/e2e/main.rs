@@ -8,6 +8,7 @@ mod export_basic;
 mod export_faults;
 mod export_list;
 mod export_resume;
+mod export_v3;
 mod incremental;
 mod render;
 mod run_auth;

@@ -77,7 +77,7 @@ pub fn seeded_csv(env: &Env) -> PathBuf {
     write(env, "exports.csv", &text)
 }
 
-/// `batchgen export CSV --out OUT --base-url … --poll-interval 150ms --poll-cap 1s` plus
+/// `batchgen export --api v2 CSV --out OUT --base-url … --poll-interval 150ms --poll-cap 1s` plus
 /// `extra`, with the key in the environment.
 pub fn export_cmd(env: &Env, csv: &Path, extra: &[&str]) -> Command {
     export_cmd_to(env, csv, &env.sandbox().base_url(), extra)
@@ -87,7 +87,7 @@ pub fn export_cmd(env: &Env, csv: &Path, extra: &[&str]) -> Command {
 pub fn export_cmd_to(env: &Env, csv: &Path, base: &str, extra: &[&str]) -> Command {
     let mut cmd = batchgen();
     cmd.env("AISTUDIOS_API_KEY", KEY)
-        .arg("export")
+        .args(["export", "--api", "v2"])
         .arg(csv)
         .arg("--out")
         .arg(env.out())
