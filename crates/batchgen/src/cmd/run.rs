@@ -9,6 +9,7 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -29,6 +30,7 @@ use tokio_util::sync::CancellationToken;
 use crate::api::{ApiArgs, SANDBOX_CONFLICTS, is_loopback, origin, start_sandbox};
 use crate::batch::engine::EngineArgs;
 use crate::batch::{self, Batch, Extras, Feed};
+use crate::cmd::account::AvatarCheck;
 use crate::cmd::render::{Inputs, Prepared, prepare};
 use crate::exit::{Fatal, Outcome};
 use crate::report;
@@ -186,6 +188,7 @@ async fn run_async(
         quiet,
         receiver: None,
         sandbox,
+        avatars: AvatarCheck::new(quiet),
         projects: batchgen_dispatch::ProjectFlags {
             resolution: args.resolution.clone(),
             workspace_id: args.workspace.clone(),
@@ -262,6 +265,8 @@ struct RunExtras {
     quiet: bool,
     receiver: Option<Receiver>,
     sandbox: Option<Sandbox>,
+    /// The account's avatars, read before the first create; rows naming others are invalid.
+    avatars: AvatarCheck,
     /// `--resolution`, `--workspace`, `--draft`: set in every project.
     projects: batchgen_dispatch::ProjectFlags,
 }
@@ -276,6 +281,7 @@ struct Receiver {
 impl Extras for RunExtras {
     fn start(&mut self, header: &Header, config: &mut EngineConfig) -> anyhow::Result<()> {
         config.projects = self.projects.clone();
+        config.create_gate = Some(batchgen_dispatch::Gate(Arc::new(self.avatars.clone())));
         let Some(w) = self.webhooks.take() else {
             return Ok(());
         };
@@ -318,6 +324,22 @@ impl Extras for RunExtras {
 
     async fn stop(self) -> anyhow::Result<Vec<(&'static str, Value)>> {
         let mut extra = Vec::new();
+        // Rows found invalid by the avatar check, listed like the ones found before the run.
+        let unknown = self.avatars.invalid();
+        if !self.quiet {
+            for (row, key, error) in unknown.iter().take(10) {
+                eprintln!("invalid: row {row} ({key}): {error}");
+            }
+            if unknown.len() > 10 {
+                eprintln!(
+                    "... and {} more rows whose avatar the account does not have: see the manifest",
+                    unknown.len() - 10
+                );
+            }
+        }
+        if !unknown.is_empty() {
+            extra.push(("unknown_avatars", serde_json::json!(unknown.len())));
+        }
         if let Some(r) = self.receiver {
             r.stop.cancel();
             // Callbacks still arriving only find ended rows; do not wait long for idle

@@ -15,6 +15,7 @@ mod run_auth;
 mod run_drafts;
 mod run_faults;
 mod run_lock;
+mod run_models;
 mod run_resume;
 mod run_webhook;
 mod sandbox_cli;
