@@ -44,11 +44,30 @@ pub(super) async fn look(
     let watch = callbacks.map(|c| c.watch(job.row));
     let (mut found_nothing, mut failures) = (0u32, 0u32);
     loop {
-        if let Some(why) = ctx.list_missing.get() {
-            return Err(ctx.unknown(idx, job, why));
-        }
         if let Some(outcome) = callbacks.and_then(|c| c.take(job.row)) {
             return Ok(Looked::CalledBack(outcome));
+        }
+        if let Some(why) = ctx.list_missing.get() {
+            // No list to look in. With webhooks, the row's callback is the one lookup left:
+            // it is waited for as long as a render can take; without them, nothing can tell.
+            let elapsed = Duration::from_millis(now_ms().saturating_sub(sent_at));
+            let left = schedule
+                .window_for(ctx.longest_render())
+                .saturating_sub(elapsed);
+            match &watch {
+                Some(notify) if !left.is_zero() => {
+                    wait_or_callback(ctx, job.row, notify, left).await?;
+                    continue;
+                }
+                Some(_) => {
+                    return Err(ctx.unknown(
+                        idx,
+                        job,
+                        &format!("{why}, and no webhook for the row came within the lookup window"),
+                    ));
+                }
+                None => return Err(ctx.unknown(idx, job, why)),
+            }
         }
         ctx.acquire(Priority::Poll).await?;
         ctx.sent();
@@ -147,19 +166,28 @@ pub(super) async fn look(
         // Wait for the next lookup, unless the row's webhook comes first.
         match &watch {
             None => ctx.sleep(wait).await?,
-            Some(notify) => {
-                let due = Instant::now() + wait;
-                loop {
-                    if callbacks.is_some_and(|c| c.has_outcome(job.row)) {
-                        break;
-                    }
-                    tokio::select! {
-                        () = tokio::time::sleep_until(due) => break,
-                        () = notify.notified() => {}
-                        () = ctx.stop.cancelled() => return Err(Halt::Stopped),
-                    }
-                }
-            }
+            Some(notify) => wait_or_callback(ctx, job.row, notify, wait).await?,
+        }
+    }
+}
+
+/// Waits `wait`, or less if a webhook for `row` comes (or has come) first.
+async fn wait_or_callback(
+    ctx: &Ctx,
+    row: u64,
+    notify: &tokio::sync::Notify,
+    wait: Duration,
+) -> Result<(), Halt> {
+    let callbacks = ctx.config.callbacks.as_ref();
+    let due = Instant::now() + wait;
+    loop {
+        if callbacks.is_some_and(|c| c.has_outcome(row)) {
+            return Ok(());
+        }
+        tokio::select! {
+            () = tokio::time::sleep_until(due) => return Ok(()),
+            () = notify.notified() => {}
+            () = ctx.stop.cancelled() => return Err(Halt::Stopped),
         }
     }
 }
