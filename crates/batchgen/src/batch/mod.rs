@@ -7,6 +7,7 @@
 //! journal, the resume command, signals, the summary and its exit code).
 
 pub mod engine;
+pub mod webhooks;
 
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -318,3 +318,57 @@ fn lost_and_dropped_export_answers_are_looked_up_and_never_paid_twice() {
         "some exports were sent again after a lookup showed a draft: {progress}"
     );
 }
+
+#[test]
+fn v3_exports_end_by_webhook_without_polls() {
+    let env = Env::start(config());
+    let ids = drafts(&env, 5);
+    let data = write(
+        &env,
+        "drafts.csv",
+        &format!("project_id\n{}\n", ids.join("\n")),
+    );
+    let path = env.dir.path().join("summary.json");
+    let out = export_v3(
+        &data,
+        &env.out(),
+        &env.sandbox().base_url(),
+        &[
+            "--webhook-listen",
+            "127.0.0.1:0",
+            "--summary-json",
+            path.to_str().unwrap(),
+        ],
+    )
+    .output()
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("webhooks: receiving on"), "{stderr}");
+    let (header, rows) = manifest(&env.out());
+    assert_eq!(column(&header, &rows, "status"), ["ready"; 5]);
+    let stats = env.stats();
+    assert_eq!(
+        stats.polls, 0,
+        "the callbacks ended every render: {stats:?}"
+    );
+    assert_eq!(stats.project_exports, 5);
+    let s: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    assert_eq!(s["webhooks"]["accepted"], 5, "{s}");
+    // v2 exports have no webhook.
+    let o = export_v3(
+        &data,
+        &env.dir.path().join("v2"),
+        &env.sandbox().base_url(),
+        &["--api", "v2", "--webhook-listen", "127.0.0.1:0"],
+    )
+    .output()
+    .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("--webhook-listen is for v3 exports only"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}

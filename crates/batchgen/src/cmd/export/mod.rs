@@ -25,6 +25,7 @@ use clap::Args;
 
 use crate::api::{ApiArgs, origin};
 use crate::batch::engine::EngineArgs;
+use crate::batch::webhooks::{Hooks, WebhookArgs};
 use crate::batch::{self, Batch, Extras, Feed};
 use crate::exit::{Fatal, Outcome};
 use crate::report::{self, Invalid, RowReport};
@@ -69,6 +70,8 @@ pub struct ExportArgs {
     #[command(flatten)]
     pub watermark: WatermarkArgs,
     #[command(flatten)]
+    pub webhooks: WebhookArgs,
+    #[command(flatten)]
     pub api: ApiArgs,
     #[command(flatten)]
     pub engine: EngineArgs,
@@ -111,6 +114,7 @@ fn check_flags(args: &ExportArgs) -> anyhow::Result<()> {
         ("--resolution", args.resolution.is_some()),
         ("--workspace", args.workspace.is_some()),
         ("--include-non-drafts", args.include_non_drafts),
+        ("--webhook-listen", args.webhooks.webhook_listen.is_some()),
     ];
     let v2_only = [
         ("--watermark", args.watermark.watermark.is_some()),
@@ -239,12 +243,21 @@ pub fn run(args: ExportArgs, quiet: bool) -> anyhow::Result<Outcome> {
     } else {
         (RunKind::Export, Layout::Exports)
     };
+    let projects = batchgen_dispatch::ProjectFlags {
+        resolution: args.resolution.clone(),
+        workspace_id: args.workspace.clone(),
+        draft: false,
+    };
+    let hooks = runtime.block_on(Hooks::bind(
+        &args.webhooks,
+        &args.engine,
+        &client,
+        checked.rows,
+    ))?;
     let extras = ExportExtras {
-        projects: batchgen_dispatch::ProjectFlags {
-            resolution: args.resolution.clone(),
-            workspace_id: args.workspace.clone(),
-            draft: false,
-        },
+        projects,
+        hooks,
+        quiet,
     };
     let batch = Batch {
         kind,
@@ -265,18 +278,22 @@ pub fn run(args: ExportArgs, quiet: bool) -> anyhow::Result<Outcome> {
     runtime.block_on(batch::drive(batch, client, feed, extras))
 }
 
-/// What `export` adds around the engine: `--resolution` and `--workspace` in every v3 export.
+/// What `export` adds around the engine: `--resolution` and `--workspace` in every v3 export,
+/// and (v3) the webhook receiver.
 struct ExportExtras {
     projects: batchgen_dispatch::ProjectFlags,
+    hooks: Hooks,
+    quiet: bool,
 }
 
 impl Extras for ExportExtras {
-    fn start(&mut self, _: &Header, config: &mut EngineConfig) -> anyhow::Result<()> {
+    fn start(&mut self, header: &Header, config: &mut EngineConfig) -> anyhow::Result<()> {
         config.projects = self.projects.clone();
+        self.hooks.start(header, config, self.quiet);
         Ok(())
     }
     async fn stop(self) -> anyhow::Result<Vec<(&'static str, serde_json::Value)>> {
-        Ok(Vec::new())
+        self.hooks.stop().await
     }
 }
 
