@@ -11,7 +11,6 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use anyhow::Context as _;
 use batchgen_aistudios::Client;
 use batchgen_core::{RenderedRow, file_stem, render_stream};
 use batchgen_dispatch::journal::{Fingerprint, Header, RunKind};
@@ -30,7 +29,8 @@ use crate::api::{ApiArgs, SANDBOX_CONFLICTS, is_loopback, origin, start_sandbox}
 use crate::batch::engine::EngineArgs;
 use crate::batch::{self, Batch, Extras, Feed};
 use crate::cmd::render::{Inputs, Prepared, prepare};
-use crate::exit::{Fatal, Outcome};
+use crate::error::{Error, IoAction as _};
+use crate::exit::Outcome;
 use crate::report;
 use crate::shard::{self, ShardArgs, Tally};
 
@@ -105,7 +105,7 @@ fn parse_public_url(s: &str) -> Result<String, String> {
     Ok(s.trim_end_matches('/').to_owned())
 }
 
-pub fn run(args: RunArgs, quiet: bool) -> anyhow::Result<Outcome> {
+pub fn run(args: RunArgs, quiet: bool) -> crate::error::Result<Outcome> {
     let mut tally = Tally::new(args.shard.resolve()?);
     let prepared = prepare(&args.inputs, quiet)?;
     // Every row is checked before anything is sent: the reasons come before any credit is spent.
@@ -117,7 +117,9 @@ pub fn run(args: RunArgs, quiet: bool) -> anyhow::Result<Outcome> {
     )?;
     if !quiet {
         checked.warn_cells(&args.inputs.data);
-        checked.print_invalid(&mut std::io::stderr().lock())?;
+        checked
+            .print_invalid(&mut std::io::stderr().lock())
+            .action(|| "write to stderr".into())?;
     }
     checked.refuse_if_strict(args.strict, &args.inputs.data)?;
     let out = batch::out_dir(args.out.as_deref(), &args.inputs.data, tally.shard, quiet);
@@ -132,31 +134,30 @@ struct Webhooks {
 }
 
 /// Binds `--webhook-listen` and works out the public URL; exit 2 if it cannot be known.
-async fn bind_webhooks(args: &RunArgs, client: &Client) -> anyhow::Result<Option<Webhooks>> {
+async fn bind_webhooks(args: &RunArgs, client: &Client) -> crate::error::Result<Option<Webhooks>> {
     let Some(addr) = args.webhook_listen else {
         return Ok(None);
     };
-    let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| Fatal {
-        code: 2,
-        message: format!("failed to listen for webhooks on {addr}: {e}; choose another --webhook-listen address"),
+    let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| {
+        Error::unusable(
+            format!("listen for webhooks on {addr}"),
+            e,
+            Some("choose another --webhook-listen address"),
+        )
     })?;
     let bound = listener
         .local_addr()
-        .context("failed to read the webhook receiver's address")?;
+        .action(|| "read the webhook receiver's address".into())?;
     let public = match &args.webhook_url {
         Some(u) => u.clone(),
         None if bound.ip().is_loopback() && is_loopback(client.base_url()) => {
             format!("http://{bound}")
         }
         None => {
-            return Err(Fatal {
-                code: 2,
-                message: format!(
-                    "failed to set up webhooks: --webhook-url is required unless both --webhook-listen and --base-url are loopback; give the public URL at which {} can reach this receiver (e.g. https://hooks.example.com)",
-                    origin(client.base_url())
-                ),
-            }
-            .into());
+            return Err(Error::Usage(format!(
+                "failed to set up webhooks: --webhook-url is required unless both --webhook-listen and --base-url are loopback; give the public URL at which {} can reach this receiver (e.g. https://hooks.example.com)",
+                origin(client.base_url())
+            )));
         }
     };
     Ok(Some(Webhooks { listener, public }))
@@ -168,7 +169,7 @@ async fn run_async(
     prepared: Prepared,
     (checked, tally): (report::RowReport, Tally),
     quiet: bool,
-) -> anyhow::Result<Outcome> {
+) -> crate::error::Result<Outcome> {
     let rows = checked.rows;
     // Where to, and as whom.
     let sandbox = if args.sandbox {
@@ -274,7 +275,7 @@ struct Receiver {
 }
 
 impl Extras for RunExtras {
-    fn start(&mut self, header: &Header, config: &mut EngineConfig) -> anyhow::Result<()> {
+    fn start(&mut self, header: &Header, config: &mut EngineConfig) -> crate::error::Result<()> {
         config.projects = self.projects.clone();
         let Some(w) = self.webhooks.take() else {
             return Ok(());
@@ -316,14 +317,17 @@ impl Extras for RunExtras {
         Ok(())
     }
 
-    async fn stop(self) -> anyhow::Result<Vec<(&'static str, Value)>> {
+    async fn stop(self) -> crate::error::Result<Vec<(&'static str, Value)>> {
         let mut extra = Vec::new();
         if let Some(r) = self.receiver {
             r.stop.cancel();
             // Callbacks still arriving only find ended rows; do not wait long for idle
             // connections.
             let _ = tokio::time::timeout(Duration::from_secs(2), r.server).await;
-            extra.push(("webhooks", serde_json::to_value(r.receiver.stats())?));
+            extra.push((
+                "webhooks",
+                serde_json::to_value(r.receiver.stats()).expect("the stats serialise"),
+            ));
         }
         if let Some(sb) = self.sandbox {
             sb.shutdown().await;
@@ -339,7 +343,7 @@ struct Stop;
 /// What cannot change within one run directory: where the projects are (the API's origin) and
 /// how rows are known (the key column). The CSV, the template and the patch may change: each
 /// row's project is compared with what its last create sent (see the journal's hash).
-fn fingerprint(args: &RunArgs, client: &Client) -> anyhow::Result<Fingerprint> {
+fn fingerprint(args: &RunArgs, client: &Client) -> crate::error::Result<Fingerprint> {
     Ok(Fingerprint::new()
         .text(
             "key",
@@ -348,7 +352,7 @@ fn fingerprint(args: &RunArgs, client: &Client) -> anyhow::Result<Fingerprint> {
         .text("base_url", origin(client.base_url())))
 }
 
-async fn start_run_sandbox(args: &RunArgs, quiet: bool) -> anyhow::Result<Sandbox> {
+async fn start_run_sandbox(args: &RunArgs, quiet: bool) -> crate::error::Result<Sandbox> {
     let config = SandboxConfig::default()
         .render_time(args.sandbox_render_time.clone())
         .fail_probability(args.sandbox_fail_probability)

@@ -20,6 +20,7 @@ use clap::Args;
 use crate::api::{ApiArgs, origin};
 use crate::batch::engine::EngineArgs;
 use crate::batch::{self, Batch, Feed, NoExtras};
+use crate::error::IoAction as _;
 use crate::exit::Outcome;
 use crate::report::{self, Invalid, RowReport};
 use crate::shard::{self, ShardArgs, Tally};
@@ -60,7 +61,7 @@ mod rows;
 use rows::Columns;
 pub use rows::WatermarkArgs;
 
-pub fn run(args: ExportArgs, quiet: bool) -> anyhow::Result<Outcome> {
+pub fn run(args: ExportArgs, quiet: bool) -> crate::error::Result<Outcome> {
     let mut tally = Tally::new(args.shard.resolve()?);
     // Everything that can be refused is refused before anything is sent.
     let options = report::read_options(args.encoding.as_deref())?;
@@ -102,7 +103,9 @@ pub fn run(args: ExportArgs, quiet: bool) -> anyhow::Result<Outcome> {
     checked.blank = reader.blank_rows();
     if !quiet {
         checked.warn_cells(&args.data);
-        checked.print_invalid(&mut std::io::stderr().lock())?;
+        checked
+            .print_invalid(&mut std::io::stderr().lock())
+            .action(|| "write to stderr".into())?;
     }
     checked.refuse_if_strict(args.strict, &args.data)?;
     let out = batch::out_dir(args.out.as_deref(), &args.data, tally.shard, quiet);
@@ -151,7 +154,7 @@ pub fn run(args: ExportArgs, quiet: bool) -> anyhow::Result<Outcome> {
 fn fingerprint(
     args: &ExportArgs,
     client: &batchgen_aistudios::Client,
-) -> anyhow::Result<Fingerprint> {
+) -> crate::error::Result<Fingerprint> {
     Ok(Fingerprint::new()
         .text("key", args.key.clone().unwrap_or_else(|| "row-N".into()))
         .text("base_url", origin(client.base_url()))
