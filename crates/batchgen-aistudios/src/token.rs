@@ -153,41 +153,20 @@ mod tests {
         // either side of the 30 s age, never near it.
         let cache = TokenCache::new(Duration::from_secs(30));
         let n = Arc::new(AtomicUsize::new(0));
-        assert_eq!(
-            cache
-                .get(None, || slow_fetch(n.clone()))
-                .await
-                .unwrap()
-                .expose(),
-            "token-0"
-        );
-        assert_eq!(
-            cache
-                .get(None, || slow_fetch(n.clone()))
-                .await
-                .unwrap()
-                .expose(),
-            "token-0"
-        );
+        let token = || async {
+            let t = cache.get(None, || slow_fetch(n.clone())).await.unwrap();
+            t.expose().to_owned()
+        };
+        assert_eq!(token().await, "token-0");
+        assert_eq!(token().await, "token-0");
         tokio::time::sleep(Duration::from_secs(29)).await;
         assert_eq!(
-            cache
-                .get(None, || slow_fetch(n.clone()))
-                .await
-                .unwrap()
-                .expose(),
+            token().await,
             "token-0",
             "a token younger than its refresh age is kept"
         );
         tokio::time::sleep(Duration::from_secs(2)).await;
-        assert_eq!(
-            cache
-                .get(None, || slow_fetch(n.clone()))
-                .await
-                .unwrap()
-                .expose(),
-            "token-1"
-        );
+        assert_eq!(token().await, "token-1");
     }
 
     #[tokio::test(start_paused = true)]
