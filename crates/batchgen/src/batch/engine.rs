@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use anyhow::Context as _;
+use crate::error::IoAction as _;
 use batchgen_dispatch::budget::RateSetting;
 use batchgen_dispatch::journal::{Fingerprint, Journal, JournalError, Opened, Replay, RunKind};
 use batchgen_dispatch::lookup::LookupSchedule;
@@ -17,7 +17,8 @@ use humantime::parse_duration;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
-use crate::exit::{Fatal, Outcome};
+use crate::error::Error;
+use crate::exit::Outcome;
 
 /// The engine's flags: budget, concurrency, retries, polling, downloads, resume, summary.
 #[derive(Debug, Args)]
@@ -125,7 +126,7 @@ pub fn open_journal(
     resume: bool,
     sandbox: bool,
     quiet: bool,
-) -> anyhow::Result<(Journal, Option<Replay>)> {
+) -> crate::error::Result<(Journal, Option<Replay>)> {
     let JournalSpec {
         kind,
         fingerprint,
@@ -144,23 +145,19 @@ pub fn open_journal(
     }
 }
 
-fn journal_error(e: JournalError, sandbox: bool) -> anyhow::Error {
-    if let (true, JournalError::Exists { path }) = (sandbox, &e) {
-        let dir = path.parent().unwrap_or(path);
-        let message = format!(
-            "failed to start the run: {} already holds a run's journal, and a --sandbox run cannot be resumed (its emulator is gone): remove {} or choose another --out",
-            path.display(),
-            dir.display()
-        );
-        return anyhow::Error::new(Fatal { code: 2, message });
+fn journal_error(e: JournalError, sandbox: bool) -> Error {
+    match e {
+        JournalError::Exists { path } if sandbox => {
+            let dir = path.parent().unwrap_or(&path);
+            Error::Usage(format!(
+                "failed to start the run: {} already holds a run's journal, and a --sandbox run cannot be resumed (its emulator is gone): remove {} or choose another --out",
+                path.display(),
+                dir.display()
+            ))
+        }
+        e @ JournalError::Mismatch { .. } if sandbox => Error::SandboxResume(e),
+        e => Error::Journal(e),
     }
-    let mut message = format!("failed to {e}");
-    if sandbox && matches!(e, JournalError::Mismatch { .. }) {
-        message.push_str(
-            " (a --sandbox run cannot be resumed: each one talks to a new sandbox on a new port)",
-        );
-    }
-    anyhow::Error::new(Fatal { code: 2, message })
 }
 
 /// The command line as given (it holds no secret: keys come from the environment or files,
@@ -263,7 +260,7 @@ pub fn finish(
     report: &Report,
     hint: &str,
     quiet: bool,
-) -> anyhow::Result<Outcome> {
+) -> crate::error::Result<Outcome> {
     let s = &report.statuses;
     let p = &report.progress;
     let (outcome, word) = match &report.end {
@@ -297,9 +294,9 @@ pub fn finish(
         for (k, v) in summary.extra {
             json[k] = v;
         }
-        let text = serde_json::to_vec_pretty(&json)?;
+        let text = serde_json::to_vec_pretty(&json).expect("JSON values serialise");
         batchgen_dispatch::manifest::write_atomic(path, |w| w.write_all(&text))
-            .with_context(|| format!("cannot write {}", path.display()))?;
+            .action(|| format!("write {}", path.display()))?;
     }
     if let End::AuthRefused { message } = &report.end {
         eprintln!(

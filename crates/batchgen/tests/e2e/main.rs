@@ -20,4 +20,5 @@ mod run_resume;
 mod run_webhook;
 mod sandbox_cli;
 mod shard;
+mod snapshots;
 mod spreadsheets;
