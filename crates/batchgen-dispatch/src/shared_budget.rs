@@ -5,8 +5,9 @@
 //!   (`shared_budget.lua`, through the `redis` crate's [`redis::Script`]) that reads Redis'
 //!   own `TIME`, so the workers' clocks do not matter. Burst 1, the same period as the local
 //!   budget (`Rate::period`, with its slack); the theoretical arrival time may lag the
-//!   server's clock by half the slack (20 ms in a 1-second window), so a worker that wakes a
-//!   little late does not lose budget and no window ever holds more than the rate.
+//!   server's clock by 5 ms (a timer's rounding and a round trip), so a worker that wakes a
+//!   little late does not lose budget, no window ever holds more than the rate, and the rest of
+//!   the slack absorbs the jitter between a grant and the moment the API counts the request.
 //! - **One pause.** A 429's `Retry-After` seen by any worker is written to the same hash; the
 //!   script grants nothing to anyone before it.
 //! - **One adaptive rate.** With `--rate auto` the AIMD controller of [`crate::adaptive`] runs
@@ -43,6 +44,8 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 const RESPONSE_TIMEOUT: Duration = Duration::from_secs(2);
 /// The longest a pacer sleeps before asking again (a pause set meanwhile may be shorter).
 const MAX_WAIT: Duration = Duration::from_secs(1);
+/// The most a fixed rate's GCRA may lag the server's clock.
+const MAX_LAG: Duration = Duration::from_millis(5);
 /// How long the state outlives its last use (ms).
 const TTL_MS: u64 = 3_600_000;
 
@@ -352,11 +355,13 @@ fn period_us(rate: Rate) -> u64 {
     rate.period().as_micros().max(1) as u64
 }
 
-/// How far the shared GCRA may lag the server's clock (µs): half the rate's slack per window,
-/// so that no window of the rate ever holds more than its count.
+/// How far the shared GCRA may lag the server's clock (µs): enough for a timer's rounding and
+/// a round trip to Redis ([`MAX_LAG`]), never more than half the rate's slack per window, so
+/// that no window of the rate ever holds more than its count and the rest of the slack absorbs
+/// the jitter between a grant and the moment the API counts the request.
 fn lag_us(rate: Rate) -> u64 {
     let slack = rate.period().mul_f64(f64::from(rate.count())) - rate.window();
-    (slack / 2).as_micros() as u64
+    (slack / 2).min(MAX_LAG).as_micros() as u64
 }
 
 /// The controller's constants, in the order the script reads them.

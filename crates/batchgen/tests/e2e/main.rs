@@ -18,4 +18,5 @@ mod run_resume;
 mod run_webhook;
 mod sandbox_cli;
 mod shard;
+mod shared_budget;
 mod spreadsheets;

@@ -141,6 +141,7 @@ pub fn run(args: ExportArgs, quiet: bool) -> anyhow::Result<Outcome> {
         sandbox: false,
         quiet,
         shard: tally,
+        account: crate::api::account(&args.api, &client, None)?,
     };
     runtime.block_on(batch::drive(batch, client, feed, NoExtras))
 }
