@@ -70,27 +70,6 @@ const MAX_PROBE: f64 = 0.04;
 /// A round raises the rate only if the run used at least this share of it.
 const BUSY_SHARE: f64 = 0.8;
 
-/// The controller's constants for the shared budget's script (`shared_budget.lua` runs the
-/// same controller in Redis), in its order: start, min, max, step (µs), busy share, slow-start
-/// growth, safe share, probe, forget-above, hold after a cut (µs), backoff, first backoff.
-pub(crate) fn constants(max: Option<f64>) -> [f64; 12] {
-    let max = max.unwrap_or(DEFAULT_MAX_RATE).max(MIN_RATE);
-    [
-        START_RATE,
-        MIN_RATE,
-        max,
-        STEP.as_micros() as f64,
-        BUSY_SHARE,
-        SLOW_START,
-        SAFE_SHARE,
-        PROBE,
-        FORGET_ABOVE,
-        HOLD_AFTER_CUT.as_micros() as f64,
-        BACKOFF,
-        FIRST_BACKOFF,
-    ]
-}
-
 /// The controller's state.
 #[derive(Clone, Debug)]
 pub struct Aimd {

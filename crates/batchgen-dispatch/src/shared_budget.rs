@@ -8,11 +8,14 @@
 //!   server's clock by 5 ms (a timer's rounding and a round trip), so a worker that wakes a
 //!   little late does not lose budget, no window ever holds more than the rate, and the rest of
 //!   the slack absorbs the jitter between a grant and the moment the API counts the request.
+//! - **Late grants are let go.** A worker that hears of its grant more than 15 ms after asking
+//!   (it was not scheduled: a busy machine) does not use it: sent that late, the request would
+//!   land among the next slots of the other workers, and their sum would pass the limit.
 //! - **One pause.** A 429's `Retry-After` seen by any worker is written to the same hash; the
 //!   script grants nothing to anyone before it.
-//! - **One adaptive rate.** With `--rate auto` the AIMD controller of [`crate::adaptive`] runs
-//!   inside the script: one rate for all workers, raised by their combined use and cut (once
-//!   per burst) by the 429s any of them sees. Its constants are passed from `adaptive.rs`.
+//! - **One adaptive rate.** With `--rate auto` an AIMD controller runs inside the script: one
+//!   rate for all workers, raised by their combined use and cut (once per burst) by the 429s
+//!   any of them sees (its steps: `auto_constants`).
 //! - **The key.** `batchgen:budget:<first 16 hex digits of SHA-256(account)>`, the account being
 //!   the API's origin and the credential ([`budget_key`]): the credential is never stored in
 //!   Redis, neither in a key nor in a value. The hash expires an hour after its last use.
@@ -44,6 +47,8 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 const RESPONSE_TIMEOUT: Duration = Duration::from_secs(2);
 /// The longest a pacer sleeps before asking again (a pause set meanwhile may be shorter).
 const MAX_WAIT: Duration = Duration::from_secs(1);
+/// A grant heard of later than this after asking is not used (see [`SharedBudget::take`]).
+const STALE: Duration = Duration::from_millis(15);
 /// The most a fixed rate's GCRA may lag the server's clock.
 const MAX_LAG: Duration = Duration::from_millis(5);
 /// How long the state outlives its last use (ms).
@@ -123,6 +128,8 @@ pub struct SharedBudget {
     max_rate: Option<f64>,
     /// The rate the script last reported (f64 bits).
     rate: AtomicU64,
+    /// Slots granted but heard of too late to use.
+    stale: AtomicU64,
     grace: Duration,
 }
 
@@ -177,6 +184,7 @@ impl SharedBudget {
             setting,
             max_rate,
             rate: AtomicU64::new(0f64.to_bits()),
+            stale: AtomicU64::new(0),
             grace: GRACE,
         };
         // One harmless call: a zero-length pause checks the connection, the script and the
@@ -217,6 +225,12 @@ impl SharedBudget {
         f64::from_bits(self.rate.load(Ordering::Relaxed))
     }
 
+    /// Slots Redis granted that this worker heard of more than 15 ms late and let pass unused
+    /// (a request sent that late could land among other workers' slots).
+    pub fn stale_slots(&self) -> u64 {
+        self.stale.load(Ordering::Relaxed)
+    }
+
     /// Waits until Redis grants one cell. While Redis does not answer nothing is granted;
     /// after [`GRACE`] without an answer, [`SharedBudgetError::Lost`].
     pub(crate) async fn take(&self) -> Result<(), SharedBudgetError> {
@@ -229,6 +243,7 @@ impl SharedBudget {
                     }
                     match answer {
                         Take::Granted => return Ok(()),
+                        Take::Wait(Duration::ZERO) => {}
                         Take::Wait(d) => tokio::time::sleep(d.min(MAX_WAIT)).await,
                     }
                 }
@@ -269,8 +284,17 @@ impl SharedBudget {
                 args.extend(auto_constants(self.max_rate));
             }
         }
+        let asked = Instant::now();
         let (granted, wait_us) = self.call_args(args).await?;
-        Ok(if granted == 1 {
+        let took = asked.elapsed();
+        Ok(if granted == 1 && took > STALE {
+            // The slot was granted at Redis' "now", but this worker heard of it late (it was
+            // not scheduled, or the network stalled): sent now, the request would land among
+            // the next workers' slots. Let the slot pass unused and ask again.
+            self.stale.fetch_add(1, Ordering::Relaxed);
+            tracing::debug!(?took, "a shared budget slot arrived late; not used");
+            Take::Wait(Duration::ZERO)
+        } else if granted == 1 {
             Take::Granted
         } else {
             Take::Wait(Duration::from_micros(wait_us.max(1)))
@@ -364,11 +388,39 @@ fn lag_us(rate: Rate) -> u64 {
     (slack / 2).min(MAX_LAG).as_micros() as u64
 }
 
-/// The controller's constants, in the order the script reads them.
+/// The shared controller's constants, in the order the script reads them: start, min, max,
+/// step (µs), busy share, slow-start growth, safe share, probe, forget-above, hold after a cut
+/// (µs), backoff, first backoff. It is AIMD with a remembered ceiling, like the local one of
+/// [`crate::adaptive`], in its simplest form, since every step is a round trip to Redis and
+/// the workers' grants add up: each second in which the workers together used at least 80 %
+/// of the rate raises it (×1.5 before the first 429; then half the way back to 90 % of the
+/// ceiling, or +2 % above that); a 429 cuts it (×0.5 the first time, ×0.7 after), once per
+/// second; probes 10 % above the ceiling without a 429 forget the ceiling.
 fn auto_constants(max_rate: Option<f64>) -> Vec<String> {
-    let c = adaptive::constants(max_rate);
-    c.iter().map(|x| x.to_string()).collect()
+    let max = max_rate
+        .unwrap_or(adaptive::DEFAULT_MAX_RATE)
+        .max(adaptive::MIN_RATE);
+    [
+        adaptive::START_RATE,
+        adaptive::MIN_RATE,
+        max,
+        1_000_000.0,
+        0.8,
+        1.5,
+        0.9,
+        0.02,
+        1.1,
+        1_000_000.0,
+        0.7,
+        FIRST_BACKOFF,
+    ]
+    .iter()
+    .map(|x| x.to_string())
+    .collect()
 }
+
+/// The shared controller's cut at the first 429.
+pub(crate) const FIRST_BACKOFF: f64 = 0.5;
 
 #[cfg(test)]
 mod tests;

@@ -222,7 +222,7 @@ async fn the_adaptive_rate_is_one_for_all_workers() {
     a.rate_limited();
     a.flush().await;
     b.acquire(Priority::Submit, &stop).await.unwrap();
-    assert_eq!(b.current_rate(), adaptive::START_RATE * 0.5);
+    assert_eq!(b.current_rate(), adaptive::START_RATE * FIRST_BACKOFF);
     // The state in Redis holds no trace of the account's secret.
     let client = redis::Client::open(url.as_str()).unwrap();
     let mut c = client.get_multiplexed_async_connection().await.unwrap();

@@ -83,8 +83,12 @@ fn two_workers_on_one_key_stay_under_the_limit_together() {
     };
     let env = limited();
     let csv = env.csv(40);
-    // Each worker alone may send 20/s: only the shared budget keeps the two under 20/s together.
-    let done = finish(start_two(&env, &csv, "w", &url, &LIMIT.to_string()));
+    // Each worker alone may send 16/s: only the shared budget keeps the two under 20/s
+    // together (without it the server would see about 32 in a second). Below the limit: on a
+    // crowded test machine (2 cores, several builds) a worker that is not scheduled for a
+    // while sends requests granted on time late, among the other's slots (21-26 in a second
+    // were seen at --rate 20, see docs/run.md); the headroom absorbs that.
+    let done = finish(start_two(&env, &csv, "w", &url, &(LIMIT - 4).to_string()));
     for (out, o) in &done {
         let stderr = String::from_utf8_lossy(&o.stderr);
         assert_eq!(o.status.code(), Some(0), "{}: {stderr}", out.display());
@@ -109,6 +113,34 @@ fn two_workers_on_one_key_stay_under_the_limit_together() {
     assert!(
         seen.iter().all(|k| !k.contains(KEY)),
         "the API key is in Redis: {seen:?}"
+    );
+}
+
+/// `--rate auto` with a shared budget: the two workers find the limit together (one rate in
+/// Redis, cut by either's 429s), so 429s stay few and no second exceeds the limit by much.
+#[test]
+fn two_adaptive_workers_find_one_limit_together() {
+    let Some(url) = test_redis("two_adaptive_workers_find_one_limit_together") else {
+        return;
+    };
+    let env = limited();
+    let csv = env.csv(60);
+    let done = finish(start_two(&env, &csv, "a", &url, "auto"));
+    for (out, o) in &done {
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(0), "{}: {stderr}", out.display());
+    }
+    let dirs: Vec<PathBuf> = done.into_iter().map(|(d, _)| d).collect();
+    all_ready(&dirs, 60);
+    let stats = env.stats();
+    assert_eq!(stats.submissions, 60, "{stats:?}");
+    assert_eq!(stats.duplicate_names, 0, "{stats:?}");
+    // Slow start overshoots once (one cut for both), then the shared rate stays under the limit.
+    assert!(
+        stats.rate_limited * 10 <= stats.requests,
+        "{} of {} requests answered 429",
+        stats.rate_limited,
+        stats.requests
     );
 }
 
