@@ -294,7 +294,6 @@ async fn redis_gone_mid_run_grants_nothing_and_fails_every_waiter() {
     let stop = CancellationToken::new();
     budget.acquire(Priority::Submit, &stop).await.unwrap();
     proxy.cut.cancel();
-    let before = budget.granted();
     let mut tasks = Vec::new();
     for _ in 0..5 {
         let (b, s) = (Arc::clone(&budget), stop.clone());
@@ -310,7 +309,9 @@ async fn redis_gone_mid_run_grants_nothing_and_fails_every_waiter() {
             other => panic!("{other:?}"),
         }
     }
-    assert_eq!(budget.granted(), before, "nothing granted without Redis");
+    // The first grant only (the pacer counts it right after handing it over, before it asks
+    // Redis again): nothing granted without Redis.
+    assert_eq!(budget.granted(), 1, "nothing granted without Redis");
     let lost = budget.lost().expect("the failure is kept").to_string();
     assert!(
         lost.starts_with(&format!("reach the shared budget at {via}")),
