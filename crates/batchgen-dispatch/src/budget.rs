@@ -24,6 +24,12 @@
 //! - Requests made behind the caller's back (an access-token fetch inside a client call) are
 //!   paid for afterwards with [`Budget::charge`].
 //!
+//! - **Shared** ([`Budget::shared`], `--shared-budget redis://…`): the pacer asks Redis for each
+//!   cell instead of governor (see [`crate::shared_budget`]); pauses and 429 cuts go to Redis
+//!   too, so every worker of the key honours them. The queue, the priorities and the charges
+//!   stay local. If Redis stops answering for good, every waiter gets
+//!   [`AcquireError::Lost`] and nothing more is granted.
+//!
 //! Downloads go to the vendor's CDN, not the API, and take no budget.
 
 use std::collections::VecDeque;
@@ -31,12 +37,13 @@ use std::fmt;
 use std::num::NonZeroU32;
 use std::str::FromStr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use governor::{Quota, RateLimiter};
 
 use crate::adaptive::Aimd;
+use crate::shared_budget::{SharedBudget, SharedBudgetError};
 use tokio::sync::{Notify, oneshot};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -175,10 +182,16 @@ const CLASSES: usize = 3;
 /// Internal class for [`Budget::charge`]: paid before anything else.
 const CHARGE: usize = 0;
 
-/// The acquire was abandoned because the run is stopping.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("wait for the request budget: the run is stopping")]
-pub struct Stopped;
+/// Why an acquire got no budget.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AcquireError {
+    /// The run is stopping: the place in the queue was given up, no budget spent.
+    #[error("wait for the request budget: the run is stopping")]
+    Stopped,
+    /// The shared budget (Redis) stopped answering: nothing more is granted, to anyone.
+    #[error(transparent)]
+    Lost(#[from] SharedBudgetError),
+}
 
 type Waiter = Option<oneshot::Sender<()>>;
 
@@ -189,6 +202,8 @@ struct Shared {
     granted: AtomicU64,
     pauses: AtomicU64,
     sent: Mutex<PeakWindow>,
+    /// Set once when the shared budget is lost; every waiter then gets it.
+    failure: OnceLock<SharedBudgetError>,
 }
 
 /// The instants of the grants of the last window, and the most ever seen in one window: the
@@ -223,6 +238,13 @@ impl Shared {
         let q = self.queues.lock().unwrap_or_else(|p| p.into_inner());
         q.iter().all(VecDeque::is_empty)
     }
+
+    /// The shared budget is gone: record why, then drop every waiter (each sees the failure).
+    fn fail(&self, error: SharedBudgetError) {
+        let _ = self.failure.set(error);
+        let mut q = self.queues.lock().unwrap_or_else(|p| p.into_inner());
+        q.iter_mut().for_each(VecDeque::clear);
+    }
 }
 
 /// The run's one request budget. Create it inside a tokio runtime; dropping it stops its pacer.
@@ -247,6 +269,10 @@ pub struct Budget {
     adaptive: Option<Arc<Mutex<Aimd>>>,
     shared: Arc<Shared>,
     pacer: tokio::task::JoinHandle<()>,
+    /// `--shared-budget`: the budget in Redis.
+    remote: Option<Arc<SharedBudget>>,
+    /// Pauses and cuts on their way to Redis.
+    reports: Mutex<Vec<tokio::task::JoinHandle<()>>>,
 }
 
 impl fmt::Debug for Budget {
@@ -272,22 +298,7 @@ impl Budget {
 
     /// A budget for `--rate` and `--max-rate` (the cap applies to `auto` only).
     pub fn with_setting(setting: RateSetting, max_rate: Option<f64>) -> Budget {
-        let window = match setting {
-            RateSetting::Fixed(rate) => rate.window(),
-            RateSetting::Auto => Duration::from_secs(1),
-        };
-        let shared = Arc::new(Shared {
-            queues: Mutex::new(Default::default()),
-            wake: Notify::new(),
-            not_before: Mutex::new(None),
-            granted: AtomicU64::new(0),
-            pauses: AtomicU64::new(0),
-            sent: Mutex::new(PeakWindow {
-                window,
-                recent: VecDeque::new(),
-                peak: 0,
-            }),
-        });
+        let shared = Budget::state(setting);
         let (pacing, adaptive) = match setting {
             RateSetting::Fixed(rate) => (Pacing::Fixed(RateLimiter::direct(quota(rate))), None),
             RateSetting::Auto => {
@@ -301,7 +312,59 @@ impl Budget {
             adaptive,
             shared,
             pacer,
+            remote: None,
+            reports: Mutex::new(Vec::new()),
         }
+    }
+
+    /// The budget every worker of one API key shares through Redis (`--shared-budget`), with
+    /// the rate setting `remote` was connected with. Spawns the pacer task.
+    pub fn shared(remote: SharedBudget) -> Budget {
+        let setting = remote.setting();
+        let shared = Budget::state(setting);
+        let remote = Arc::new(remote);
+        let pacer = tokio::spawn(pace(
+            Arc::clone(&shared),
+            Pacing::Shared(Arc::clone(&remote)),
+        ));
+        Budget {
+            setting,
+            adaptive: None,
+            shared,
+            pacer,
+            remote: Some(remote),
+            reports: Mutex::new(Vec::new()),
+        }
+    }
+
+    fn state(setting: RateSetting) -> Arc<Shared> {
+        let window = match setting {
+            RateSetting::Fixed(rate) => rate.window(),
+            RateSetting::Auto => Duration::from_secs(1),
+        };
+        Arc::new(Shared {
+            queues: Mutex::new(Default::default()),
+            wake: Notify::new(),
+            not_before: Mutex::new(None),
+            granted: AtomicU64::new(0),
+            pauses: AtomicU64::new(0),
+            sent: Mutex::new(PeakWindow {
+                window,
+                recent: VecDeque::new(),
+                peak: 0,
+            }),
+            failure: OnceLock::new(),
+        })
+    }
+
+    /// The shared budget behind this one, if any (`--shared-budget`).
+    pub fn remote(&self) -> Option<&SharedBudget> {
+        self.remote.as_deref()
+    }
+
+    /// Why the shared budget was lost, once it has been (nothing is granted after that).
+    pub fn lost(&self) -> Option<&SharedBudgetError> {
+        self.shared.failure.get()
     }
 
     /// `--rate` as given: `auto` or the fixed rate.
@@ -311,6 +374,9 @@ impl Budget {
 
     /// The rate in force, requests per second (the adaptive one's latest value).
     pub fn current_rate(&self) -> f64 {
+        if let (Some(r), RateSetting::Auto) = (&self.remote, self.setting) {
+            return r.current_rate();
+        }
         match (&self.adaptive, self.setting) {
             (Some(a), _) => a.lock().unwrap_or_else(|p| p.into_inner()).current(),
             (None, RateSetting::Fixed(r)) => r.per_sec(),
@@ -322,6 +388,14 @@ impl Budget {
     /// of 429s, see [`crate::adaptive`]). A fixed budget is not changed. The caller also
     /// pauses everyone with [`Budget::pause_until`] when the answer says how long.
     pub fn rate_limited(&self) {
+        if let Some(r) = &self.remote {
+            let r = Arc::clone(r);
+            self.report(async move {
+                if let Err(e) = r.cut().await {
+                    tracing::debug!(error = %e, "could not cut the shared rate");
+                }
+            });
+        }
         if let Some(a) = &self.adaptive {
             a.lock()
                 .unwrap_or_else(|p| p.into_inner())
@@ -329,25 +403,34 @@ impl Budget {
         }
     }
 
-    /// Waits for one request's worth of budget. Returns [`Stopped`] as soon as `stop` is
+    /// Waits for one request's worth of budget. Returns [`AcquireError::Stopped`] as soon as `stop` is
     /// cancelled (the place in the queue is given up, no budget is spent).
     pub async fn acquire(
         &self,
         priority: Priority,
         stop: &CancellationToken,
-    ) -> Result<(), Stopped> {
+    ) -> Result<(), AcquireError> {
         if stop.is_cancelled() {
-            return Err(Stopped);
+            return Err(AcquireError::Stopped);
         }
+        let lost = || match self.shared.failure.get() {
+            Some(e) => AcquireError::Lost(e.clone()),
+            None => AcquireError::Stopped,
+        };
         let (tx, rx) = oneshot::channel();
         {
             let mut q = self.shared.queues.lock().unwrap_or_else(|p| p.into_inner());
             q[priority as usize + 1].push_back(Some(tx));
         }
+        // Checked after queueing: a failure recorded before the push is seen here, one
+        // recorded after it drops this waiter.
+        if self.shared.failure.get().is_some() {
+            return Err(lost());
+        }
         self.shared.wake.notify_one();
         let granted = tokio::select! {
-            granted = rx => granted.map_err(|_| Stopped),
-            () = stop.cancelled() => Err(Stopped),
+            granted = rx => granted.map_err(|_| lost()),
+            () = stop.cancelled() => Err(AcquireError::Stopped),
         };
         if granted.is_ok() {
             // The moment this task goes on to send: later than the grant if it was slow to wake.
@@ -387,6 +470,32 @@ impl Budget {
             *nb = Some(deadline);
             self.shared.pauses.fetch_add(1, Ordering::Relaxed);
         }
+        drop(nb);
+        if let Some(r) = &self.remote {
+            let r = Arc::clone(r);
+            let d = deadline.saturating_duration_since(Instant::now());
+            self.report(async move {
+                if let Err(e) = r.pause(d).await {
+                    tracing::debug!(error = %e, "could not pause the shared budget");
+                }
+            });
+        }
+    }
+
+    /// Sends a pause or a cut to Redis in the background.
+    fn report(&self, what: impl Future<Output = ()> + Send + 'static) {
+        let mut reports = self.reports.lock().unwrap_or_else(|p| p.into_inner());
+        reports.retain(|h| !h.is_finished());
+        reports.push(tokio::spawn(what));
+    }
+
+    /// Waits until every pause and cut reported so far has been sent to the shared budget
+    /// (or failed to be). Nothing to wait for without `--shared-budget`.
+    pub async fn flush(&self) {
+        let reports = std::mem::take(&mut *self.reports.lock().unwrap_or_else(|p| p.into_inner()));
+        for r in reports {
+            let _ = r.await;
+        }
     }
 
     /// Requests granted so far (charges included).
@@ -422,6 +531,8 @@ enum Pacing {
     Fixed(governor::DefaultDirectRateLimiter),
     /// `--rate auto`: grants spaced by the controller's current rate, on tokio's clock.
     Adaptive(Arc<Mutex<Aimd>>),
+    /// `--shared-budget`: each cell granted by Redis.
+    Shared(Arc<SharedBudget>),
 }
 
 /// The fixed rate's quota: one cell per [`Rate::period`], a burst of one.
@@ -476,6 +587,13 @@ async fn pace(shared: Arc<Shared>, pacing: Pacing) {
                 aimd.lock()
                     .unwrap_or_else(|p| p.into_inner())
                     .granted(Instant::now());
+            }
+            Pacing::Shared(remote) => {
+                if let Err(e) = remote.take().await {
+                    tracing::error!(error = %e, "the shared budget is lost: no more requests are sent");
+                    shared.fail(e);
+                    return;
+                }
             }
         }
         // Give the cell to the most urgent live waiter; a waiter that gave up (its receiver
@@ -655,7 +773,10 @@ mod tests {
         );
         assert_eq!(budget.granted(), 3);
         stop.cancel();
-        assert_eq!(budget.acquire(Priority::Submit, &stop).await, Err(Stopped));
+        assert_eq!(
+            budget.acquire(Priority::Submit, &stop).await,
+            Err(AcquireError::Stopped)
+        );
     }
 
     /// A waiter whose run stops gives up at once, though its cell is a minute away.
@@ -675,7 +796,7 @@ mod tests {
         })
         .await
         .expect("a stopped waiter never hangs");
-        assert_eq!(r, Err(Stopped));
+        assert_eq!(r, Err(AcquireError::Stopped));
         assert_eq!(budget.granted(), 1);
     }
 }

@@ -11,6 +11,8 @@
 //!   submit-before-poll priority;
 //! - [`adaptive`]: the `--rate auto` controller (AIMD on 429s with a remembered ceiling);
 //! - [`concurrency`]: the bound on renders in progress, lowered when the vendor refuses;
+//! - [`shared_budget`]: the same budget kept in Redis for every worker of one API key
+//!   (`--shared-budget`): GCRA, pause and adaptive rate in one Lua script on the server's clock;
 //! - [`retry`]: exponential backoff with full jitter; error class → action;
 //! - [`poll`]: per-project polling schedule, aimed at the estimated end of the render;
 //! - [`journal`]: its format (header, events, fingerprint), its replay (one record per row)
@@ -86,9 +88,10 @@ pub mod manifest;
 pub mod naming;
 pub mod poll;
 pub mod retry;
+pub mod shared_budget;
 pub mod webhook;
 
-pub use budget::{Budget, Priority, Rate, RateSetting};
+pub use budget::{AcquireError, Budget, Priority, Rate, RateSetting};
 pub use counters::{ProgressHandle, Snapshot};
 pub use engine::{End, Engine, EngineConfig, Report, StatusCounts};
 pub use error::EngineError;

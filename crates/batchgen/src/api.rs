@@ -101,6 +101,27 @@ impl ApiArgs {
     }
 }
 
+/// Whose request budget a run spends, for `--shared-budget`: the API origin and the credential
+/// (the API key; or the app id and user key). Two workers share a budget exactly when these are
+/// the same. Hashed into the Redis key (never stored); a sandbox in this process gives its own.
+pub fn account(
+    api: &ApiArgs,
+    client: &Client,
+    sandbox: Option<&Sandbox>,
+) -> crate::error::Result<Secret> {
+    let credential = match sandbox {
+        Some(sb) => sb.api_key().to_owned(),
+        None => match api.credentials()? {
+            Credentials::ApiKey(k) => k.expose().to_owned(),
+            Credentials::App { app_id, user_key } => format!("{app_id}\n{}", user_key.expose()),
+        },
+    };
+    Ok(Secret::new(format!(
+        "{}\n{credential}",
+        origin(client.base_url())
+    )))
+}
+
 /// A client for a sandbox running in this process.
 pub fn sandbox_client(sb: &Sandbox) -> crate::error::Result<Client> {
     let config = ClientConfig::new(Credentials::ApiKey(Secret::new(sb.api_key().to_owned())))

@@ -30,6 +30,10 @@ pub enum Error {
     /// The API refused the credentials (exit 4).
     #[error(transparent)]
     AuthRefused(ApiError),
+    /// `--shared-budget`: Redis cannot be reached, so nothing is sent: the run never falls back
+    /// to a budget of its own (exit 5).
+    #[error(transparent)]
+    BudgetUnreachable(batchgen_dispatch::shared_budget::SharedBudgetError),
     /// A file or stream could not be used: "failed to {action}", then the OS's reason (exit 2).
     #[error("{action}")]
     Io {
@@ -102,6 +106,7 @@ impl Error {
         match self {
             Error::RowsInvalid(_) => 3,
             Error::AuthRefused(_) => 4,
+            Error::BudgetUnreachable(_) => crate::exit::BUDGET_LOST,
             _ => 2,
         }
     }
@@ -121,6 +126,9 @@ impl Error {
             Error::Unusable { hint, .. } => hint.as_deref(),
             Error::AuthRefused(_) => Some(
                 "check the key (AISTUDIOS_API_KEY, --api-key-file, or --app-id with its user key)",
+            ),
+            Error::BudgetUnreachable(_) => Some(
+                "nothing was sent: with --shared-budget the run never falls back to a budget of its own; start Redis there (or fix --shared-budget), then run the same command again",
             ),
             Error::SandboxResume(_) => Some(
                 "a --sandbox run cannot be resumed: each one talks to a new sandbox on a new port",

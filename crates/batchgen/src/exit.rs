@@ -2,7 +2,9 @@
 //! ([`crate::error::Error::exit_code`]).
 //!
 //! 0 all good; 2 bad usage or unusable input (nothing done); 3 finished but some rows invalid or
-//! failed; 4 authentication refused; 130 interrupted.
+//! failed; 4 authentication refused; 5 the shared budget (`--shared-budget`, Redis) could not be
+//! reached, at start (nothing sent) or mid-run (the run stopped sending; the same command
+//! continues); 130 interrupted.
 
 use std::process::ExitCode;
 
@@ -17,6 +19,8 @@ pub enum Outcome {
     AuthRefused,
     /// Interrupted (Ctrl-C / SIGTERM); the run can be resumed.
     Interrupted,
+    /// The shared budget stopped answering; the run stopped sending and can be continued.
+    BudgetLost,
 }
 
 impl Outcome {
@@ -26,10 +30,14 @@ impl Outcome {
             Outcome::Success => 0,
             Outcome::SomeRowsFailed => 3,
             Outcome::AuthRefused => 4,
+            Outcome::BudgetLost => BUDGET_LOST,
             Outcome::Interrupted => 130,
         }
     }
 }
+
+/// The exit code when the shared budget (Redis) cannot be reached.
+pub const BUDGET_LOST: u8 = 5;
 
 /// Prints the error, if any (one line, see [`crate::error::report`]), and picks the exit code.
 pub fn finish(result: crate::error::Result<Outcome>) -> ExitCode {

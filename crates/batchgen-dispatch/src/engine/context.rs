@@ -10,7 +10,7 @@ use tokio::sync::Semaphore;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::budget::{Budget, Priority};
+use crate::budget::{AcquireError, Budget, Priority};
 use crate::claims::Claims;
 use crate::counters::{Counters, inc};
 use crate::download::Downloader;
@@ -39,6 +39,8 @@ pub(super) struct Ctx {
     /// Set when the run stops because the API was never reached.
     pub(super) unreachable: OnceLock<String>,
     pub(super) journal_failed: OnceLock<String>,
+    /// Set when the shared budget (`--shared-budget`) was lost and the run stopped for it.
+    pub(super) budget_lost: OnceLock<String>,
     pub(super) downloads: Option<(Downloader, Semaphore)>,
     pub(super) tokens_seen: AtomicU64,
     /// Remote objects the rows hold, and pending creates (for export lookups).
@@ -100,11 +102,20 @@ impl Ctx {
         }
     }
 
+    /// Waits for budget. A lost shared budget stops the run (nothing more can be sent);
+    /// the row stays where the journal has it.
     pub(super) async fn acquire(&self, priority: Priority) -> Result<(), Halt> {
-        self.budget
-            .acquire(priority, &self.stop)
-            .await
-            .map_err(|_| Halt::Stopped)
+        match self.budget.acquire(priority, &self.stop).await {
+            Ok(()) => Ok(()),
+            Err(AcquireError::Stopped) => Err(Halt::Stopped),
+            Err(AcquireError::Lost(e)) => {
+                if self.budget_lost.set(e.to_string()).is_ok() {
+                    tracing::error!(error = %e, "stopping the run: the shared budget is lost");
+                }
+                self.stop.cancel();
+                Err(Halt::Stopped)
+            }
+        }
     }
 
     /// Sleeps `d`, or returns `Stopped` as soon as the run stops.

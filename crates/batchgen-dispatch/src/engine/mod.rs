@@ -155,6 +155,14 @@ pub enum End {
         /// The last connection error.
         message: String,
     },
+    /// The shared budget (`--shared-budget`, Redis) stopped answering: the run stopped sending
+    /// (it never falls back to a budget of its own). Rows not done stay pending, renders in
+    /// progress stay `submitted`; the same command continues them. The message reads after
+    /// "failed to" and names the URL without its password.
+    BudgetLost {
+        /// The shared budget's error.
+        message: String,
+    },
     /// The API refused the credentials; the run stopped at once. The message reads after
     /// "failed to".
     AuthRefused {
@@ -285,6 +293,7 @@ impl Engine {
             reached: std::sync::atomic::AtomicBool::new(false),
             unreachable: OnceLock::new(),
             journal_failed: OnceLock::new(),
+            budget_lost: OnceLock::new(),
             downloads,
             tokens_seen: AtomicU64::new(0),
             list_missing: OnceLock::new(),
@@ -385,7 +394,8 @@ impl Engine {
 
         let interrupted = shutdown.is_cancelled()
             && ctx.auth_refused.get().is_none()
-            && ctx.unreachable.get().is_none();
+            && ctx.unreachable.get().is_none()
+            && ctx.budget_lost.get().is_none();
         if interrupted {
             ctx.journal
                 .record_later(Event::Interrupted { at: now_ms() });
@@ -435,6 +445,10 @@ impl Engine {
         }
         let end = if let Some(message) = ctx.auth_refused.get() {
             End::AuthRefused {
+                message: message.clone(),
+            }
+        } else if let Some(message) = ctx.budget_lost.get() {
+            End::BudgetLost {
                 message: message.clone(),
             }
         } else if let Some(message) = ctx.unreachable.get() {

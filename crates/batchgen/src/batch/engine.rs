@@ -30,6 +30,11 @@ pub struct EngineArgs {
     /// With --rate auto, never more than N requests per second.
     #[arg(long, value_name = "N", value_parser = positive_rate)]
     pub max_rate: Option<f64>,
+    /// Share the request budget with every worker using the same API key through this Redis
+    /// (redis://[:password@]host[:port][/db]): one --rate (or one adaptive rate) for all of
+    /// them, and a 429 seen by one pauses all. Without Redis nothing is sent (exit 5).
+    #[arg(long, value_name = "URL")]
+    pub shared_budget: Option<String>,
     /// Renders in progress at once, at most; lowered while the API refuses creates for
     /// renders in progress, raised again slowly.
     #[arg(long, value_name = "N", default_value_t = 500)]
@@ -266,6 +271,7 @@ pub fn finish(
     let (outcome, word) = match &report.end {
         End::AuthRefused { .. } => (Outcome::AuthRefused, "auth_refused"),
         End::Unreachable { .. } => (Outcome::SomeRowsFailed, "unreachable"),
+        End::BudgetLost { .. } => (Outcome::BudgetLost, "budget_lost"),
         End::Interrupted => (Outcome::Interrupted, "interrupted"),
         End::Finished if s.failed + s.invalid + s.pending + s.unknown > 0 => {
             (Outcome::SomeRowsFailed, "finished")
@@ -383,6 +389,12 @@ pub fn finish(
     if let End::Unreachable { message } = &report.end {
         eprintln!(
             "error: failed to {message}\nno request of this run ever reached the API, so it stopped instead of failing every row; nothing was created.\nIf the service was down, resume once it is back (below). If --base-url is wrong, start again with the right one and a new --out (a journal is tied to its base URL; this one holds nothing worth keeping):"
+        );
+        eprintln!("{hint}");
+    }
+    if let End::BudgetLost { message } = &report.end {
+        eprintln!(
+            "error: failed to {message}\nthe run stopped sending: with --shared-budget it never falls back to a budget of its own. Rows not finished are pending, renders in progress are journaled; nothing was sent twice. Once Redis answers again, continue with the same command:"
         );
         eprintln!("{hint}");
     }

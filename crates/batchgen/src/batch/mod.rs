@@ -17,6 +17,7 @@ use batchgen_aistudios::Client;
 use batchgen_core::InputError;
 use batchgen_dispatch::journal::{Fingerprint, Header, RunKind};
 use batchgen_dispatch::manifest::{CsvStyle, Layout};
+use batchgen_dispatch::shared_budget::{SharedBudget, SharedBudgetError};
 use batchgen_dispatch::{Budget, Engine, EngineConfig, JobInput};
 use serde_json::Value;
 use tokio::sync::mpsc;
@@ -62,6 +63,9 @@ pub struct Batch {
     pub quiet: bool,
     /// The shard of a `--shard K/N` run, and the rows it took (none: every row).
     pub shard: crate::shard::Tally,
+    /// Whose request budget this is (the API origin and the credential), for
+    /// `--shared-budget`: hashed into the Redis key, never stored.
+    pub account: batchgen_aistudios::Secret,
 }
 
 /// What a command adds around the engine.
@@ -114,6 +118,32 @@ pub fn runtime(out: &std::path::Path) -> crate::error::Result<tokio::runtime::Ru
         .action(|| "start the async runtime".into())
 }
 
+/// The run's request budget: local (governor), or shared through Redis with
+/// `--shared-budget` (exit 5 if Redis does not answer: nothing is sent without it).
+async fn budget(
+    engine: &EngineArgs,
+    account: &batchgen_aistudios::Secret,
+) -> crate::error::Result<Budget> {
+    let (setting, max) = (engine.rate, engine.max_rate);
+    let Some(url) = &engine.shared_budget else {
+        return Ok(Budget::with_setting(setting, max));
+    };
+    match SharedBudget::connect(url, account.expose(), setting, max).await {
+        Ok(remote) => {
+            tracing::info!(
+                url = remote.url(),
+                key = remote.key(),
+                "sharing the request budget"
+            );
+            Ok(Budget::shared(remote))
+        }
+        Err(e @ SharedBudgetError::BadUrl { .. }) => Err(crate::error::Error::Usage(format!(
+            "failed to {e}; give --shared-budget redis://host:port[/db]"
+        ))),
+        Err(e) => Err(crate::error::Error::BudgetUnreachable(e)),
+    }
+}
+
 /// Runs `batch` through the engine with `client`, its rows from `feed`, `extras` around it:
 /// opens (or takes over) the journal, runs every row, prints the summary, decides the outcome.
 pub async fn drive(
@@ -125,6 +155,8 @@ pub async fn drive(
     let command = engine::command_line();
     let quiet = batch.quiet;
     batch.shard.check_out(&batch.out)?;
+    // Before the journal: without its shared budget the run does nothing at all.
+    let budget = Arc::new(budget(&batch.engine, &batch.account).await?);
     let (journal, replay) = engine::open_journal(
         JournalSpec {
             kind: batch.kind,
@@ -154,10 +186,6 @@ pub async fn drive(
         .config(&batch.out, batch.columns.clone(), batch.layout);
     config.manifest_csv = batch.manifest_csv;
     extras.start(journal.header(), &mut config)?;
-    let budget = Arc::new(Budget::with_setting(
-        batch.engine.rate,
-        batch.engine.max_rate,
-    ));
     let engine = Engine::new(config, client, budget, Arc::new(journal), replay);
     let progress = engine.progress();
 

@@ -181,6 +181,7 @@ async fn run_async(
         sandbox: args.sandbox,
         quiet,
         shard: tally,
+        account: crate::api::account(&args.api, &client, extras.sandbox.as_ref())?,
     };
     batch::drive(batch, client, feed, extras).await
 }

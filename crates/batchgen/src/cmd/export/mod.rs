@@ -273,6 +273,7 @@ pub fn run(args: ExportArgs, quiet: bool) -> crate::error::Result<Outcome> {
         sandbox: false,
         quiet,
         shard: tally,
+        account: crate::api::account(&args.api, &client, None)?,
     };
     runtime.block_on(batch::drive(batch, client, feed, extras))
 }

@@ -1,0 +1,323 @@
+//! Against a real Redis (`source .ci/redis.sh`): the shared GCRA, pause and adaptive rate, and
+//! what a worker does when Redis goes away. Each test uses an account of its own, so its key
+//! meets no other test's on the one server.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::io::copy_bidirectional;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use super::*;
+use crate::budget::{AcquireError, Budget, Priority};
+
+/// The test server's URL from `BATCHGEN_TEST_REDIS_URL`. Without one (or if it does not
+/// answer): a failure with `BATCHGEN_CI=1`, else a loud SKIPPED and `None`.
+pub(crate) async fn test_redis(test: &str) -> Option<String> {
+    let ci = std::env::var("BATCHGEN_CI").is_ok_and(|v| v == "1");
+    let why = match std::env::var("BATCHGEN_TEST_REDIS_URL") {
+        Ok(url) if !url.is_empty() => match ping(&url).await {
+            Ok(()) => return Some(url),
+            Err(e) => format!(
+                "BATCHGEN_TEST_REDIS_URL={} does not answer: {e}",
+                redact(&url)
+            ),
+        },
+        _ => "BATCHGEN_TEST_REDIS_URL is not set".to_owned(),
+    };
+    assert!(
+        !ci,
+        "{test}: {why} (BATCHGEN_CI=1: .ci/redis.sh should have started one)"
+    );
+    eprintln!("SKIPPED: {test}: {why}, run source .ci/redis.sh");
+    None
+}
+
+async fn ping(url: &str) -> Result<(), String> {
+    let client = redis::Client::open(url).map_err(|e| e.to_string())?;
+    let mut c = tokio::time::timeout(
+        Duration::from_secs(3),
+        client.get_multiplexed_async_connection(),
+    )
+    .await
+    .map_err(|_| "timed out".to_owned())?
+    .map_err(|e| e.to_string())?;
+    redis::cmd("PING")
+        .query_async::<String>(&mut c)
+        .await
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+}
+
+/// An account no other test uses.
+fn account(test: &str) -> String {
+    format!(
+        "http://127.0.0.1:1\nsecret-{test}-{}",
+        rand::random::<u64>()
+    )
+}
+
+async fn budget(url: &str, account: &str, rate: &str) -> Budget {
+    let setting: RateSetting = rate.parse().unwrap();
+    Budget::shared(
+        SharedBudget::connect(url, account, setting, None)
+            .await
+            .unwrap(),
+    )
+}
+
+/// Redis' own clock, in seconds.
+async fn server_time(url: &str) -> f64 {
+    let client = redis::Client::open(url).unwrap();
+    let mut c = client.get_multiplexed_async_connection().await.unwrap();
+    let (s, us): (u64, u64) = redis::cmd("TIME").query_async(&mut c).await.unwrap();
+    s as f64 + us as f64 / 1e6
+}
+
+#[test]
+fn keys_hash_the_account_and_urls_hide_passwords() {
+    let k = budget_key("https://app.aistudios.com\nsk-12345");
+    assert!(k.starts_with("batchgen:budget:"), "{k}");
+    assert_eq!(k.len(), "batchgen:budget:".len() + 16);
+    assert!(!k.contains("sk-12345"));
+    assert_ne!(k, budget_key("https://app.aistudios.com\nsk-12346"));
+    assert_eq!(
+        redact("redis://user:hunter2@10.0.0.5:6380/2"),
+        "redis://user:***@10.0.0.5:6380/2"
+    );
+    assert_eq!(redact("redis://127.0.0.1:6379"), "redis://127.0.0.1:6379");
+}
+
+#[test]
+fn the_lag_keeps_every_window_within_the_rate() {
+    // k grants within one window need (k-1)·period - lag < window: k ≤ count.
+    for r in ["1", "5", "40", "100", "999", "30/min"] {
+        let rate: Rate = r.parse().unwrap();
+        let (period, lag) = (period_us(rate) as f64, lag_us(rate) as f64);
+        let most = ((rate.window().as_micros() as f64 + lag) / period).ceil();
+        assert!(most <= f64::from(rate.count()), "{r}: {most}");
+    }
+}
+
+#[tokio::test]
+async fn bad_urls_and_a_server_that_is_not_there_are_typed_errors() {
+    let a = account("bad");
+    let auto = RateSetting::Auto;
+    let e = SharedBudget::connect("rediss://h:1", &a, auto, None)
+        .await
+        .unwrap_err();
+    assert!(matches!(e, SharedBudgetError::BadUrl { .. }), "{e}");
+    assert!(e.to_string().contains("TLS"), "{e}");
+    let e = SharedBudget::connect("http://h:1", &a, auto, None)
+        .await
+        .unwrap_err();
+    assert!(matches!(e, SharedBudgetError::BadUrl { .. }), "{e}");
+    // A port nobody listens on.
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let url = format!("redis://:hunter2@127.0.0.1:{port}/0");
+    let e = SharedBudget::connect(&url, &a, auto, None)
+        .await
+        .unwrap_err();
+    match &e {
+        SharedBudgetError::Unreachable { url, .. } => {
+            assert_eq!(url, &format!("redis://:***@127.0.0.1:{port}/0"));
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(!e.to_string().contains("hunter2"), "{e}");
+}
+
+/// Two workers with one key get one budget: 40 grants at 20/s take 39 periods (less the lag)
+/// however they are split, where one worker alone would get its 20 in one second. Load can only
+/// make it slower, so these bounds cannot flake.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_budgets_with_one_key_share_the_limit() {
+    let Some(url) = test_redis("two_budgets_with_one_key_share_the_limit").await else {
+        return;
+    };
+    let acc = account("share");
+    let (a, b) = (
+        Arc::new(budget(&url, &acc, "20").await),
+        Arc::new(budget(&url, &acc, "20").await),
+    );
+    let stop = CancellationToken::new();
+    let server_t0 = server_time(&url).await;
+    let t0 = Instant::now();
+    let mut tasks = Vec::new();
+    for budget in [&a, &b] {
+        for _ in 0..4 {
+            let (budget, stop) = (Arc::clone(budget), stop.clone());
+            tasks.push(tokio::spawn(async move {
+                for _ in 0..5 {
+                    budget.acquire(Priority::Submit, &stop).await.unwrap();
+                }
+            }));
+        }
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let elapsed = t0.elapsed();
+    let server_elapsed = server_time(&url).await - server_t0;
+    assert_eq!(a.granted() + b.granted(), 40);
+    let rate: Rate = "20".parse().unwrap();
+    let floor = rate.period() * 39 - Duration::from_micros(lag_us(rate));
+    assert!(elapsed >= floor, "{elapsed:?} < {floor:?}");
+    // Grants per server-second: never above the rate (+1 for the first, which is due at once).
+    let per_second = (40.0 - 1.0) / server_elapsed;
+    assert!(
+        per_second <= 20.0,
+        "{per_second:.2} grants per server second"
+    );
+    // A worker with another key is not held back by them.
+    let other = budget(&url, &account("share-other"), "20").await;
+    let t1 = Instant::now();
+    other.acquire(Priority::Submit, &stop).await.unwrap();
+    assert!(t1.elapsed() < Duration::from_secs(2), "{:?}", t1.elapsed());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pause_set_by_one_is_seen_by_the_other() {
+    let Some(url) = test_redis("a_pause_set_by_one_is_seen_by_the_other").await else {
+        return;
+    };
+    let acc = account("pause");
+    let (a, b) = (
+        budget(&url, &acc, "1000").await,
+        budget(&url, &acc, "1000").await,
+    );
+    let stop = CancellationToken::new();
+    b.acquire(Priority::Poll, &stop).await.unwrap();
+    let t0 = Instant::now();
+    a.pause_until(t0 + Duration::from_millis(400));
+    a.flush().await;
+    b.acquire(Priority::Poll, &stop).await.unwrap();
+    // The pause ends 400 ms after the server received it, which was after t0.
+    assert!(
+        t0.elapsed() >= Duration::from_millis(395),
+        "{:?}",
+        t0.elapsed()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_adaptive_rate_is_one_for_all_workers() {
+    let Some(url) = test_redis("the_adaptive_rate_is_one_for_all_workers").await else {
+        return;
+    };
+    let acc = account("auto");
+    let (a, b) = (
+        budget(&url, &acc, "auto").await,
+        budget(&url, &acc, "auto").await,
+    );
+    let stop = CancellationToken::new();
+    a.acquire(Priority::Submit, &stop).await.unwrap();
+    assert_eq!(a.current_rate(), adaptive::START_RATE);
+    // A 429 seen by A cuts the rate B gets.
+    a.rate_limited();
+    a.flush().await;
+    b.acquire(Priority::Submit, &stop).await.unwrap();
+    assert_eq!(b.current_rate(), adaptive::START_RATE * FIRST_BACKOFF);
+    // The state in Redis holds no trace of the account's secret.
+    let client = redis::Client::open(url.as_str()).unwrap();
+    let mut c = client.get_multiplexed_async_connection().await.unwrap();
+    let key = budget_key(&acc);
+    let fields: Vec<(String, String)> = redis::cmd("HGETALL")
+        .arg(&key)
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    assert!(fields.iter().any(|(f, _)| f == "rate"), "{fields:?}");
+    let secret = acc.split('\n').nth(1).unwrap();
+    for (f, v) in &fields {
+        assert!(!f.contains(secret) && !v.contains(secret), "{f}={v}");
+    }
+    assert!(!key.contains(secret));
+}
+
+/// A TCP proxy to `upstream` that can be cut: the "Redis went away" of a worker.
+struct Proxy {
+    addr: std::net::SocketAddr,
+    cut: CancellationToken,
+}
+
+impl Proxy {
+    async fn start(upstream: String) -> Proxy {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let cut = CancellationToken::new();
+        let stop = cut.clone();
+        tokio::spawn(async move {
+            loop {
+                let (mut down, _) = tokio::select! {
+                    c = listener.accept() => c.unwrap(),
+                    () = stop.cancelled() => return,
+                };
+                let (up, stop) = (upstream.clone(), stop.clone());
+                tokio::spawn(async move {
+                    let mut up = TcpStream::connect(up).await.unwrap();
+                    tokio::select! {
+                        _ = copy_bidirectional(&mut down, &mut up) => {}
+                        () = stop.cancelled() => {}
+                    }
+                });
+            }
+        });
+        Proxy { addr, cut }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_gone_mid_run_grants_nothing_and_fails_every_waiter() {
+    let Some(url) = test_redis("redis_gone_mid_run_grants_nothing_and_fails_every_waiter").await
+    else {
+        return;
+    };
+    let parsed = url::Url::parse(&url).unwrap();
+    let upstream = format!(
+        "{}:{}",
+        parsed.host_str().unwrap(),
+        parsed.port().unwrap_or(6379)
+    );
+    let proxy = Proxy::start(upstream).await;
+    let via = format!("redis://{}{}", proxy.addr, parsed.path());
+    let remote = SharedBudget::connect(&via, &account("gone"), "50".parse().unwrap(), None)
+        .await
+        .unwrap()
+        .with_grace(Duration::from_millis(600));
+    let budget = Arc::new(Budget::shared(remote));
+    let stop = CancellationToken::new();
+    budget.acquire(Priority::Submit, &stop).await.unwrap();
+    proxy.cut.cancel();
+    let mut tasks = Vec::new();
+    for _ in 0..5 {
+        let (b, s) = (Arc::clone(&budget), stop.clone());
+        tasks.push(tokio::spawn(
+            async move { b.acquire(Priority::Poll, &s).await },
+        ));
+    }
+    for t in tasks {
+        match t.await.unwrap() {
+            Err(AcquireError::Lost(SharedBudgetError::Lost { url, .. })) => {
+                assert_eq!(url, via);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    // The first grant only (the pacer counts it right after handing it over, before it asks
+    // Redis again): nothing granted without Redis.
+    assert_eq!(budget.granted(), 1, "nothing granted without Redis");
+    let lost = budget.lost().expect("the failure is kept").to_string();
+    assert!(
+        lost.starts_with(&format!("reach the shared budget at {via}")),
+        "{lost}"
+    );
+    // Later acquires fail at once.
+    let e = budget.acquire(Priority::Submit, &stop).await.unwrap_err();
+    assert!(matches!(e, AcquireError::Lost(_)), "{e:?}");
+}
