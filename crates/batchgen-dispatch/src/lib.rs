@@ -13,6 +13,8 @@
 //! - [`poll`]: per-project polling schedule, aimed at the estimated end of the render;
 //! - [`journal`]: its format (header, events, fingerprint), its replay (one record per row)
 //!   and its writer (append + `fdatasync` with group commit);
+//! - [`store`]: the seam between the engine and where the run's state lives (the file
+//!   journal, or a store shared by several workers, which claims rows);
 //! - [`manifest`]: atomic `manifest.csv` and `manifest.jsonl`;
 //! - [`download`]: streamed, retried video downloads;
 //! - [`job`]: the inputs, and the submit/poll/lookup calls of each [`JobKind`] (v3 projects
@@ -81,6 +83,7 @@ pub mod manifest;
 pub mod naming;
 pub mod poll;
 pub mod retry;
+pub mod store;
 pub mod webhook;
 
 pub use budget::{Budget, Priority, Rate, RateSetting};
@@ -88,5 +91,6 @@ pub use counters::{ProgressHandle, Snapshot};
 pub use engine::{End, Engine, EngineConfig, Report, StatusCounts};
 pub use error::EngineError;
 pub use job::{ExportRow, Job, JobInput, JobKind, ProjectFlags, ProjectRow};
+pub use store::{Claim, SharedRows, Store};
 pub use webhook::callbacks::Callbacks;
 pub use webhook::{WebhookAuth, WebhookReceiver, WebhookUrls};
