@@ -67,7 +67,7 @@ pub trait SharedRows: Send + Sync {
 pub enum Claim {
     /// The row is this worker's until released: start it from this record (`None`: nothing
     /// happened to it yet).
-    Taken(Option<RowRecord>),
+    Taken(Option<Box<RowRecord>>),
     /// Another worker holds it under a live lease.
     Held,
 }

@@ -490,7 +490,7 @@ async fn launch(
         };
         match claimed {
             Ok(Claim::Taken(Some(record))) => {
-                prior.insert(input.key().to_owned(), record);
+                prior.insert(input.key().to_owned(), *record);
             }
             Ok(Claim::Taken(None)) => {
                 prior.remove(input.key());
