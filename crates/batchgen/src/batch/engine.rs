@@ -74,6 +74,93 @@ pub struct EngineArgs {
     /// have made before sending it again (the vendor lists a project only once rendered).
     #[arg(long, value_name = "DURATION", default_value = "15m", value_parser = parse_duration)]
     pub lookup_window: Duration,
+    /// Keep the run's state in PostgreSQL instead of DIR/journal.jsonl
+    /// (postgres://user:password@host:port/db): several processes given the same inputs and
+    /// store work on one run together. Best given through BATCHGEN_STORE, so the password is
+    /// not on the command line (it is never printed or stored either way).
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "BATCHGEN_STORE",
+        hide_env_values = true
+    )]
+    pub store: Option<StoreArg>,
+    /// With --store: the run's name in the store (default: the output directory's name, so
+    /// the same command continues the same run however the CSV changes).
+    #[arg(long, value_name = "NAME", requires = "store")]
+    pub run: Option<String>,
+    /// With --store: how long a worker's claim on a row lasts without renewal (it renews
+    /// every third of it); a worker that dies leaves its rows to the others after this.
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
+    pub lease: Duration,
+}
+
+/// `--store`'s text as given: never shown whole (its `Debug` hides the password), and never
+/// refused by the command-line parser (whose message would quote it); read with
+/// [`StoreArg::url`].
+#[derive(Clone)]
+pub struct StoreArg(String);
+
+impl std::str::FromStr for StoreArg {
+    type Err = std::convert::Infallible;
+    fn from_str(s: &str) -> Result<StoreArg, Self::Err> {
+        Ok(StoreArg(s.to_owned()))
+    }
+}
+
+impl std::fmt::Debug for StoreArg {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "StoreArg({})", batchgen_store::redact(&self.0))
+    }
+}
+
+impl StoreArg {
+    /// The URL, read (a bad one exits 2, its password not shown).
+    pub fn url(&self) -> anyhow::Result<batchgen_store::StoreUrl> {
+        batchgen_store::StoreUrl::parse(&self.0).map_err(|message| {
+            anyhow::Error::new(Fatal {
+                code: 2,
+                message: format!("failed to {message}"),
+            })
+        })
+    }
+}
+
+/// The run's name in the store: `--run`, or the output directory's name.
+pub fn run_name(run: Option<&str>, out: &Path) -> anyhow::Result<String> {
+    if let Some(r) = run {
+        if r.trim().is_empty() {
+            return Err(Fatal {
+                code: 2,
+                message: "failed to name the run: --run is empty; give a name such as the CSV's"
+                    .into(),
+            }
+            .into());
+        }
+        return Ok(r.to_owned());
+    }
+    let name = std::path::absolute(out)
+        .ok()
+        .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .filter(|n| !n.is_empty());
+    name.ok_or_else(|| {
+        Fatal {
+            code: 2,
+            message: format!(
+                "failed to name the run: {} has no name to use; give --run NAME",
+                out.display()
+            ),
+        }
+        .into()
+    })
+}
+
+/// A store error as the binary reports it: exit 2 (nothing was sent).
+pub fn store_error(e: batchgen_store::StoreError) -> anyhow::Error {
+    anyhow::Error::new(Fatal {
+        code: 2,
+        message: format!("failed to {e}"),
+    })
 }
 
 impl EngineArgs {
@@ -163,11 +250,12 @@ fn journal_error(e: JournalError, sandbox: bool) -> anyhow::Error {
     anyhow::Error::new(Fatal { code: 2, message })
 }
 
-/// The command line as given (it holds no secret: keys come from the environment or files,
-/// and webhook tokens are made per row, never passed).
+/// The command line as given, with the password of any URL in it (`--store`) redacted (it
+/// holds no other secret: keys come from the environment or files, and webhook tokens are made
+/// per row, never passed).
 pub fn command_line() -> Vec<String> {
     std::env::args_os()
-        .map(|a| a.to_string_lossy().into_owned())
+        .map(|a| batchgen_store::redact(&a.to_string_lossy()))
         .collect()
 }
 

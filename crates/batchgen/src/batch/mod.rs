@@ -16,7 +16,7 @@ use batchgen_aistudios::Client;
 use batchgen_core::InputError;
 use batchgen_dispatch::journal::{Fingerprint, Header, RunKind};
 use batchgen_dispatch::manifest::{CsvStyle, Layout};
-use batchgen_dispatch::{Budget, Engine, EngineConfig, JobInput};
+use batchgen_dispatch::{Budget, Engine, EngineConfig, JobInput, Store};
 use serde_json::Value;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -136,21 +136,73 @@ pub async fn drive(
     let command = engine::command_line();
     let quiet = batch.quiet;
     batch.shard.check_out(&batch.out)?;
-    let (journal, replay) = engine::open_journal(
-        JournalSpec {
-            kind: batch.kind,
-            fingerprint: crate::shard::mark(batch.fingerprint, batch.shard.shard),
-            command: command.clone(),
-            rows: batch.rows,
-        },
-        &batch.out,
-        // The same command continues the run in its directory; a --sandbox run cannot (its
-        // emulator is gone), and says so.
-        !batch.sandbox,
-        batch.sandbox,
-        // "no journal yet" is news only to who asked for --resume.
-        quiet || !batch.engine.resume,
-    )?;
+    let fingerprint = crate::shard::mark(batch.fingerprint, batch.shard.shard);
+    let mut store_field = None;
+    // A directory holds one process, whether its run's state is here or in a store.
+    let (journal, replay, _lock): (Arc<dyn Store>, _, _) = match &batch.engine.store {
+        None => {
+            let (journal, replay) = engine::open_journal(
+                JournalSpec {
+                    kind: batch.kind,
+                    fingerprint,
+                    command: command.clone(),
+                    rows: batch.rows,
+                },
+                &batch.out,
+                // The same command continues the run in its directory; a --sandbox run cannot
+                // (its emulator is gone), and says so.
+                !batch.sandbox,
+                batch.sandbox,
+                // "no journal yet" is news only to who asked for --resume.
+                quiet || !batch.engine.resume,
+            )?;
+            (Arc::new(journal), replay, None)
+        }
+        Some(store) => {
+            if batch.shard.shard.is_some() {
+                return Err(anyhow::Error::new(crate::exit::Fatal {
+                    code: 2,
+                    message: "failed to start the run: --shard splits a run without a store; with --store, workers share the rows of one run by claiming them (drop --shard)".into(),
+                }));
+            }
+            let url = store.url()?;
+            let run = engine::run_name(batch.engine.run.as_deref(), &batch.out)?;
+            let lock = batchgen_dispatch::journal::RunLock::acquire(&batch.out, &command).map_err(
+                |e| {
+                    anyhow::Error::new(crate::exit::Fatal {
+                        code: 2,
+                        message: format!("failed to {e}"),
+                    })
+                },
+            )?;
+            let (store, replay) = batchgen_store::PgStore::open(
+                &url,
+                batchgen_store::Worker {
+                    run: run.clone(),
+                    lease: batch.engine.lease,
+                },
+                batchgen_store::RunSpec {
+                    kind: batch.kind,
+                    fingerprint,
+                    command: command.clone(),
+                    rows: Some(batch.rows),
+                },
+            )
+            .await
+            .map_err(engine::store_error)?;
+            if !quiet {
+                eprintln!(
+                    "store: run {run:?} in {url} (worker {}; rows are claimed, {} leases)",
+                    store.worker(),
+                    humantime::format_duration(batch.engine.lease)
+                );
+            }
+            store_field = Some(
+                serde_json::json!({"url": url.to_string(), "run": run, "worker": store.worker()}),
+            );
+            (Arc::new(store), replay, Some(lock))
+        }
+    };
     let shard_field = batch.shard.record(&batch.out)?;
     let had_rows = replay.as_ref().and_then(|r| r.header.rows);
     if !batch.keyed && !quiet && had_rows.is_some_and(|n| n != batch.rows) {
@@ -169,7 +221,7 @@ pub async fn drive(
         batch.engine.rate,
         batch.engine.max_rate,
     ));
-    let engine = Engine::new(config, client, budget, Arc::new(journal), replay);
+    let engine = Engine::new(config, client, budget, journal, replay);
     let progress = engine.progress();
 
     // Ctrl-C / SIGTERM: the first stops the run cleanly, the second exits at once.
@@ -188,6 +240,7 @@ pub async fn drive(
         .map_err(|_| anyhow::anyhow!("the thread reading the CSV panicked"))?;
     let mut extra = extras.stop().await?;
     extra.extend(shard_field);
+    extra.extend(store_field.map(|v| ("store", v)));
     let report = report?;
     if let Err(e) = fed {
         // Rows before the bad one were run and are in the manifest.

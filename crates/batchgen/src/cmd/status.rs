@@ -1,5 +1,7 @@
 //! `batchgen status DIR`: what a run's journal says now — counts by status and the failed
-//! rows with their errors. Reads the journal only; sends nothing.
+//! rows with their errors. Reads the journal only; sends nothing. `batchgen status --store URL
+//! --run NAME` (or `DIR --store URL`, the run named by the directory) reads a run kept in
+//! PostgreSQL, from anywhere, the same way.
 
 use std::path::PathBuf;
 
@@ -13,15 +15,52 @@ use crate::exit::{Fatal, Outcome};
 #[derive(Debug, Args)]
 pub struct StatusArgs {
     /// A run's output directory (the one given to `batchgen run --out` or `batchgen export --out`).
-    #[arg(value_name = "DIR")]
-    pub dir: PathBuf,
+    #[arg(value_name = "DIR", required_unless_present = "run")]
+    pub dir: Option<PathBuf>,
+    /// Read the run from this PostgreSQL store instead of DIR/journal.jsonl (best given
+    /// through BATCHGEN_STORE).
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "BATCHGEN_STORE",
+        hide_env_values = true
+    )]
+    pub store: Option<crate::batch::engine::StoreArg>,
+    /// With --store: the run's name (default: DIR's name, as `batchgen run` names it).
+    #[arg(long, value_name = "NAME", requires = "store")]
+    pub run: Option<String>,
     /// Print the counts and the failed and invalid rows as one JSON object.
     #[arg(long)]
     pub json: bool,
 }
 
 pub fn run(args: StatusArgs) -> anyhow::Result<Outcome> {
-    let path = args.dir.join(JOURNAL_FILE);
+    let replay = match &args.store {
+        Some(store) => from_store(store, args.run.as_deref(), args.dir.as_deref())?,
+        None => from_dir(args.dir.as_deref().unwrap_or(std::path::Path::new(".")))?,
+    };
+    show(&replay, args.json)
+}
+
+/// The run named `run` (or by `dir`'s name) in the store.
+fn from_store(
+    store: &crate::batch::engine::StoreArg,
+    run: Option<&str>,
+    dir: Option<&std::path::Path>,
+) -> anyhow::Result<Replay> {
+    use crate::batch::engine::{run_name, store_error};
+    let url = store.url()?;
+    let name = run_name(run, dir.unwrap_or(std::path::Path::new(".")))?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    rt.block_on(batchgen_store::read_run(&url, &name))
+        .map_err(store_error)
+}
+
+fn from_dir(dir: &std::path::Path) -> anyhow::Result<Replay> {
+    let path = dir.join(JOURNAL_FILE);
     if !path.exists() {
         return Err(Fatal {
             code: 2,
@@ -32,15 +71,18 @@ pub fn run(args: StatusArgs) -> anyhow::Result<Outcome> {
         }
         .into());
     }
-    let replay = Replay::read(&path).context("failed to read the run's journal")?;
+    Replay::read(&path).context("failed to read the run's journal")
+}
+
+fn show(replay: &Replay, json_out: bool) -> anyhow::Result<Outcome> {
     let bad = replay
         .rows
         .values()
         .any(|r| matches!(r.state, RowState::Failed | RowState::Invalid));
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&json(&replay))?);
+    if json_out {
+        println!("{}", serde_json::to_string_pretty(&json(replay))?);
     } else {
-        print!("{}", report(&replay));
+        print!("{}", report(replay));
     }
     // As a run would exit: 3 when rows failed or are invalid.
     Ok(if bad {

@@ -2,6 +2,7 @@
 //! loopback), generated inputs, and the real binary; [`export`] adds what the export tests need.
 
 pub mod export;
+pub mod store;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
