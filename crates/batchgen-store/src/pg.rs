@@ -113,7 +113,12 @@ impl PgStore {
             message: url.scrub(&format!("apply batchgen's migrations: {e}")),
         })?;
         let id: [u8; 6] = rand::random();
-        let host = std::env::var("HOSTNAME").unwrap_or_default();
+        let host = std::env::var("HOSTNAME")
+            .ok()
+            .or_else(|| std::fs::read_to_string("/proc/sys/kernel/hostname").ok())
+            .map(|h| h.trim().to_owned())
+            .filter(|h| !h.is_empty())
+            .unwrap_or_else(|| "worker".into());
         let inner = Arc::new(Inner {
             pool,
             url: url.clone(),

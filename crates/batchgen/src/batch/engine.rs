@@ -126,6 +126,20 @@ impl StoreArg {
     }
 }
 
+/// The file in a `--store` run's output directory that says where its state is:
+/// `{"store": "<URL, password redacted>", "run": "<name>"}`.
+pub const STORE_FILE: &str = "store.json";
+
+/// What `DIR/store.json` says: the store (redacted) and the run's name, if the file is there.
+pub fn store_pointer(dir: &Path) -> Option<(String, String)> {
+    let text = std::fs::read(dir.join(STORE_FILE)).ok()?;
+    let v: Value = serde_json::from_slice(&text).ok()?;
+    Some((
+        v["store"].as_str()?.to_owned(),
+        v["run"].as_str()?.to_owned(),
+    ))
+}
+
 /// The run's name in the store: `--run`, or the output directory's name.
 pub fn run_name(run: Option<&str>, out: &Path) -> anyhow::Result<String> {
     if let Some(r) = run {

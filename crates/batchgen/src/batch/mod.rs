@@ -8,6 +8,7 @@
 
 pub mod engine;
 
+use std::io::Write as _;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -197,6 +198,13 @@ pub async fn drive(
                     humantime::format_duration(batch.engine.lease)
                 );
             }
+            // Where the directory's run lives, for `batchgen status DIR` (password redacted).
+            let pointer = serde_json::json!({"store": url.to_string(), "run": run});
+            let path = batch.out.join(engine::STORE_FILE);
+            batchgen_dispatch::manifest::write_atomic(&path, |w| {
+                w.write_all(&serde_json::to_vec_pretty(&pointer).expect("json serializes"))
+            })
+            .with_context(|| format!("cannot write {}", path.display()))?;
             store_field = Some(
                 serde_json::json!({"url": url.to_string(), "run": run, "worker": store.worker()}),
             );

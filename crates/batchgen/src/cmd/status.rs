@@ -50,7 +50,14 @@ fn from_store(
 ) -> anyhow::Result<Replay> {
     use crate::batch::engine::{run_name, store_error};
     let url = store.url()?;
-    let name = run_name(run, dir.unwrap_or(std::path::Path::new(".")))?;
+    // A directory a --store run wrote into knows its run's name.
+    let recorded = dir
+        .and_then(crate::batch::engine::store_pointer)
+        .map(|(_, run)| run);
+    let name = match run.map(str::to_owned).or(recorded) {
+        Some(r) => run_name(Some(&r), std::path::Path::new("."))?,
+        None => run_name(None, dir.unwrap_or(std::path::Path::new(".")))?,
+    };
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -61,6 +68,16 @@ fn from_store(
 
 fn from_dir(dir: &std::path::Path) -> anyhow::Result<Replay> {
     let path = dir.join(JOURNAL_FILE);
+    if let (false, Some((store, run))) = (path.exists(), crate::batch::engine::store_pointer(dir)) {
+        return Err(Fatal {
+            code: 2,
+            message: format!(
+                "failed to read the run's journal: {}'s run keeps its state in the store {store} as run {run:?}; give --store URL (or set BATCHGEN_STORE) to read it",
+                dir.display()
+            ),
+        }
+        .into());
+    }
     if !path.exists() {
         return Err(Fatal {
             code: 2,

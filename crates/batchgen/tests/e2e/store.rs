@@ -116,6 +116,27 @@ fn two_workers_share_one_run_and_take_every_row_once() {
         "{json}"
     );
 
+    // The directory says where its run is; with the store, DIR names the run (its store.json).
+    let o = batchgen()
+        .arg("status")
+        .arg(out(&env, "w2"))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        text(&o).contains("as run \"people\"") && text(&o).contains(":***@"),
+        "{}",
+        text(&o)
+    );
+    let o = batchgen()
+        .env("BATCHGEN_STORE", &db.url)
+        .arg("status")
+        .arg(out(&env, "w2"))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(text(&o).contains("ready       60"), "{}", text(&o));
+
     // The same command again sends no create.
     let again = worker(&env, &db, &csv, "w1", &[]).output().unwrap();
     assert_eq!(again.status.code(), Some(0), "{}", text(&again));
