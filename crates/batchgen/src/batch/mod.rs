@@ -8,7 +8,6 @@
 
 pub mod engine;
 
-use std::io::Write as _;
 use std::path::PathBuf;
 use std::sync::Arc;
 
