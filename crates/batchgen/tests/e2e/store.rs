@@ -233,3 +233,63 @@ fn a_wrong_password_or_store_is_refused_without_showing_it() {
     assert_eq!(o.status.code(), Some(2), "{t}");
     assert!(!t.contains("Secr3tPw"), "{t}");
 }
+
+/// Status and `changed` of every manifest row, by key.
+fn by_key(out: &Path) -> std::collections::BTreeMap<String, (String, String)> {
+    let (header, rows) = manifest(out);
+    let col = |n: &str| header.iter().position(|h| h == n).unwrap();
+    let (k, s, c) = (col("key"), col("status"), col("changed"));
+    rows.iter()
+        .map(|r| (r[k].clone(), (r[s].clone(), r[c].clone())))
+        .collect()
+}
+
+#[test]
+fn the_same_command_continues_a_stored_run_after_the_csv_changes() {
+    let Some(db) = TestDb::create() else { return };
+    let env = Env::start(
+        SandboxConfig::default().render_time(Duration::from_millis(50)..Duration::from_millis(150)),
+    );
+    let write = |rows: &[(String, String)]| {
+        let path = env.dir.path().join("people.csv");
+        let mut text = String::from("email,first_name,company,manager\n");
+        for (email, first) in rows {
+            text.push_str(&format!("{email},{first},Co,Alex\n"));
+        }
+        std::fs::write(&path, text).unwrap();
+        path
+    };
+    let mut rows: Vec<(String, String)> = (0..20)
+        .map(|i| (format!("p{i}@example.com"), format!("Person {i}")))
+        .collect();
+    let csv = write(&rows);
+    let o = worker(&env, &db, &csv, "w1", &[]).output().unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert_eq!(env.stats().submissions, 20);
+
+    // Edit one ready row, append 5, remove 1; two workers continue the run.
+    rows[4].1 = "Edited Four".into();
+    for i in 20..25 {
+        rows.push((format!("p{i}@example.com"), format!("Person {i}")));
+    }
+    let removed = rows.remove(9).0;
+    let csv = write(&rows);
+    let a = spawn(&mut worker(&env, &db, &csv, "w1", &[]));
+    let b = spawn(&mut worker(&env, &db, &csv, "w2", &[]));
+    for o in [a.wait_with_output().unwrap(), b.wait_with_output().unwrap()] {
+        assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    }
+    assert_eq!(
+        env.stats().submissions,
+        25,
+        "only the 5 appended rows were sent"
+    );
+    assert_eq!(env.stats().duplicate_names, 0);
+    for w in ["w1", "w2"] {
+        let m = by_key(&out(&env, w));
+        assert_eq!(m.len(), 25, "{w}: 24 rows and the removed one");
+        assert_eq!(m[&removed].0, "removed", "{w}");
+        assert_eq!(m["p4@example.com"], ("ready".into(), "yes".into()), "{w}");
+        assert_eq!(m.values().filter(|(s, _)| s == "ready").count(), 24, "{w}");
+    }
+}
