@@ -37,7 +37,7 @@ mod row;
 
 use context::{Ctx, Halt};
 use ledger::{Ledger, refresh_manifest};
-use plan::{Start, admit};
+use plan::{Start, admit, refuse};
 use row::drive;
 
 use std::collections::HashMap;
@@ -52,11 +52,12 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::budget::Budget;
+use crate::budget::Priority;
 use crate::claims::Claims;
 use crate::counters::{ProgressHandle, Snapshot, inc};
 use crate::download::Downloader;
 use crate::error::EngineError;
-use crate::job::JobInput;
+use crate::job::{JobInput, JobKind};
 use crate::journal::{Event, Replay, RowRecord, now_ms};
 use crate::lookup::LookupSchedule;
 use crate::manifest::{self, Entry, Layout, Status};
@@ -109,6 +110,9 @@ pub struct EngineConfig {
     pub webhook_urls: Option<WebhookUrls>,
     /// What every project sent carries (`--resolution`, `--workspace`, `--draft`).
     pub projects: crate::job::ProjectFlags,
+    /// A check of every project before its first create, loaded once just before the run's
+    /// first create (see [`crate::gate`]).
+    pub create_gate: Option<crate::gate::Gate>,
 }
 
 impl EngineConfig {
@@ -133,6 +137,7 @@ impl EngineConfig {
             callbacks: None,
             webhook_urls: None,
             projects: crate::job::ProjectFlags::default(),
+            create_gate: None,
         }
     }
 }
@@ -294,6 +299,7 @@ impl Engine {
         let mut held: Vec<JobInput> = Vec::new();
         // Rows read but not started because the run is stopping: listed in the manifest.
         let mut unstarted: Vec<JobInput> = Vec::new();
+        let mut gate_loaded = false;
 
         'read: loop {
             let input = tokio::select! {
@@ -306,7 +312,7 @@ impl Engine {
             };
             while tasks.try_join_next().is_some() {}
             inc(&ctx.counters.rows);
-            match launch(&ctx, input, &mut prior, &mut tasks).await {
+            match launch(&ctx, input, &mut prior, &mut tasks, &mut gate_loaded).await {
                 Launched::Done => {}
                 Launched::Held(input) => held.push(input),
                 Launched::Stopped(input) => {
@@ -321,7 +327,7 @@ impl Engine {
             while !held.is_empty() && ctx.sleep(shared.retry_every()).await.is_ok() {
                 let mut waiting = std::mem::take(&mut held).into_iter();
                 for input in waiting.by_ref() {
-                    match launch(&ctx, input, &mut prior, &mut tasks).await {
+                    match launch(&ctx, input, &mut prior, &mut tasks, &mut gate_loaded).await {
                         Launched::Done => {}
                         Launched::Held(input) => held.push(input),
                         Launched::Stopped(input) => {
@@ -480,6 +486,7 @@ async fn launch(
     input: JobInput,
     prior: &mut HashMap<String, RowRecord>,
     tasks: &mut JoinSet<()>,
+    gate_loaded: &mut bool,
 ) -> Launched {
     let shared = ctx.journal.shared();
     if let Some(rows) = shared {
@@ -505,12 +512,37 @@ async fn launch(
         }
     }
     let key = input.key().to_owned();
-    let Some((job, start, entry)) = admit(ctx, input, prior) else {
+    let release = || {
         if let Some(rows) = shared {
             rows.release(&key);
         }
+    };
+    let Some((job, start, mut entry)) = admit(ctx, input, prior) else {
+        release();
         return Launched::Done;
     };
+    // The create gate (the account's models), loaded once just before the first create.
+    if let (Some(gate), Start::Submit { lookup: false, .. }, JobKind::CreateProject { body }) =
+        (&ctx.config.create_gate, &start, &job.kind)
+    {
+        if !std::mem::replace(gate_loaded, true) {
+            if ctx.acquire(Priority::Submit).await.is_err() {
+                ctx.push(entry);
+                release();
+                return Launched::Stopped(None);
+            }
+            ctx.sent();
+            gate.0.load(&ctx.client).await;
+            ctx.settle_tokens();
+        }
+        if let Some(error) = gate.0.refuse(job.row, &job.key, body) {
+            refuse(ctx, &job, &mut entry, error);
+            ctx.push(entry);
+            ctx.finish_callbacks(job.row);
+            release();
+            return Launched::Done;
+        }
+    }
     let idx = ctx.push(entry);
     let permit = match &start {
         // Downloads only need a download slot, not a render slot.
@@ -518,9 +550,7 @@ async fn launch(
         _ => tokio::select! {
             biased;
             () = ctx.stop.cancelled() => {
-                if let Some(rows) = shared {
-                    rows.release(&key);
-                }
+                release();
                 return Launched::Stopped(None);
             }
             slot = ctx.in_flight.acquire() => Some(slot),

@@ -7,6 +7,7 @@
 //! journal, the resume command, signals, the summary and its exit code).
 
 pub mod engine;
+pub mod webhooks;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -69,18 +70,6 @@ pub trait Extras {
     fn start(&mut self, header: &Header, config: &mut EngineConfig) -> anyhow::Result<()>;
     /// After the engine: stops what [`Extras::start`] started; fields for the JSON summary.
     fn stop(self) -> impl Future<Output = anyhow::Result<Vec<(&'static str, Value)>>>;
-}
-
-/// Nothing around the engine (`batchgen export`).
-pub struct NoExtras;
-
-impl Extras for NoExtras {
-    fn start(&mut self, _: &Header, _: &mut EngineConfig) -> anyhow::Result<()> {
-        Ok(())
-    }
-    async fn stop(self) -> anyhow::Result<Vec<(&'static str, Value)>> {
-        Ok(Vec::new())
-    }
 }
 
 /// The output directory: `--out`, or `out/<CSV file stem>/` (printed, so the user knows where

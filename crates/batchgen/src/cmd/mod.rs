@@ -1,5 +1,6 @@
 //! One module per command.
 
+pub mod account;
 pub mod export;
 pub mod exports;
 pub mod manifest;
@@ -48,6 +49,10 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Export(args) => {
             let summary = args.engine.summary_json.clone();
             on_error_too(summary, export::run(*args, cli.global.quiet))
+        }
+        Command::Models(args) => account::run(account::List::Models, args, cli.global.quiet),
+        Command::Workspaces(args) => {
+            account::run(account::List::Workspaces, args, cli.global.quiet)
         }
         Command::Exports(args) => exports::run(args, cli.global.quiet),
         Command::Manifest(args) => manifest::run(args, cli.global.quiet),

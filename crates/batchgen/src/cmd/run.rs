@@ -7,30 +7,26 @@
 //! refused the credentials; 130 interrupted; 2 unusable input, an existing journal without
 //! `--resume`, or a journal from other inputs.
 
-use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::Context as _;
 use batchgen_aistudios::Client;
 use batchgen_core::{RenderedRow, file_stem, render_stream};
 use batchgen_dispatch::journal::{Fingerprint, Header, RunKind};
 use batchgen_dispatch::manifest::Layout;
-use batchgen_dispatch::poll::PollConfig;
-use batchgen_dispatch::{
-    Callbacks, EngineConfig, JobInput, ProjectRow, WebhookAuth, WebhookReceiver, WebhookUrls,
-};
+use batchgen_dispatch::{EngineConfig, JobInput, ProjectRow};
 use batchgen_sandbox::{Sandbox, SandboxConfig, parse_duration_range, parse_probability};
 use clap::Args;
-use humantime::parse_duration;
 use serde_json::Value;
-use tokio_util::sync::CancellationToken;
 
-use crate::api::{ApiArgs, SANDBOX_CONFLICTS, is_loopback, origin, start_sandbox};
+use crate::api::{ApiArgs, SANDBOX_CONFLICTS, origin, start_sandbox};
 use crate::batch::engine::EngineArgs;
+use crate::batch::webhooks::{Hooks, WebhookArgs};
 use crate::batch::{self, Batch, Extras, Feed};
+use crate::cmd::account::AvatarCheck;
 use crate::cmd::render::{Inputs, Prepared, prepare};
-use crate::exit::{Fatal, Outcome};
+use crate::exit::Outcome;
 use crate::report;
 use crate::shard::{self, ShardArgs, Tally};
 
@@ -64,20 +60,8 @@ pub struct RunArgs {
     /// spends credits by accident.
     #[arg(long)]
     pub strict: bool,
-    /// Receive the vendor's completion webhooks on ADDR (e.g. 0.0.0.0:8080, or 127.0.0.1:0
-    /// with --sandbox); polling then only backs them up.
-    #[arg(long, value_name = "ADDR")]
-    pub webhook_listen: Option<SocketAddr>,
-    /// The receiver's public base URL, as the vendor reaches it (e.g. https://hooks.example.com).
-    /// Default: http://<listen address> when both it and --base-url are loopback.
-    #[arg(long, value_name = "URL", requires = "webhook_listen", value_parser = parse_public_url)]
-    pub webhook_url: Option<String>,
-    /// With webhooks: the first safety-net poll of a render comes no sooner than this.
-    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
-    pub webhook_poll_interval: Duration,
-    /// With webhooks: longest wait between two safety-net polls of one render.
-    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = parse_duration)]
-    pub webhook_poll_cap: Duration,
+    #[command(flatten)]
+    pub webhooks: WebhookArgs,
     /// Run against a sandbox started in this process (no account needed; cannot be resumed).
     #[arg(long, conflicts_with_all = SANDBOX_CONFLICTS)]
     pub sandbox: bool,
@@ -90,19 +74,6 @@ pub struct RunArgs {
     /// With --sandbox: share of renders that fail.
     #[arg(long, value_name = "P", default_value = "0", value_parser = parse_probability, requires = "sandbox")]
     pub sandbox_render_fail_probability: f64,
-}
-
-/// Reads `--webhook-url`: an absolute http(s) URL without query or fragment.
-fn parse_public_url(s: &str) -> Result<String, String> {
-    let u = url::Url::parse(s)
-        .map_err(|e| format!("{e}: give an absolute URL such as https://hooks.example.com"))?;
-    if !matches!(u.scheme(), "http" | "https") || u.host().is_none() {
-        return Err("expected an http:// or https:// URL with a host".into());
-    }
-    if u.query().is_some() || u.fragment().is_some() || !u.username().is_empty() {
-        return Err("the URL must not carry a query, a fragment or credentials".into());
-    }
-    Ok(s.trim_end_matches('/').to_owned())
 }
 
 pub fn run(args: RunArgs, quiet: bool) -> anyhow::Result<Outcome> {
@@ -125,43 +96,6 @@ pub fn run(args: RunArgs, quiet: bool) -> anyhow::Result<Outcome> {
     runtime.block_on(run_async(args, out, prepared, (checked, tally), quiet))
 }
 
-/// The webhook receiver of a run: bound, with its public base URL.
-struct Webhooks {
-    listener: tokio::net::TcpListener,
-    public: String,
-}
-
-/// Binds `--webhook-listen` and works out the public URL; exit 2 if it cannot be known.
-async fn bind_webhooks(args: &RunArgs, client: &Client) -> anyhow::Result<Option<Webhooks>> {
-    let Some(addr) = args.webhook_listen else {
-        return Ok(None);
-    };
-    let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| Fatal {
-        code: 2,
-        message: format!("failed to listen for webhooks on {addr}: {e}; choose another --webhook-listen address"),
-    })?;
-    let bound = listener
-        .local_addr()
-        .context("failed to read the webhook receiver's address")?;
-    let public = match &args.webhook_url {
-        Some(u) => u.clone(),
-        None if bound.ip().is_loopback() && is_loopback(client.base_url()) => {
-            format!("http://{bound}")
-        }
-        None => {
-            return Err(Fatal {
-                code: 2,
-                message: format!(
-                    "failed to set up webhooks: --webhook-url is required unless both --webhook-listen and --base-url are loopback; give the public URL at which {} can reach this receiver (e.g. https://hooks.example.com)",
-                    origin(client.base_url())
-                ),
-            }
-            .into());
-        }
-    };
-    Ok(Some(Webhooks { listener, public }))
-}
-
 async fn run_async(
     args: RunArgs,
     out: PathBuf,
@@ -177,15 +111,12 @@ async fn run_async(
         None
     };
     let client = args.api.client(sandbox.as_ref())?;
-    let webhooks = bind_webhooks(&args, &client).await?;
+    let hooks = Hooks::bind(&args.webhooks, &args.engine, &client, rows).await?;
     let extras = RunExtras {
-        webhooks,
-        poll_interval: args.engine.poll_interval.max(args.webhook_poll_interval),
-        poll_cap: args.webhook_poll_cap,
-        rows,
+        hooks,
         quiet,
-        receiver: None,
         sandbox,
+        avatars: AvatarCheck::new(quiet),
         projects: batchgen_dispatch::ProjectFlags {
             resolution: args.resolution.clone(),
             workspace_id: args.workspace.clone(),
@@ -254,77 +185,43 @@ async fn run_async(
 /// What `run` adds around the engine: the webhook receiver (a token per row, polling as a slow
 /// safety net) and the in-process sandbox.
 struct RunExtras {
-    webhooks: Option<Webhooks>,
-    /// With webhooks: the first safety-net poll, and the longest wait between two.
-    poll_interval: Duration,
-    poll_cap: Duration,
-    rows: u64,
+    /// The webhook receiver, with `--webhook-listen`.
+    hooks: Hooks,
     quiet: bool,
-    receiver: Option<Receiver>,
     sandbox: Option<Sandbox>,
+    /// The account's avatars, read before the first create; rows naming others are invalid.
+    avatars: AvatarCheck,
     /// `--resolution`, `--workspace`, `--draft`: set in every project.
     projects: batchgen_dispatch::ProjectFlags,
-}
-
-/// A webhook receiver serving.
-struct Receiver {
-    receiver: WebhookReceiver,
-    server: tokio::task::JoinHandle<std::io::Result<()>>,
-    stop: CancellationToken,
 }
 
 impl Extras for RunExtras {
     fn start(&mut self, header: &Header, config: &mut EngineConfig) -> anyhow::Result<()> {
         config.projects = self.projects.clone();
-        let Some(w) = self.webhooks.take() else {
-            return Ok(());
-        };
-        let (auth, ephemeral) = WebhookAuth::for_run(header);
-        if ephemeral && !self.quiet {
-            eprintln!(
-                "note: this journal predates webhook secrets; callbacks for projects sent before this resume cannot be verified and are polled instead"
-            );
-        }
-        let callbacks = Callbacks::new(self.rows);
-        let receiver = WebhookReceiver::new(auth.clone(), callbacks.clone());
-        let interval = self.poll_interval;
-        config.poll = PollConfig::safety_net(interval, self.poll_cap.max(interval));
-        config.callbacks = Some(callbacks);
-        if !self.quiet {
-            eprintln!(
-                "webhooks: receiving on {} (the vendor calls {}/batchgen/v1/{}/<row> with a per-row token); safety-net polls from {}s after each submission",
-                w.listener
-                    .local_addr()
-                    .map(|a| a.to_string())
-                    .unwrap_or_default(),
-                w.public,
-                header.run_tag(),
-                config.poll.interval.as_secs()
-            );
-        }
-        let stop = CancellationToken::new();
-        let server = tokio::spawn(receiver.clone().serve(w.listener, stop.clone()));
-        self.receiver = Some(Receiver {
-            receiver,
-            server,
-            stop,
-        });
-        config.webhook_urls = Some(WebhookUrls {
-            auth,
-            public_base: w.public,
-        });
+        config.create_gate = Some(batchgen_dispatch::Gate(Arc::new(self.avatars.clone())));
+        self.hooks.start(header, config, self.quiet);
         Ok(())
     }
 
     async fn stop(self) -> anyhow::Result<Vec<(&'static str, Value)>> {
         let mut extra = Vec::new();
-        if let Some(r) = self.receiver {
-            r.stop.cancel();
-            // Callbacks still arriving only find ended rows; do not wait long for idle
-            // connections.
-            let _ = tokio::time::timeout(Duration::from_secs(2), r.server).await;
-            extra.push(("webhooks", serde_json::to_value(r.receiver.stats())?));
+        // Rows found invalid by the avatar check, listed like the ones found before the run.
+        let unknown = self.avatars.invalid();
+        if !self.quiet {
+            for (row, key, error) in unknown.iter().take(10) {
+                eprintln!("invalid: row {row} ({key}): {error}");
+            }
+            if unknown.len() > 10 {
+                eprintln!(
+                    "... and {} more rows whose avatar the account does not have: see the manifest",
+                    unknown.len() - 10
+                );
+            }
         }
+        if !unknown.is_empty() {
+            extra.push(("unknown_avatars", serde_json::json!(unknown.len())));
+        }
+        extra.extend(self.hooks.stop().await?);
         if let Some(sb) = self.sandbox {
             sb.shutdown().await;
         }
@@ -354,25 +251,4 @@ async fn start_run_sandbox(args: &RunArgs, quiet: bool) -> anyhow::Result<Sandbo
         .fail_probability(args.sandbox_fail_probability)
         .render_fail_probability(args.sandbox_render_fail_probability);
     start_sandbox(config, quiet).await
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn public_urls() {
-        assert_eq!(
-            parse_public_url("https://hooks.example.com/in/").unwrap(),
-            "https://hooks.example.com/in"
-        );
-        for bad in [
-            "hooks.example.com",
-            "ftp://x",
-            "https://h/?a=1",
-            "https://u:p@h",
-        ] {
-            assert!(parse_public_url(bad).is_err(), "{bad}");
-        }
-    }
 }

@@ -51,8 +51,13 @@ pub struct SandboxArgs {
     pub refuse_value: Vec<VendorRule>,
     /// List projects still rendering (and failed ones) too, unlike the vendor, which lists
     /// exported projects only.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "no_project_list")]
     pub list_unexported: bool,
+    /// Serve no project list: GET /api/odin/v3/editor/project answers 404, as an API version
+    /// or account without it would, so a client that lost a create's answer cannot look the
+    /// project up.
+    #[arg(long)]
+    pub no_project_list: bool,
     /// How long a render takes, drawn per project, e.g. 200ms..2s or 30s.
     #[arg(long, value_name = "A..B", value_parser = parse_duration_range, default_value = "1s..3s")]
     pub render_time: Range<Duration>,
@@ -108,6 +113,7 @@ impl SandboxArgs {
             .limit_headers(self.limit_headers)
             .max_renders(self.max_renders)
             .list_unexported(self.list_unexported)
+            .project_list(!self.no_project_list)
             .render_time(self.render_time.clone())
             .latency(self.latency.clone())
             .fail_probability(self.fail_probability)
@@ -161,6 +167,9 @@ impl SandboxArgs {
         }
         if self.list_unexported {
             f.push("lists unexported projects".to_owned());
+        }
+        if self.no_project_list {
+            f.push("no project list (404)".to_owned());
         }
         for (name, p) in [
             ("fail", self.fail_probability),

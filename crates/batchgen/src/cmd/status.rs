@@ -161,7 +161,7 @@ fn report(replay: &Replay) -> String {
     let _ = writeln!(
         out,
         "{} {} started {}",
-        h.kind.as_str(),
+        h.kind.command(),
         &h.run_id,
         h.created_at
     );

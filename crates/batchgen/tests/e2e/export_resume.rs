@@ -148,13 +148,13 @@ fn journals_of_run_and_export_are_not_mixed() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(
-        stderr.contains("is the journal of a `batchgen run`, not of a `batchgen export`"),
+        stderr.contains("is the journal of a `batchgen run`, not of a `batchgen export --api v2`"),
         "{stderr}"
     );
     // Without --resume too: the same command continues, and this is not its run.
     let out = export_cmd(&env, &csv, &[]).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("not of a `batchgen export`"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not of a `batchgen export --api v2`"));
     assert_eq!(
         env.stats().requests,
         requests,
@@ -165,7 +165,7 @@ fn journals_of_run_and_export_are_not_mixed() {
     let other = env.dir.path().join("exports-out");
     let out = batchgen()
         .env("AISTUDIOS_API_KEY", KEY)
-        .arg("export")
+        .args(["export", "--api", "v2"])
         .arg(&csv)
         .arg("--out")
         .arg(&other)
@@ -197,7 +197,7 @@ fn journals_of_run_and_export_are_not_mixed() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(
-        stderr.contains("is the journal of a `batchgen export`, not of a `batchgen run`"),
+        stderr.contains("is the journal of a `batchgen export --api v2`, not of a `batchgen run`"),
         "{stderr}"
     );
     assert_eq!(env.stats().requests, requests);

@@ -290,7 +290,7 @@ fn export_shards_split_the_exports_and_merge() {
     for (i, d) in dirs.iter().enumerate() {
         let out = batchgen()
             .env("AISTUDIOS_API_KEY", KEY)
-            .arg("export")
+            .args(["export", "--api", "v2"])
             .arg(&csv)
             .args(["--key", "key", "--out"])
             .arg(d)

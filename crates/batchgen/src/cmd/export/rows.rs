@@ -86,7 +86,7 @@ const MAX_ID: usize = 128;
 
 /// Checks an id cell: not empty, at most 128 characters, no `/`, no whitespace, no control
 /// characters. Surrounding spaces are ignored.
-fn check_id(what: &'static str, cell: &str) -> Result<String, String> {
+pub(super) fn check_id(what: &'static str, cell: &str) -> Result<String, String> {
     let id = cell.trim();
     if id.is_empty() {
         return Err(format!("the {what} is empty"));
