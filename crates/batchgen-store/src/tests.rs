@@ -227,15 +227,15 @@ async fn an_expired_lease_is_taken_over_and_its_holder_can_no_longer_submit() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_live_holder_renews_its_lease_and_a_dead_one_loses_it() {
     let Some(url) = test_db().await else { return };
-    // A 900 ms lease, renewed every 300 ms by a live worker.
-    let (a, _) = PgStore::open(&url, worker(900), spec(RunKind::Run, "email"))
+    // A 1.5 s lease, renewed every 500 ms by a live worker.
+    let (a, _) = PgStore::open(&url, worker(1500), spec(RunKind::Run, "email"))
         .await
         .unwrap();
-    let (b, _) = PgStore::open(&url, worker(900), spec(RunKind::Run, "email"))
+    let (b, _) = PgStore::open(&url, worker(1500), spec(RunKind::Run, "email"))
         .await
         .unwrap();
     assert_eq!(a.claim(1, "k1").await.unwrap(), Claim::Taken(None));
-    tokio::time::sleep(Duration::from_millis(2500)).await;
+    tokio::time::sleep(Duration::from_millis(4000)).await;
     assert_eq!(
         b.claim(1, "k1").await.unwrap(),
         Claim::Held,
@@ -244,7 +244,7 @@ async fn a_live_holder_renews_its_lease_and_a_dead_one_loses_it() {
     // A worker that stops renewing (as after kill -9) loses its rows once the lease runs out.
     drop(a);
     let mut taken = false;
-    for _ in 0..60 {
+    for _ in 0..100 {
         if b.claim(1, "k1").await.unwrap() != Claim::Held {
             taken = true;
             break;

@@ -282,14 +282,18 @@ pub fn resume_hint(command: &[String], sandbox: bool) -> String {
     if !words.iter().any(|w| w == "--resume") {
         words.push("--resume".into());
     }
-    format!(
-        "resume with: {}",
-        words
-            .iter()
-            .map(|w| shell_quote(w))
-            .collect::<Vec<_>>()
-            .join(" ")
-    )
+    let line = words
+        .iter()
+        .map(|w| shell_quote(w))
+        .collect::<Vec<_>>()
+        .join(" ");
+    if words.iter().any(|w| w.contains(":***@")) {
+        // The recorded command has the store URL's password redacted.
+        return format!(
+            "resume with: {line}\n(the store URL's password is not shown: put its password back, or set BATCHGEN_STORE to the URL and drop --store)"
+        );
+    }
+    format!("resume with: {line}")
 }
 
 /// Quotes a word for a POSIX shell (only when needed).
@@ -522,5 +526,16 @@ mod tests {
             r"resume with: batchgen run 'my data.csv' t.json --out 'o'\''ut' --resume"
         );
         assert!(resume_hint(&cmd, true).contains("cannot be resumed"));
+        let cmd: Vec<String> = [
+            "batchgen",
+            "run",
+            "d.csv",
+            "t.json",
+            "--store",
+            "postgres://u:***@h/db",
+        ]
+        .map(String::from)
+        .to_vec();
+        assert!(resume_hint(&cmd, false).contains("BATCHGEN_STORE"));
     }
 }
