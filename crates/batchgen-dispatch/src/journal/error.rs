@@ -65,7 +65,7 @@ pub enum JournalError {
         reason: String,
     },
     /// Reading or writing failed.
-    #[error("write the journal {}: {source}", .path.display())]
+    #[error("write the journal {}", .path.display())]
     Io {
         /// The journal.
         path: PathBuf,

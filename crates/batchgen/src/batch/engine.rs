@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use anyhow::Context as _;
+use crate::error::IoAction as _;
 use batchgen_dispatch::budget::RateSetting;
 use batchgen_dispatch::journal::{Fingerprint, Journal, JournalError, Opened, Replay, RunKind};
 use batchgen_dispatch::lookup::LookupSchedule;
@@ -17,7 +17,8 @@ use humantime::parse_duration;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
-use crate::exit::{Fatal, Outcome};
+use crate::error::Error;
+use crate::exit::Outcome;
 
 /// The engine's flags: budget, concurrency, retries, polling, downloads, resume, summary.
 #[derive(Debug, Args)]
@@ -116,13 +117,9 @@ impl std::fmt::Debug for StoreArg {
 
 impl StoreArg {
     /// The URL, read (a bad one exits 2, its password not shown).
-    pub fn url(&self) -> anyhow::Result<batchgen_store::StoreUrl> {
-        batchgen_store::StoreUrl::parse(&self.0).map_err(|message| {
-            anyhow::Error::new(Fatal {
-                code: 2,
-                message: format!("failed to {message}"),
-            })
-        })
+    pub fn url(&self) -> crate::error::Result<batchgen_store::StoreUrl> {
+        batchgen_store::StoreUrl::parse(&self.0)
+            .map_err(|message| Error::Usage(format!("failed to {message}")))
     }
 }
 
@@ -141,15 +138,12 @@ pub fn store_pointer(dir: &Path) -> Option<(String, String)> {
 }
 
 /// The run's name in the store: `--run`, or the output directory's name.
-pub fn run_name(run: Option<&str>, out: &Path) -> anyhow::Result<String> {
+pub fn run_name(run: Option<&str>, out: &Path) -> crate::error::Result<String> {
     if let Some(r) = run {
         if r.trim().is_empty() {
-            return Err(Fatal {
-                code: 2,
-                message: "failed to name the run: --run is empty; give a name such as the CSV's"
-                    .into(),
-            }
-            .into());
+            return Err(Error::Usage(
+                "failed to name the run: --run is empty; give a name such as the CSV's".into(),
+            ));
         }
         return Ok(r.to_owned());
     }
@@ -158,22 +152,10 @@ pub fn run_name(run: Option<&str>, out: &Path) -> anyhow::Result<String> {
         .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
         .filter(|n| !n.is_empty());
     name.ok_or_else(|| {
-        Fatal {
-            code: 2,
-            message: format!(
-                "failed to name the run: {} has no name to use; give --run NAME",
-                out.display()
-            ),
-        }
-        .into()
-    })
-}
-
-/// A store error as the binary reports it: exit 2 (nothing was sent).
-pub fn store_error(e: batchgen_store::StoreError) -> anyhow::Error {
-    anyhow::Error::new(Fatal {
-        code: 2,
-        message: format!("failed to {e}"),
+        Error::Usage(format!(
+            "failed to name the run: {} has no name to use; give --run NAME",
+            out.display()
+        ))
     })
 }
 
@@ -226,7 +208,7 @@ pub fn open_journal(
     resume: bool,
     sandbox: bool,
     quiet: bool,
-) -> anyhow::Result<(Journal, Option<Replay>)> {
+) -> crate::error::Result<(Journal, Option<Replay>)> {
     let JournalSpec {
         kind,
         fingerprint,
@@ -245,23 +227,19 @@ pub fn open_journal(
     }
 }
 
-fn journal_error(e: JournalError, sandbox: bool) -> anyhow::Error {
-    if let (true, JournalError::Exists { path }) = (sandbox, &e) {
-        let dir = path.parent().unwrap_or(path);
-        let message = format!(
-            "failed to start the run: {} already holds a run's journal, and a --sandbox run cannot be resumed (its emulator is gone): remove {} or choose another --out",
-            path.display(),
-            dir.display()
-        );
-        return anyhow::Error::new(Fatal { code: 2, message });
+fn journal_error(e: JournalError, sandbox: bool) -> Error {
+    match e {
+        JournalError::Exists { path } if sandbox => {
+            let dir = path.parent().unwrap_or(&path);
+            Error::Usage(format!(
+                "failed to start the run: {} already holds a run's journal, and a --sandbox run cannot be resumed (its emulator is gone): remove {} or choose another --out",
+                path.display(),
+                dir.display()
+            ))
+        }
+        e @ JournalError::Mismatch { .. } if sandbox => Error::SandboxResume(e),
+        e => Error::Journal(e),
     }
-    let mut message = format!("failed to {e}");
-    if sandbox && matches!(e, JournalError::Mismatch { .. }) {
-        message.push_str(
-            " (a --sandbox run cannot be resumed: each one talks to a new sandbox on a new port)",
-        );
-    }
-    anyhow::Error::new(Fatal { code: 2, message })
 }
 
 /// The command line as given, with the password of any URL in it (`--store`) redacted (it
@@ -369,7 +347,7 @@ pub fn finish(
     report: &Report,
     hint: &str,
     quiet: bool,
-) -> anyhow::Result<Outcome> {
+) -> crate::error::Result<Outcome> {
     let s = &report.statuses;
     let p = &report.progress;
     let (outcome, word) = match &report.end {
@@ -403,9 +381,9 @@ pub fn finish(
         for (k, v) in summary.extra {
             json[k] = v;
         }
-        let text = serde_json::to_vec_pretty(&json)?;
+        let text = serde_json::to_vec_pretty(&json).expect("JSON values serialise");
         batchgen_dispatch::manifest::write_atomic(path, |w| w.write_all(&text))
-            .with_context(|| format!("cannot write {}", path.display()))?;
+            .action(|| format!("write {}", path.display()))?;
     }
     if let End::AuthRefused { message } = &report.end {
         eprintln!(

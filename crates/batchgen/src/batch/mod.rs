@@ -12,7 +12,7 @@ pub mod webhooks;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use anyhow::Context as _;
+use crate::error::{Error, IoAction as _};
 use batchgen_aistudios::Client;
 use batchgen_core::InputError;
 use batchgen_dispatch::journal::{Fingerprint, Header, RunKind};
@@ -67,9 +67,9 @@ pub struct Batch {
 /// What a command adds around the engine.
 pub trait Extras {
     /// Once the journal is open, before the engine starts: adjusts the engine's settings.
-    fn start(&mut self, header: &Header, config: &mut EngineConfig) -> anyhow::Result<()>;
+    fn start(&mut self, header: &Header, config: &mut EngineConfig) -> crate::error::Result<()>;
     /// After the engine: stops what [`Extras::start`] started; fields for the JSON summary.
-    fn stop(self) -> impl Future<Output = anyhow::Result<Vec<(&'static str, Value)>>>;
+    fn stop(self) -> impl Future<Output = crate::error::Result<Vec<(&'static str, Value)>>>;
 }
 
 /// The output directory: `--out`, or `out/<CSV file stem>/` (printed, so the user knows where
@@ -105,13 +105,13 @@ pub fn out_dir(
 }
 
 /// Starts the runtime that [`drive`] runs on (the output directory is made first).
-pub fn runtime(out: &std::path::Path) -> anyhow::Result<tokio::runtime::Runtime> {
-    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+pub fn runtime(out: &std::path::Path) -> crate::error::Result<tokio::runtime::Runtime> {
+    std::fs::create_dir_all(out).action(|| format!("create {}", out.display()))?;
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
-        .context("cannot start the async runtime")
+        .action(|| "start the async runtime".into())
 }
 
 /// Runs `batch` through the engine with `client`, its rows from `feed`, `extras` around it:
@@ -121,7 +121,7 @@ pub async fn drive(
     client: Client,
     feed: Feed,
     mut extras: impl Extras,
-) -> anyhow::Result<Outcome> {
+) -> crate::error::Result<Outcome> {
     let command = engine::command_line();
     let quiet = batch.quiet;
     batch.shard.check_out(&batch.out)?;
@@ -149,21 +149,13 @@ pub async fn drive(
         }
         Some(store) => {
             if batch.shard.shard.is_some() {
-                return Err(anyhow::Error::new(crate::exit::Fatal {
-                    code: 2,
-                    message: "failed to start the run: --shard splits a run without a store; with --store, workers share the rows of one run by claiming them (drop --shard)".into(),
-                }));
+                return Err(crate::error::Error::Usage(
+                    "failed to start the run: --shard splits a run without a store; with --store, workers share the rows of one run by claiming them (drop --shard)".into(),
+                ));
             }
             let url = store.url()?;
             let run = engine::run_name(batch.engine.run.as_deref(), &batch.out)?;
-            let lock = batchgen_dispatch::journal::RunLock::acquire(&batch.out, &command).map_err(
-                |e| {
-                    anyhow::Error::new(crate::exit::Fatal {
-                        code: 2,
-                        message: format!("failed to {e}"),
-                    })
-                },
-            )?;
+            let lock = batchgen_dispatch::journal::RunLock::acquire(&batch.out, &command)?;
             let (store, replay) = batchgen_store::PgStore::open(
                 &url,
                 batchgen_store::Worker {
@@ -177,8 +169,7 @@ pub async fn drive(
                     rows: Some(batch.rows),
                 },
             )
-            .await
-            .map_err(engine::store_error)?;
+            .await?;
             if !quiet {
                 eprintln!(
                     "store: run {run:?} in {url} (worker {}; rows are claimed, {} leases)",
@@ -192,7 +183,10 @@ pub async fn drive(
             batchgen_dispatch::manifest::write_atomic(&path, |w| {
                 w.write_all(&serde_json::to_vec_pretty(&pointer).expect("json serializes"))
             })
-            .with_context(|| format!("cannot write {}", path.display()))?;
+            .map_err(|source| crate::error::Error::Io {
+                action: format!("write {}", path.display()),
+                source,
+            })?;
             store_field = Some(
                 serde_json::json!({"url": url.to_string(), "run": run, "worker": store.worker()}),
             );
@@ -233,14 +227,14 @@ pub async fn drive(
     display.finish().await;
     let fed = feeder
         .join()
-        .map_err(|_| anyhow::anyhow!("the thread reading the CSV panicked"))?;
+        .map_err(|_| Error::Internal("the thread reading the CSV panicked".into()))?;
     let mut extra = extras.stop().await?;
     extra.extend(shard_field);
     extra.extend(store_field.map(|v| ("store", v)));
     let report = report?;
     if let Err(e) = fed {
         // Rows before the bad one were run and are in the manifest.
-        return Err(anyhow::Error::new(e).context("the CSV could not be read to the end"));
+        return Err(e.into());
     }
     if let (Some(line), false) = (batch.shard.summary_line(), quiet) {
         eprintln!("{line}");

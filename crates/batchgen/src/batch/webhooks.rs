@@ -5,7 +5,6 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use anyhow::Context as _;
 use batchgen_aistudios::Client;
 use batchgen_dispatch::journal::Header;
 use batchgen_dispatch::poll::PollConfig;
@@ -17,7 +16,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::engine::EngineArgs;
 use crate::api::{is_loopback, origin};
-use crate::exit::Fatal;
+use crate::error::{Error, IoAction as _};
 
 /// The webhook flags.
 #[derive(Debug, Clone, Args)]
@@ -82,7 +81,7 @@ impl Hooks {
         engine: &EngineArgs,
         client: &Client,
         rows: u64,
-    ) -> anyhow::Result<Hooks> {
+    ) -> crate::error::Result<Hooks> {
         let mut hooks = Hooks {
             bound: None,
             receiver: None,
@@ -93,27 +92,26 @@ impl Hooks {
         let Some(addr) = args.webhook_listen else {
             return Ok(hooks);
         };
-        let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| Fatal {
-            code: 2,
-            message: format!("failed to listen for webhooks on {addr}: {e}; choose another --webhook-listen address"),
+        let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| {
+            Error::unusable(
+                format!("listen for webhooks on {addr}"),
+                e,
+                Some("choose another --webhook-listen address"),
+            )
         })?;
         let bound = listener
             .local_addr()
-            .context("failed to read the webhook receiver's address")?;
+            .action(|| "read the webhook receiver's address".into())?;
         let public = match &args.webhook_url {
             Some(u) => u.clone(),
             None if bound.ip().is_loopback() && is_loopback(client.base_url()) => {
                 format!("http://{bound}")
             }
             None => {
-                return Err(Fatal {
-                    code: 2,
-                    message: format!(
-                        "failed to set up webhooks: --webhook-url is required unless both --webhook-listen and --base-url are loopback; give the public URL at which {} can reach this receiver (e.g. https://hooks.example.com)",
-                        origin(client.base_url())
-                    ),
-                }
-                .into());
+                return Err(Error::Usage(format!(
+                    "failed to set up webhooks: --webhook-url is required unless both --webhook-listen and --base-url are loopback; give the public URL at which {} can reach this receiver (e.g. https://hooks.example.com)",
+                    origin(client.base_url())
+                )));
             }
         };
         hooks.bound = Some(Bound { listener, public });
@@ -163,14 +161,17 @@ impl Hooks {
     }
 
     /// Stops the receiver; its counts for the JSON summary.
-    pub async fn stop(self) -> anyhow::Result<Vec<(&'static str, Value)>> {
+    pub async fn stop(self) -> crate::error::Result<Vec<(&'static str, Value)>> {
         let mut extra = Vec::new();
         if let Some(r) = self.receiver {
             r.stop.cancel();
             // Callbacks still arriving only find ended rows; do not wait long for idle
             // connections.
             let _ = tokio::time::timeout(Duration::from_secs(2), r.server).await;
-            extra.push(("webhooks", serde_json::to_value(r.receiver.stats())?));
+            extra.push((
+                "webhooks",
+                serde_json::to_value(r.receiver.stats()).expect("the stats serialise"),
+            ));
         }
         Ok(extra)
     }

@@ -17,7 +17,8 @@ use clap::Args;
 use serde_json::{Value, json};
 
 use crate::api::{ApiArgs, SANDBOX_CONFLICTS, start_sandbox};
-use crate::exit::{Fatal, Outcome};
+use crate::error::{Error, IoAction as _};
+use crate::exit::Outcome;
 
 /// `batchgen models` and `batchgen workspaces`.
 #[derive(Debug, Args)]
@@ -41,15 +42,15 @@ pub enum List {
     Workspaces,
 }
 
-pub fn run(list: List, args: AccountArgs, quiet: bool) -> anyhow::Result<Outcome> {
+pub fn run(list: List, args: AccountArgs, quiet: bool) -> crate::error::Result<Outcome> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .map_err(|e| anyhow::anyhow!("failed to start the async runtime: {e}"))?;
+        .action(|| "start the async runtime".into())?;
     runtime.block_on(print(list, args, quiet))
 }
 
-async fn print(list: List, args: AccountArgs, quiet: bool) -> anyhow::Result<Outcome> {
+async fn print(list: List, args: AccountArgs, quiet: bool) -> crate::error::Result<Outcome> {
     let sandbox = if args.sandbox {
         Some(start_sandbox(SandboxConfig::default(), quiet).await?)
     } else {
@@ -95,7 +96,7 @@ fn json_text(v: &Value) -> String {
 async fn with_retries<T, F: Future<Output = Result<T, ApiError>>>(
     what: &str,
     mut call: impl FnMut() -> F,
-) -> anyhow::Result<T> {
+) -> crate::error::Result<T> {
     let backoff = Backoff {
         max_attempts: 4,
         ..Backoff::default()
@@ -113,15 +114,9 @@ async fn with_retries<T, F: Future<Output = Result<T, ApiError>>>(
                 tokio::time::sleep(after).await;
             }
             Action::StopRun => {
-                return Err(Fatal {
-                    code: 4,
-                    message: format!(
-                        "failed to {e}; check the key (AISTUDIOS_API_KEY, --api-key-file, or --app-id with its user key)"
-                    ),
-                }
-                .into());
+                return Err(Error::AuthRefused(e));
             }
-            Action::GiveUp | Action::FailRow => return Err(anyhow::anyhow!("failed to {e}")),
+            Action::GiveUp | Action::FailRow => return Err(Error::Api(e)),
         }
     }
 }

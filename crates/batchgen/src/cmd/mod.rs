@@ -18,13 +18,13 @@ use crate::exit::Outcome;
 /// atomically, so a scheduler never reads an earlier run's summary as this one's.
 fn on_error_too(
     summary: Option<std::path::PathBuf>,
-    result: anyhow::Result<Outcome>,
-) -> anyhow::Result<Outcome> {
+    result: crate::error::Result<Outcome>,
+) -> crate::error::Result<Outcome> {
     if let (Some(path), Err(e)) = (&summary, &result) {
         let json = serde_json::json!({
             "outcome": "error",
-            "exit_code": crate::exit::code_of(e),
-            "error": crate::exit::message_of(e),
+            "exit_code": e.exit_code(),
+            "error": crate::error::report(e),
         });
         let text = serde_json::to_vec_pretty(&json).expect("JSON serialises");
         if let Err(w) =
@@ -37,7 +37,7 @@ fn on_error_too(
 }
 
 /// Runs the command the user asked for.
-pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
+pub fn run(cli: Cli) -> crate::error::Result<Outcome> {
     match cli.command {
         Command::Render(args) => render::render(args, cli.global.quiet),
         Command::Validate(args) => render::validate(args, cli.global.quiet),

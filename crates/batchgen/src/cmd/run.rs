@@ -26,6 +26,7 @@ use crate::batch::webhooks::{Hooks, WebhookArgs};
 use crate::batch::{self, Batch, Extras, Feed};
 use crate::cmd::account::AvatarCheck;
 use crate::cmd::render::{Inputs, Prepared, prepare};
+use crate::error::IoAction as _;
 use crate::exit::Outcome;
 use crate::report;
 use crate::shard::{self, ShardArgs, Tally};
@@ -76,7 +77,7 @@ pub struct RunArgs {
     pub sandbox_render_fail_probability: f64,
 }
 
-pub fn run(args: RunArgs, quiet: bool) -> anyhow::Result<Outcome> {
+pub fn run(args: RunArgs, quiet: bool) -> crate::error::Result<Outcome> {
     let mut tally = Tally::new(args.shard.resolve()?);
     let prepared = prepare(&args.inputs, quiet)?;
     // Every row is checked before anything is sent: the reasons come before any credit is spent.
@@ -88,7 +89,9 @@ pub fn run(args: RunArgs, quiet: bool) -> anyhow::Result<Outcome> {
     )?;
     if !quiet {
         checked.warn_cells(&args.inputs.data);
-        checked.print_invalid(&mut std::io::stderr().lock())?;
+        checked
+            .print_invalid(&mut std::io::stderr().lock())
+            .action(|| "write to stderr".into())?;
     }
     checked.refuse_if_strict(args.strict, &args.inputs.data)?;
     let out = batch::out_dir(args.out.as_deref(), &args.inputs.data, tally.shard, quiet);
@@ -102,7 +105,7 @@ async fn run_async(
     prepared: Prepared,
     (checked, tally): (report::RowReport, Tally),
     quiet: bool,
-) -> anyhow::Result<Outcome> {
+) -> crate::error::Result<Outcome> {
     let rows = checked.rows;
     // Where to, and as whom.
     let sandbox = if args.sandbox {
@@ -196,14 +199,14 @@ struct RunExtras {
 }
 
 impl Extras for RunExtras {
-    fn start(&mut self, header: &Header, config: &mut EngineConfig) -> anyhow::Result<()> {
+    fn start(&mut self, header: &Header, config: &mut EngineConfig) -> crate::error::Result<()> {
         config.projects = self.projects.clone();
         config.create_gate = Some(batchgen_dispatch::Gate(Arc::new(self.avatars.clone())));
         self.hooks.start(header, config, self.quiet);
         Ok(())
     }
 
-    async fn stop(self) -> anyhow::Result<Vec<(&'static str, Value)>> {
+    async fn stop(self) -> crate::error::Result<Vec<(&'static str, Value)>> {
         let mut extra = Vec::new();
         // Rows found invalid by the avatar check, listed like the ones found before the run.
         let unknown = self.avatars.invalid();
@@ -236,7 +239,7 @@ struct Stop;
 /// What cannot change within one run directory: where the projects are (the API's origin) and
 /// how rows are known (the key column). The CSV, the template and the patch may change: each
 /// row's project is compared with what its last create sent (see the journal's hash).
-fn fingerprint(args: &RunArgs, client: &Client) -> anyhow::Result<Fingerprint> {
+fn fingerprint(args: &RunArgs, client: &Client) -> crate::error::Result<Fingerprint> {
     Ok(Fingerprint::new()
         .text(
             "key",
@@ -245,7 +248,7 @@ fn fingerprint(args: &RunArgs, client: &Client) -> anyhow::Result<Fingerprint> {
         .text("base_url", origin(client.base_url())))
 }
 
-async fn start_run_sandbox(args: &RunArgs, quiet: bool) -> anyhow::Result<Sandbox> {
+async fn start_run_sandbox(args: &RunArgs, quiet: bool) -> crate::error::Result<Sandbox> {
     let config = SandboxConfig::default()
         .render_time(args.sandbox_render_time.clone())
         .fail_probability(args.sandbox_fail_probability)

@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use std::ops::Range;
 use std::time::Duration;
 
-use anyhow::Context as _;
+use crate::error::IoAction as _;
 use batchgen_sandbox::{
     DEFAULT_API_KEY, DEFAULT_APP_ID, DEFAULT_USER_KEY, LimitHeaders, RateSchedule, Sandbox,
     SandboxConfig, VendorRule, parse_duration, parse_duration_range, parse_probability,
@@ -256,21 +256,17 @@ fn banner(args: &SandboxArgs, sb: &Sandbox) -> String {
 }
 
 /// Runs the sandbox until Ctrl-C. Returns exit code 0 after a clean stop.
-pub fn run(args: SandboxArgs) -> anyhow::Result<i32> {
+pub fn run(args: SandboxArgs) -> crate::error::Result<i32> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-        .context("failed to start the async runtime")?;
+        .action(|| "start the async runtime".into())?;
     rt.block_on(async move {
-        let sb = args
-            .config()
-            .start(args.listen)
-            .await
-            .context("failed to start the sandbox")?;
+        let sb = args.config().start(args.listen).await?;
         print!("{}", banner(&args, &sb));
         tokio::signal::ctrl_c()
             .await
-            .context("failed to listen for Ctrl-C")?;
+            .action(|| "listen for Ctrl-C".into())?;
         let stats = sb.stats();
         eprintln!(
             "stopping: {} API calls, {} projects, {} downloads, {} rate limited, {} faults",

@@ -5,11 +5,11 @@
 
 use std::path::PathBuf;
 
-use anyhow::Context as _;
 use batchgen_dispatch::journal::{JOURNAL_FILE, Replay, RowState};
 use clap::Args;
 
-use crate::exit::{Fatal, Outcome};
+use crate::error::Error;
+use crate::exit::Outcome;
 
 /// `batchgen status`.
 #[derive(Debug, Args)]
@@ -34,7 +34,7 @@ pub struct StatusArgs {
     pub json: bool,
 }
 
-pub fn run(args: StatusArgs) -> anyhow::Result<Outcome> {
+pub fn run(args: StatusArgs) -> crate::error::Result<Outcome> {
     let replay = match &args.store {
         Some(store) => from_store(store, args.run.as_deref(), args.dir.as_deref())?,
         None => from_dir(args.dir.as_deref().unwrap_or(std::path::Path::new(".")))?,
@@ -47,8 +47,8 @@ fn from_store(
     store: &crate::batch::engine::StoreArg,
     run: Option<&str>,
     dir: Option<&std::path::Path>,
-) -> anyhow::Result<Replay> {
-    use crate::batch::engine::{run_name, store_error};
+) -> crate::error::Result<Replay> {
+    use crate::batch::engine::run_name;
     let url = store.url()?;
     // A directory a --store run wrote into knows its run's name.
     let recorded = dir
@@ -61,43 +61,40 @@ fn from_store(
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .context("cannot start the async runtime")?;
-    rt.block_on(batchgen_store::read_run(&url, &name))
-        .map_err(store_error)
+        .map_err(|source| Error::Io {
+            action: "start the async runtime".into(),
+            source,
+        })?;
+    Ok(rt.block_on(batchgen_store::read_run(&url, &name))?)
 }
 
-fn from_dir(dir: &std::path::Path) -> anyhow::Result<Replay> {
+fn from_dir(dir: &std::path::Path) -> crate::error::Result<Replay> {
     let path = dir.join(JOURNAL_FILE);
     if let (false, Some((store, run))) = (path.exists(), crate::batch::engine::store_pointer(dir)) {
-        return Err(Fatal {
-            code: 2,
-            message: format!(
-                "failed to read the run's journal: {}'s run keeps its state in the store {store} as run {run:?}; give --store URL (or set BATCHGEN_STORE) to read it",
-                dir.display()
-            ),
-        }
-        .into());
+        return Err(Error::Usage(format!(
+            "failed to read the run's journal: {}'s run keeps its state in the store {store} as run {run:?}; give --store URL (or set BATCHGEN_STORE) to read it",
+            dir.display()
+        )));
     }
     if !path.exists() {
-        return Err(Fatal {
-            code: 2,
-            message: format!(
-                "failed to read the run's journal: {} does not exist; give the --out directory of a `batchgen run` or `batchgen export`",
-                path.display()
-            ),
-        }
-        .into());
+        return Err(Error::Usage(format!(
+            "failed to read the run's journal: {} does not exist; give the --out directory of a `batchgen run` or `batchgen export`",
+            path.display()
+        )));
     }
-    Replay::read(&path).context("failed to read the run's journal")
+    Ok(Replay::read(&path)?)
 }
 
-fn show(replay: &Replay, json_out: bool) -> anyhow::Result<Outcome> {
+fn show(replay: &Replay, json_out: bool) -> crate::error::Result<Outcome> {
     let bad = replay
         .rows
         .values()
         .any(|r| matches!(r.state, RowState::Failed | RowState::Invalid));
     if json_out {
-        println!("{}", serde_json::to_string_pretty(&json(replay))?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&json(replay)).expect("JSON values serialise")
+        );
     } else {
         print!("{}", report(replay));
     }

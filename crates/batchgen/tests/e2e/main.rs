@@ -20,5 +20,6 @@ mod run_resume;
 mod run_webhook;
 mod sandbox_cli;
 mod shard;
+mod snapshots;
 mod spreadsheets;
 mod store;

@@ -6,7 +6,9 @@
 use std::process::Stdio;
 use std::time::Duration;
 
-use crate::support::{Env, batchgen, journal_events, manifest, submitted_count, wait_for};
+use crate::support::{
+    Env, batchgen, journal_events, kill_once_submitted, manifest, submitted_count, wait_for,
+};
 use batchgen_dispatch::WebhookAuth;
 use batchgen_dispatch::journal::Replay;
 use batchgen_sandbox::SandboxConfig;
@@ -222,20 +224,8 @@ fn kill_9_then_resume_still_takes_the_callbacks_of_projects_sent_before() {
         "--webhook-listen",
         &listen,
     ];
-    let mut child = env
-        .run_cmd(&csv, &args)
-        .arg("-q")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    assert!(
-        wait_for(Duration::from_secs(20), || submitted_count(&env.out())
-            >= 15),
-        "the run did not get going"
-    );
-    child.kill().unwrap();
-    child.wait().unwrap();
+    // SIGKILL once 15 rows are submitted: no cleanup at all.
+    kill_once_submitted(env.run_cmd(&csv, &args).arg("-q"), &env.out(), 15);
     let before = env.stats().submissions;
     assert!((15..40).contains(&before), "{before}");
 

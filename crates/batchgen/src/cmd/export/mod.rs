@@ -27,7 +27,8 @@ use crate::api::{ApiArgs, origin};
 use crate::batch::engine::EngineArgs;
 use crate::batch::webhooks::{Hooks, WebhookArgs};
 use crate::batch::{self, Batch, Extras, Feed};
-use crate::exit::{Fatal, Outcome};
+use crate::error::{Error, IoAction as _};
+use crate::exit::Outcome;
 use crate::report::{self, Invalid, RowReport};
 use crate::shard::{self, ShardArgs, Tally};
 
@@ -109,7 +110,7 @@ impl Source {
 }
 
 /// Flags that only one API takes, refused with the other (exit 2).
-fn check_flags(args: &ExportArgs) -> anyhow::Result<()> {
+fn check_flags(args: &ExportArgs) -> crate::error::Result<()> {
     let v3_only = [
         ("--resolution", args.resolution.is_some()),
         ("--workspace", args.workspace.is_some()),
@@ -128,23 +129,19 @@ fn check_flags(args: &ExportArgs) -> anyhow::Result<()> {
         (v2_only.iter().filter(|f| f.1).map(|f| f.0).collect(), "v2")
     };
     if let Some(flag) = wrong.first() {
-        return Err(Fatal {
-            code: 2,
-            message: format!(
-                "failed to read the command line: {flag} is for {other} exports only; {}",
-                if other == "v2" {
-                    "add --api v2 to export with a watermark through the v2 endpoints"
-                } else {
-                    "drop --api v2 to export through v3"
-                }
-            ),
-        }
-        .into());
+        return Err(Error::Usage(format!(
+            "failed to read the command line: {flag} is for {other} exports only; {}",
+            if other == "v2" {
+                "add --api v2 to export with a watermark through the v2 endpoints"
+            } else {
+                "drop --api v2 to export through v3"
+            }
+        )));
     }
     Ok(())
 }
 
-pub fn run(args: ExportArgs, quiet: bool) -> anyhow::Result<Outcome> {
+pub fn run(args: ExportArgs, quiet: bool) -> crate::error::Result<Outcome> {
     check_flags(&args)?;
     let v3 = args.api_version == "v3";
     let mut tally = Tally::new(args.shard.resolve()?);
@@ -213,7 +210,9 @@ pub fn run(args: ExportArgs, quiet: bool) -> anyhow::Result<Outcome> {
             eprintln!("{m}");
         }
         checked.warn_cells(&args.data);
-        checked.print_invalid(&mut std::io::stderr().lock())?;
+        checked
+            .print_invalid(&mut std::io::stderr().lock())
+            .action(|| "write to stderr".into())?;
     }
     checked.refuse_if_strict(args.strict, &args.data)?;
     let out = batch::out_dir(args.out.as_deref(), &args.data, tally.shard, quiet);
@@ -287,12 +286,12 @@ struct ExportExtras {
 }
 
 impl Extras for ExportExtras {
-    fn start(&mut self, header: &Header, config: &mut EngineConfig) -> anyhow::Result<()> {
+    fn start(&mut self, header: &Header, config: &mut EngineConfig) -> crate::error::Result<()> {
         config.projects = self.projects.clone();
         self.hooks.start(header, config, self.quiet);
         Ok(())
     }
-    async fn stop(self) -> anyhow::Result<Vec<(&'static str, serde_json::Value)>> {
+    async fn stop(self) -> crate::error::Result<Vec<(&'static str, serde_json::Value)>> {
         self.hooks.stop().await
     }
 }
@@ -303,7 +302,7 @@ impl Extras for ExportExtras {
 fn fingerprint(
     args: &ExportArgs,
     client: &batchgen_aistudios::Client,
-) -> anyhow::Result<Fingerprint> {
+) -> crate::error::Result<Fingerprint> {
     let fp = Fingerprint::new()
         .text("key", args.key.clone().unwrap_or_else(|| "row-N".into()))
         .text("base_url", origin(client.base_url()));

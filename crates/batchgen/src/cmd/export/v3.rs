@@ -20,7 +20,7 @@ use batchgen_dispatch::manifest::Layout;
 use batchgen_dispatch::{JobInput, ProjectExportRow};
 
 use super::rows::check_id;
-use crate::exit::Fatal;
+use crate::error::Error;
 
 /// The manifest status whose rows are exported by default.
 const DRAFT: &str = "draft";
@@ -60,7 +60,7 @@ impl V3Columns {
         key: Option<&str>,
         data: &Path,
         include_non_drafts: bool,
-    ) -> anyhow::Result<V3Columns> {
+    ) -> crate::error::Result<V3Columns> {
         let names = header.names();
         let manifest = names.len() >= 3
             && names[..3] == ["row", "key", "status"]
@@ -76,15 +76,11 @@ impl V3Columns {
             .filter(|n| *n == "folder_id" || n.starts_with("watermark_"))
             .collect();
         if !v2_only.is_empty() {
-            return Err(Fatal {
-                code: 2,
-                message: format!(
-                    "failed to read the exports to make: {} has column(s) {} that only v2 exports take; add --api v2 to export through the v2 endpoints (v3 exports have no folders and no watermark), or remove the column(s)",
-                    data.display(),
-                    v2_only.join(", ")
-                ),
-            }
-            .into());
+            return Err(Error::Usage(format!(
+                "failed to read the exports to make: {} has column(s) {} that only v2 exports take; add --api v2 to export through the v2 endpoints (v3 exports have no folders and no watermark), or remove the column(s)",
+                data.display(),
+                v2_only.join(", ")
+            )));
         }
         let key = match (key, manifest) {
             (Some(k), _) => KeySource::for_header(header, Some(k))?,
@@ -92,16 +88,15 @@ impl V3Columns {
             (None, true) => KeySource::for_header(header, Some("key"))?,
             (None, false) => KeySource::for_header(header, None)?,
         };
-        let project = header.position("project_id").ok_or_else(|| Fatal {
-            code: 2,
-            message: format!(
+        let project = header.position("project_id").ok_or_else(|| {
+            Error::Usage(format!(
                 "failed to read the exports to make: {} has no project_id column{}; its header must name the project to export in a column project_id (a run's manifest.csv has one)",
                 data.display(),
                 header
                     .closest("project_id")
                     .map(|c| format!(" (is {c:?} meant?)"))
                     .unwrap_or_default()
-            ),
+            ))
         })?;
         Ok(V3Columns {
             key,
