@@ -253,6 +253,16 @@ impl JobInput {
         }
     }
 
+    /// The row key.
+    pub fn key(&self) -> &str {
+        match self {
+            JobInput::Project(p) => &p.key,
+            JobInput::ProjectExport(e) => &e.key,
+            JobInput::Export(e) => &e.key,
+            JobInput::Invalid { key, .. } => key,
+        }
+    }
+
     /// The row's job in run `tag` (its project named, its callback URL set from `webhooks`),
     /// or the row as invalid: `(row, key, error, inputs)`.
     pub(crate) fn into_job(

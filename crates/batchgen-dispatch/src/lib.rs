@@ -17,6 +17,8 @@
 //! - [`poll`]: per-project polling schedule, aimed at the estimated end of the render;
 //! - [`journal`]: its format (header, events, fingerprint), its replay (one record per row)
 //!   and its writer (append + `fdatasync` with group commit);
+//! - [`store`]: the seam between the engine and where the run's state lives (the file
+//!   journal, or a store shared by several workers, which claims rows);
 //! - [`manifest`]: atomic `manifest.csv` and `manifest.jsonl`;
 //! - [`download`]: streamed, retried video downloads;
 //! - [`job`]: the inputs, and the submit/poll/lookup calls of each [`JobKind`] (v3 projects
@@ -89,6 +91,7 @@ pub mod naming;
 pub mod poll;
 pub mod retry;
 pub mod shared_budget;
+pub mod store;
 pub mod webhook;
 
 pub use budget::{AcquireError, Budget, Priority, Rate, RateSetting};
@@ -97,5 +100,6 @@ pub use engine::{End, Engine, EngineConfig, Report, StatusCounts};
 pub use error::EngineError;
 pub use gate::{CreateGate, Gate};
 pub use job::{ExportRow, Job, JobInput, JobKind, ProjectExportRow, ProjectFlags, ProjectRow};
+pub use store::{Claim, SharedRows, Store};
 pub use webhook::callbacks::Callbacks;
 pub use webhook::{WebhookAuth, WebhookReceiver, WebhookUrls};

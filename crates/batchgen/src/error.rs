@@ -84,6 +84,9 @@ pub enum Error {
     /// The engine could not keep the run's files (exit 2).
     #[error(transparent)]
     Engine(#[from] EngineError),
+    /// The run store (`--store`) could not be used; its message never holds the password.
+    #[error(transparent)]
+    Store(#[from] batchgen_store::StoreError),
     /// No usable credentials (exit 2).
     #[error(transparent)]
     Credentials(#[from] CredentialsError),

@@ -15,9 +15,10 @@ use crate::claims::Claims;
 use crate::counters::{Counters, inc};
 use crate::download::Downloader;
 use crate::job::Job;
-use crate::journal::{Event, FailReason, Journal, now_ms};
+use crate::journal::{Event, FailReason, JournalError, now_ms};
 use crate::manifest::Status;
 use crate::retry::{Action, decide};
+use crate::store::Store;
 
 use super::{EngineConfig, Ledger};
 
@@ -28,7 +29,7 @@ pub(super) struct Ctx {
     pub(super) budget: Arc<Budget>,
     /// The bound on renders in progress, lowered on concurrency refusals.
     pub(super) in_flight: Arc<crate::concurrency::InFlight>,
-    pub(super) journal: Arc<Journal>,
+    pub(super) journal: Arc<dyn Store>,
     pub(super) counters: Arc<Counters>,
     pub(super) ledger: Mutex<Ledger>,
     /// Cancelled by the caller's token or by a refused credential.
@@ -61,10 +62,15 @@ pub(super) enum Halt {
 }
 
 impl Ctx {
-    /// Journals `event` and waits for it to be durable. A journal failure stops the run.
+    /// Journals `event` and waits for it to be durable. A journal failure stops the run; a
+    /// lease lost to another worker (a shared store) stops only the row.
     pub(super) async fn record(&self, event: Event) -> Result<(), Halt> {
         match self.journal.record(event).await {
             Ok(()) => Ok(()),
+            Err(e @ JournalError::LeaseLost { .. }) => {
+                tracing::warn!(error = %e, "another worker may hold the row now; leaving it to them");
+                Err(Halt::Stopped)
+            }
             Err(e) => {
                 // The reason alone: the run's error wraps it in a WriterStopped again.
                 let reason = match e {

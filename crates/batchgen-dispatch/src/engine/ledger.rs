@@ -5,7 +5,10 @@ use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
 
-use crate::manifest::{self, Entry};
+use std::collections::HashMap;
+
+use crate::journal::{RowRecord, RowState};
+use crate::manifest::{self, Entry, Layout, Status};
 
 use super::Ctx;
 
@@ -26,6 +29,34 @@ impl Ctx {
     pub(super) fn update(&self, idx: usize, f: impl FnOnce(&mut Entry)) {
         let mut l = self.ledger.lock().unwrap_or_else(|p| p.into_inner());
         f(&mut l.entries[idx]);
+        l.dirty = true;
+    }
+
+    /// Entries still pending here (rows another worker held, with a shared store) take what
+    /// `now` records of them.
+    pub(super) fn refresh_pending(&self, now: &HashMap<String, RowRecord>) {
+        let layout = self.config.layout;
+        let mut l = self.ledger.lock().unwrap_or_else(|p| p.into_inner());
+        for e in l.entries.iter_mut().filter(|e| e.status == Status::Pending) {
+            let Some(r) = now.get(&e.key) else { continue };
+            e.status = match r.state {
+                RowState::Ready => Status::Ready,
+                RowState::Failed => Status::Failed,
+                RowState::Invalid => Status::Invalid,
+                RowState::Unknown => Status::Unknown,
+                RowState::Draft => Status::Draft,
+                RowState::Submitting | RowState::Submitted => Status::Pending,
+            };
+            match layout {
+                Layout::Projects => e.project_id.clone_from(&r.project_id),
+                Layout::Exports => e.export_id.clone_from(&r.project_id),
+            }
+            e.download_url.clone_from(&r.download_url);
+            e.file.clone_from(&r.file);
+            e.attempts = r.attempts;
+            e.credits = r.credits;
+            e.error.clone_from(&r.error);
+        }
         l.dirty = true;
     }
 

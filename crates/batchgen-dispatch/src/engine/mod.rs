@@ -58,11 +58,12 @@ use crate::counters::{ProgressHandle, Snapshot, inc};
 use crate::download::Downloader;
 use crate::error::EngineError;
 use crate::job::{JobInput, JobKind};
-use crate::journal::{Event, Journal, Replay, RowRecord, now_ms};
+use crate::journal::{Event, Replay, RowRecord, now_ms};
 use crate::lookup::LookupSchedule;
 use crate::manifest::{self, Entry, Layout, Status};
 use crate::poll::PollConfig;
 use crate::retry::Backoff;
+use crate::store::{Claim, Store};
 use crate::webhook::WebhookUrls;
 use crate::webhook::callbacks::Callbacks;
 
@@ -220,19 +221,19 @@ pub struct Engine {
     config: EngineConfig,
     client: Client,
     budget: Arc<Budget>,
-    journal: Arc<Journal>,
+    journal: Arc<dyn Store>,
     prior: HashMap<String, RowRecord>,
     progress: ProgressHandle,
 }
 
 impl Engine {
-    /// An engine over `client`, `budget` and an open `journal`; `replay` is the journal's past
-    /// when resuming.
+    /// An engine over `client`, `budget` and an open `journal` (the file journal, or a shared
+    /// store: see [`crate::store`]); `replay` is the journal's past when continuing a run.
     pub fn new(
         config: EngineConfig,
         client: Client,
         budget: Arc<Budget>,
-        journal: Arc<Journal>,
+        journal: Arc<dyn Store>,
         replay: Option<Replay>,
     ) -> Engine {
         Engine {
@@ -303,6 +304,10 @@ impl Engine {
         let refresher_done = CancellationToken::new();
         let refresher = tokio::spawn(refresh_manifest(Arc::clone(&ctx), refresher_done.clone()));
         let mut tasks = JoinSet::new();
+        // Rows another worker holds (a shared store): tried again until each is taken.
+        let mut held: Vec<JobInput> = Vec::new();
+        // Rows read but not started because the run is stopping: listed in the manifest.
+        let mut unstarted: Vec<JobInput> = Vec::new();
         let mut gate_loaded = false;
 
         'read: loop {
@@ -316,45 +321,41 @@ impl Engine {
             };
             while tasks.try_join_next().is_some() {}
             inc(&ctx.counters.rows);
-            let (job, start, mut entry) = match admit(&ctx, input, &mut prior) {
-                Some(x) => x,
-                None => continue,
-            };
-            if let (
-                Some(gate),
-                Start::Submit { lookup: false, .. },
-                JobKind::CreateProject { body },
-            ) = (&ctx.config.create_gate, &start, &job.kind)
-            {
-                if !std::mem::replace(&mut gate_loaded, true) {
-                    if ctx.acquire(Priority::Submit).await.is_err() {
-                        break 'read;
-                    }
-                    ctx.sent();
-                    gate.0.load(&ctx.client).await;
-                    ctx.settle_tokens();
-                }
-                if let Some(error) = gate.0.refuse(job.row, &job.key, body) {
-                    refuse(&ctx, &job, &mut entry, error);
-                    ctx.push(entry);
-                    ctx.finish_callbacks(job.row);
-                    continue;
+            match launch(&ctx, input, &mut prior, &mut tasks, &mut gate_loaded).await {
+                Launched::Done => {}
+                Launched::Held(input) => held.push(input),
+                Launched::Stopped(input) => {
+                    unstarted.extend(input);
+                    break 'read;
                 }
             }
-            let idx = ctx.push(entry);
-            let permit = match &start {
-                // Downloads only need a download slot, not a render slot.
-                Start::Download { .. } => None,
-                _ => tokio::select! {
-                    biased;
-                    () = ctx.stop.cancelled() => break 'read,
-                    slot = ctx.in_flight.acquire() => Some(slot),
-                },
-            };
-            tasks.spawn(drive(Arc::clone(&ctx), idx, job, start, permit));
+        }
+        // A shared store: every row of the input is finished or held by another worker's live
+        // lease. Wait for those, and take over the ones whose lease runs out.
+        if let Some(shared) = ctx.journal.shared() {
+            while !held.is_empty() && ctx.sleep(shared.retry_every()).await.is_ok() {
+                let mut waiting = std::mem::take(&mut held).into_iter();
+                for input in waiting.by_ref() {
+                    match launch(&ctx, input, &mut prior, &mut tasks, &mut gate_loaded).await {
+                        Launched::Done => {}
+                        Launched::Held(input) => held.push(input),
+                        Launched::Stopped(input) => {
+                            unstarted.extend(input);
+                            break;
+                        }
+                    }
+                }
+                held.extend(waiting);
+                while tasks.try_join_next().is_some() {}
+            }
         }
         // Rows not started are still listed: pending, or what an earlier run made of them.
         // (The renderer is fast; reading the rest keeps the manifest complete.)
+        for input in unstarted.into_iter().chain(held) {
+            if let Some((_, _, entry)) = admit(&ctx, input, &mut prior) {
+                ctx.push(entry);
+            }
+        }
         while let Some(input) = inputs.recv().await {
             inc(&ctx.counters.rows);
             if let Some((_, _, entry)) = admit(&ctx, input, &mut prior) {
@@ -400,7 +401,17 @@ impl Engine {
             ctx.journal
                 .record_later(Event::Interrupted { at: now_ms() });
         }
-        let closed = ctx.journal.close();
+        let closed = ctx.journal.close().await;
+        // A shared store: rows other workers took to an end (or still hold) are listed as the
+        // store knows them now.
+        if let Some(shared) = ctx.journal.shared() {
+            match shared.rows().await {
+                Ok(now) => ctx.refresh_pending(&now),
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not read the run's rows from the store; the manifest lists other workers' rows as they were");
+                }
+            }
+        }
         let (entries, _) = ctx.snapshot_entries();
         manifest::write_with(
             &ctx.config.out_dir,
@@ -470,4 +481,101 @@ impl Engine {
             lookups_unavailable: ctx.list_missing.get().cloned(),
         })
     }
+}
+
+/// How [`launch`] left a row.
+enum Launched {
+    /// Its task runs, or it needed none (its entry is recorded).
+    Done,
+    /// Another worker holds it (a shared store): try again later.
+    Held(JobInput),
+    /// The run is stopping; the input, if the row was not admitted yet.
+    Stopped(Option<JobInput>),
+}
+
+/// Claims the row (a shared store), decides where it starts, and spawns its task, which gives
+/// the claim back when it ends.
+async fn launch(
+    ctx: &Arc<Ctx>,
+    input: JobInput,
+    prior: &mut HashMap<String, RowRecord>,
+    tasks: &mut JoinSet<()>,
+    gate_loaded: &mut bool,
+) -> Launched {
+    let shared = ctx.journal.shared();
+    if let Some(rows) = shared {
+        let claimed = tokio::select! {
+            biased;
+            () = ctx.stop.cancelled() => return Launched::Stopped(Some(input)),
+            claimed = rows.claim(input.row(), input.key()) => claimed,
+        };
+        match claimed {
+            Ok(Claim::Taken(Some(record))) => {
+                prior.insert(input.key().to_owned(), *record);
+            }
+            Ok(Claim::Taken(None)) => {
+                prior.remove(input.key());
+            }
+            Ok(Claim::Held) => return Launched::Held(input),
+            Err(e) => {
+                tracing::error!(error = %e, "the store failed; stopping the run");
+                let _ = ctx.journal_failed.set(e.to_string());
+                ctx.stop.cancel();
+                return Launched::Stopped(Some(input));
+            }
+        }
+    }
+    let key = input.key().to_owned();
+    let release = || {
+        if let Some(rows) = shared {
+            rows.release(&key);
+        }
+    };
+    let Some((job, start, mut entry)) = admit(ctx, input, prior) else {
+        release();
+        return Launched::Done;
+    };
+    // The create gate (the account's models), loaded once just before the first create.
+    if let (Some(gate), Start::Submit { lookup: false, .. }, JobKind::CreateProject { body }) =
+        (&ctx.config.create_gate, &start, &job.kind)
+    {
+        if !std::mem::replace(gate_loaded, true) {
+            if ctx.acquire(Priority::Submit).await.is_err() {
+                ctx.push(entry);
+                release();
+                return Launched::Stopped(None);
+            }
+            ctx.sent();
+            gate.0.load(&ctx.client).await;
+            ctx.settle_tokens();
+        }
+        if let Some(error) = gate.0.refuse(job.row, &job.key, body) {
+            refuse(ctx, &job, &mut entry, error);
+            ctx.push(entry);
+            ctx.finish_callbacks(job.row);
+            release();
+            return Launched::Done;
+        }
+    }
+    let idx = ctx.push(entry);
+    let permit = match &start {
+        // Downloads only need a download slot, not a render slot.
+        Start::Download { .. } => None,
+        _ => tokio::select! {
+            biased;
+            () = ctx.stop.cancelled() => {
+                release();
+                return Launched::Stopped(None);
+            }
+            slot = ctx.in_flight.acquire() => Some(slot),
+        },
+    };
+    let task_ctx = Arc::clone(ctx);
+    tasks.spawn(async move {
+        drive(Arc::clone(&task_ctx), idx, job, start, permit).await;
+        if let Some(rows) = task_ctx.journal.shared() {
+            rows.release(&key);
+        }
+    });
+    Launched::Done
 }

@@ -72,6 +72,20 @@ pub enum JournalError {
         /// The I/O error.
         source: io::Error,
     },
+    /// A shared store refused a `submitting`: this worker's lease on the row ran out and
+    /// another worker may hold it now. Only that row stops; the create is not sent.
+    #[error(
+        "send row {row} ({key}): this worker's lease on it ran out, so another worker may hold it now; the create was not sent"
+    )]
+    LeaseLost {
+        /// Row number.
+        row: u64,
+        /// Row key.
+        key: String,
+    },
+    /// A store other than the file journal failed (its message, with no secret in it).
+    #[error("keep the run's state in the store: {0}")]
+    Store(String),
     /// The writer stopped after an earlier failure.
     #[error("write the journal: the writer stopped after an earlier error: {0}")]
     WriterStopped(String),

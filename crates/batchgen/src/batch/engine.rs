@@ -80,6 +80,88 @@ pub struct EngineArgs {
     /// have made before sending it again (the vendor lists a project only once rendered).
     #[arg(long, value_name = "DURATION", default_value = "15m", value_parser = parse_duration)]
     pub lookup_window: Duration,
+    /// Keep the run's state in PostgreSQL instead of DIR/journal.jsonl
+    /// (postgres://user:password@host:port/db): several processes given the same inputs and
+    /// store work on one run together. Best given through BATCHGEN_STORE, so the password is
+    /// not on the command line (it is never printed or stored either way).
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "BATCHGEN_STORE",
+        hide_env_values = true
+    )]
+    pub store: Option<StoreArg>,
+    /// With --store: the run's name in the store (default: the output directory's name, so
+    /// the same command continues the same run however the CSV changes).
+    #[arg(long, value_name = "NAME", requires = "store")]
+    pub run: Option<String>,
+    /// With --store: how long a worker's claim on a row lasts without renewal (it renews
+    /// every third of it); a worker that dies leaves its rows to the others after this.
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
+    pub lease: Duration,
+}
+
+/// `--store`'s text as given: never shown whole (its `Debug` hides the password), and never
+/// refused by the command-line parser (whose message would quote it); read with
+/// [`StoreArg::url`].
+#[derive(Clone)]
+pub struct StoreArg(String);
+
+impl std::str::FromStr for StoreArg {
+    type Err = std::convert::Infallible;
+    fn from_str(s: &str) -> Result<StoreArg, Self::Err> {
+        Ok(StoreArg(s.to_owned()))
+    }
+}
+
+impl std::fmt::Debug for StoreArg {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "StoreArg({})", batchgen_store::redact(&self.0))
+    }
+}
+
+impl StoreArg {
+    /// The URL, read (a bad one exits 2, its password not shown).
+    pub fn url(&self) -> crate::error::Result<batchgen_store::StoreUrl> {
+        batchgen_store::StoreUrl::parse(&self.0)
+            .map_err(|message| Error::Usage(format!("failed to {message}")))
+    }
+}
+
+/// The file in a `--store` run's output directory that says where its state is:
+/// `{"store": "<URL, password redacted>", "run": "<name>"}`.
+pub const STORE_FILE: &str = "store.json";
+
+/// What `DIR/store.json` says: the store (redacted) and the run's name, if the file is there.
+pub fn store_pointer(dir: &Path) -> Option<(String, String)> {
+    let text = std::fs::read(dir.join(STORE_FILE)).ok()?;
+    let v: Value = serde_json::from_slice(&text).ok()?;
+    Some((
+        v["store"].as_str()?.to_owned(),
+        v["run"].as_str()?.to_owned(),
+    ))
+}
+
+/// The run's name in the store: `--run`, or the output directory's name.
+pub fn run_name(run: Option<&str>, out: &Path) -> crate::error::Result<String> {
+    if let Some(r) = run {
+        if r.trim().is_empty() {
+            return Err(Error::Usage(
+                "failed to name the run: --run is empty; give a name such as the CSV's".into(),
+            ));
+        }
+        return Ok(r.to_owned());
+    }
+    let name = std::path::absolute(out)
+        .ok()
+        .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .filter(|n| !n.is_empty());
+    name.ok_or_else(|| {
+        Error::Usage(format!(
+            "failed to name the run: {} has no name to use; give --run NAME",
+            out.display()
+        ))
+    })
 }
 
 impl EngineArgs {
@@ -165,11 +247,12 @@ fn journal_error(e: JournalError, sandbox: bool) -> Error {
     }
 }
 
-/// The command line as given (it holds no secret: keys come from the environment or files,
-/// and webhook tokens are made per row, never passed).
+/// The command line as given, with the password of any URL in it (`--store`) redacted (it
+/// holds no other secret: keys come from the environment or files, and webhook tokens are made
+/// per row, never passed).
 pub fn command_line() -> Vec<String> {
     std::env::args_os()
-        .map(|a| a.to_string_lossy().into_owned())
+        .map(|a| batchgen_store::redact(&a.to_string_lossy()))
         .collect()
 }
 
@@ -182,14 +265,18 @@ pub fn resume_hint(command: &[String], sandbox: bool) -> String {
     if !words.iter().any(|w| w == "--resume") {
         words.push("--resume".into());
     }
-    format!(
-        "resume with: {}",
-        words
-            .iter()
-            .map(|w| shell_quote(w))
-            .collect::<Vec<_>>()
-            .join(" ")
-    )
+    let line = words
+        .iter()
+        .map(|w| shell_quote(w))
+        .collect::<Vec<_>>()
+        .join(" ");
+    if words.iter().any(|w| w.contains(":***@")) {
+        // The recorded command has the store URL's password redacted.
+        return format!(
+            "resume with: {line}\n(the store URL's password is not shown: put its password back, or set BATCHGEN_STORE to the URL and drop --store)"
+        );
+    }
+    format!("resume with: {line}")
 }
 
 /// Quotes a word for a POSIX shell (only when needed).
@@ -429,5 +516,16 @@ mod tests {
             r"resume with: batchgen run 'my data.csv' t.json --out 'o'\''ut' --resume"
         );
         assert!(resume_hint(&cmd, true).contains("cannot be resumed"));
+        let cmd: Vec<String> = [
+            "batchgen",
+            "run",
+            "d.csv",
+            "t.json",
+            "--store",
+            "postgres://u:***@h/db",
+        ]
+        .map(String::from)
+        .to_vec();
+        assert!(resume_hint(&cmd, false).contains("BATCHGEN_STORE"));
     }
 }

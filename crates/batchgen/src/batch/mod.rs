@@ -18,7 +18,7 @@ use batchgen_core::InputError;
 use batchgen_dispatch::journal::{Fingerprint, Header, RunKind};
 use batchgen_dispatch::manifest::{CsvStyle, Layout};
 use batchgen_dispatch::shared_budget::{SharedBudget, SharedBudgetError};
-use batchgen_dispatch::{Budget, Engine, EngineConfig, JobInput};
+use batchgen_dispatch::{Budget, Engine, EngineConfig, JobInput, Store};
 use serde_json::Value;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -157,21 +157,74 @@ pub async fn drive(
     batch.shard.check_out(&batch.out)?;
     // Before the journal: without its shared budget the run does nothing at all.
     let budget = Arc::new(budget(&batch.engine, &batch.account).await?);
-    let (journal, replay) = engine::open_journal(
-        JournalSpec {
-            kind: batch.kind,
-            fingerprint: crate::shard::mark(batch.fingerprint, batch.shard.shard),
-            command: command.clone(),
-            rows: batch.rows,
-        },
-        &batch.out,
-        // The same command continues the run in its directory; a --sandbox run cannot (its
-        // emulator is gone), and says so.
-        !batch.sandbox,
-        batch.sandbox,
-        // "no journal yet" is news only to who asked for --resume.
-        quiet || !batch.engine.resume,
-    )?;
+    let fingerprint = crate::shard::mark(batch.fingerprint, batch.shard.shard);
+    let mut store_field = None;
+    // A directory holds one process, whether its run's state is here or in a store.
+    let (journal, replay, _lock): (Arc<dyn Store>, _, _) = match &batch.engine.store {
+        None => {
+            let (journal, replay) = engine::open_journal(
+                JournalSpec {
+                    kind: batch.kind,
+                    fingerprint,
+                    command: command.clone(),
+                    rows: batch.rows,
+                },
+                &batch.out,
+                // The same command continues the run in its directory; a --sandbox run cannot
+                // (its emulator is gone), and says so.
+                !batch.sandbox,
+                batch.sandbox,
+                // "no journal yet" is news only to who asked for --resume.
+                quiet || !batch.engine.resume,
+            )?;
+            (Arc::new(journal), replay, None)
+        }
+        Some(store) => {
+            if batch.shard.shard.is_some() {
+                return Err(crate::error::Error::Usage(
+                    "failed to start the run: --shard splits a run without a store; with --store, workers share the rows of one run by claiming them (drop --shard)".into(),
+                ));
+            }
+            let url = store.url()?;
+            let run = engine::run_name(batch.engine.run.as_deref(), &batch.out)?;
+            let lock = batchgen_dispatch::journal::RunLock::acquire(&batch.out, &command)?;
+            let (store, replay) = batchgen_store::PgStore::open(
+                &url,
+                batchgen_store::Worker {
+                    run: run.clone(),
+                    lease: batch.engine.lease,
+                },
+                batchgen_store::RunSpec {
+                    kind: batch.kind,
+                    fingerprint,
+                    command: command.clone(),
+                    rows: Some(batch.rows),
+                },
+            )
+            .await?;
+            if !quiet {
+                eprintln!(
+                    "store: run {run:?} in {url} (worker {}; rows are claimed, {} leases)",
+                    store.worker(),
+                    humantime::format_duration(batch.engine.lease)
+                );
+            }
+            // Where the directory's run lives, for `batchgen status DIR` (password redacted).
+            let pointer = serde_json::json!({"store": url.to_string(), "run": run});
+            let path = batch.out.join(engine::STORE_FILE);
+            batchgen_dispatch::manifest::write_atomic(&path, |w| {
+                w.write_all(&serde_json::to_vec_pretty(&pointer).expect("json serializes"))
+            })
+            .map_err(|source| crate::error::Error::Io {
+                action: format!("write {}", path.display()),
+                source,
+            })?;
+            store_field = Some(
+                serde_json::json!({"url": url.to_string(), "run": run, "worker": store.worker()}),
+            );
+            (Arc::new(store), replay, Some(lock))
+        }
+    };
     let shard_field = batch.shard.record(&batch.out)?;
     let had_rows = replay.as_ref().and_then(|r| r.header.rows);
     if !batch.keyed && !quiet && had_rows.is_some_and(|n| n != batch.rows) {
@@ -186,7 +239,7 @@ pub async fn drive(
         .config(&batch.out, batch.columns.clone(), batch.layout);
     config.manifest_csv = batch.manifest_csv;
     extras.start(journal.header(), &mut config)?;
-    let engine = Engine::new(config, client, budget, Arc::new(journal), replay);
+    let engine = Engine::new(config, client, budget, journal, replay);
     let progress = engine.progress();
 
     // Ctrl-C / SIGTERM: the first stops the run cleanly, the second exits at once.
@@ -205,6 +258,7 @@ pub async fn drive(
         .map_err(|_| Error::Internal("the thread reading the CSV panicked".into()))?;
     let mut extra = extras.stop().await?;
     extra.extend(shard_field);
+    extra.extend(store_field.map(|v| ("store", v)));
     let report = report?;
     if let Err(e) = fed {
         // Rows before the bad one were run and are in the manifest.

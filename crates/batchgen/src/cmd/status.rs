@@ -1,5 +1,7 @@
 //! `batchgen status DIR`: what a run's journal says now — counts by status and the failed
-//! rows with their errors. Reads the journal only; sends nothing.
+//! rows with their errors. Reads the journal only; sends nothing. `batchgen status --store URL
+//! --run NAME` (or `DIR --store URL`, the run named by the directory) reads a run kept in
+//! PostgreSQL, from anywhere, the same way.
 
 use std::path::PathBuf;
 
@@ -13,33 +15,88 @@ use crate::exit::Outcome;
 #[derive(Debug, Args)]
 pub struct StatusArgs {
     /// A run's output directory (the one given to `batchgen run --out` or `batchgen export --out`).
-    #[arg(value_name = "DIR")]
-    pub dir: PathBuf,
+    #[arg(value_name = "DIR", required_unless_present = "run")]
+    pub dir: Option<PathBuf>,
+    /// Read the run from this PostgreSQL store instead of DIR/journal.jsonl (best given
+    /// through BATCHGEN_STORE).
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "BATCHGEN_STORE",
+        hide_env_values = true
+    )]
+    pub store: Option<crate::batch::engine::StoreArg>,
+    /// With --store: the run's name (default: DIR's name, as `batchgen run` names it).
+    #[arg(long, value_name = "NAME", requires = "store")]
+    pub run: Option<String>,
     /// Print the counts and the failed and invalid rows as one JSON object.
     #[arg(long)]
     pub json: bool,
 }
 
 pub fn run(args: StatusArgs) -> crate::error::Result<Outcome> {
-    let path = args.dir.join(JOURNAL_FILE);
+    let replay = match &args.store {
+        Some(store) => from_store(store, args.run.as_deref(), args.dir.as_deref())?,
+        None => from_dir(args.dir.as_deref().unwrap_or(std::path::Path::new(".")))?,
+    };
+    show(&replay, args.json)
+}
+
+/// The run named `run` (or by `dir`'s name) in the store.
+fn from_store(
+    store: &crate::batch::engine::StoreArg,
+    run: Option<&str>,
+    dir: Option<&std::path::Path>,
+) -> crate::error::Result<Replay> {
+    use crate::batch::engine::run_name;
+    let url = store.url()?;
+    // A directory a --store run wrote into knows its run's name.
+    let recorded = dir
+        .and_then(crate::batch::engine::store_pointer)
+        .map(|(_, run)| run);
+    let name = match run.map(str::to_owned).or(recorded) {
+        Some(r) => run_name(Some(&r), std::path::Path::new("."))?,
+        None => run_name(None, dir.unwrap_or(std::path::Path::new(".")))?,
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|source| Error::Io {
+            action: "start the async runtime".into(),
+            source,
+        })?;
+    Ok(rt.block_on(batchgen_store::read_run(&url, &name))?)
+}
+
+fn from_dir(dir: &std::path::Path) -> crate::error::Result<Replay> {
+    let path = dir.join(JOURNAL_FILE);
+    if let (false, Some((store, run))) = (path.exists(), crate::batch::engine::store_pointer(dir)) {
+        return Err(Error::Usage(format!(
+            "failed to read the run's journal: {}'s run keeps its state in the store {store} as run {run:?}; give --store URL (or set BATCHGEN_STORE) to read it",
+            dir.display()
+        )));
+    }
     if !path.exists() {
         return Err(Error::Usage(format!(
             "failed to read the run's journal: {} does not exist; give the --out directory of a `batchgen run` or `batchgen export`",
             path.display()
         )));
     }
-    let replay = Replay::read(&path)?;
+    Ok(Replay::read(&path)?)
+}
+
+fn show(replay: &Replay, json_out: bool) -> crate::error::Result<Outcome> {
     let bad = replay
         .rows
         .values()
         .any(|r| matches!(r.state, RowState::Failed | RowState::Invalid));
-    if args.json {
+    if json_out {
         println!(
             "{}",
-            serde_json::to_string_pretty(&json(&replay)).expect("JSON values serialise")
+            serde_json::to_string_pretty(&json(replay)).expect("JSON values serialise")
         );
     } else {
-        print!("{}", report(&replay));
+        print!("{}", report(replay));
     }
     // As a run would exit: 3 when rows failed or are invalid.
     Ok(if bad {

@@ -23,3 +23,4 @@ mod shard;
 mod shared_budget;
 mod snapshots;
 mod spreadsheets;
+mod store;

@@ -3,6 +3,7 @@
 
 pub mod export;
 pub mod redis;
+pub mod store;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
