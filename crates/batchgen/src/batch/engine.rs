@@ -132,6 +132,7 @@ pub fn open_journal(
         command,
         rows,
     } = spec;
+    let given = fingerprint.clone();
     match Journal::open_as(kind, out, fingerprint, command, Some(rows), resume) {
         Ok(Opened::New(j)) => {
             if resume && !quiet {
@@ -140,11 +141,19 @@ pub fn open_journal(
             Ok((j, None))
         }
         Ok(Opened::Resumed(j, r)) => Ok((j, Some(*r))),
-        Err(e) => Err(journal_error(e, sandbox)),
+        Err(e) => Err(journal_error(e, sandbox, &given)),
     }
 }
 
-fn journal_error(e: JournalError, sandbox: bool) -> anyhow::Error {
+fn journal_error(e: JournalError, sandbox: bool, given: &Fingerprint) -> anyhow::Error {
+    if let JournalError::Mismatch { path, changed } = &e {
+        if changed.iter().any(|c| c == "account") && !sandbox {
+            return anyhow::Error::new(Fatal {
+                code: 2,
+                message: account_changed(path, given),
+            });
+        }
+    }
     if let (true, JournalError::Exists { path }) = (sandbox, &e) {
         let dir = path.parent().unwrap_or(path);
         let message = format!(
@@ -161,6 +170,20 @@ fn journal_error(e: JournalError, sandbox: bool) -> anyhow::Error {
         );
     }
     anyhow::Error::new(Fatal { code: 2, message })
+}
+
+/// Why a run directory refuses other credentials, naming both accounts by their tags (never a
+/// key), and what to do.
+fn account_changed(path: &Path, given: &Fingerprint) -> String {
+    let recorded = batchgen_dispatch::journal::Replay::read(path)
+        .ok()
+        .and_then(|r| r.header.fingerprint.get("account").map(str::to_owned))
+        .unwrap_or_else(|| "another account".into());
+    let now = given.get("account").unwrap_or("these credentials");
+    format!(
+        "failed to continue the run in {}: it was started as {recorded} and these credentials are {now} (an app id, or a short hash of the API key, never the key itself); its projects belong to that account, so this one could neither follow nor find them and would pay for every row again. Run with the credentials the run was started with, or choose another --out for this account (a new key of the same account reads as another account: the API cannot tell)",
+        path.parent().unwrap_or(path).display()
+    )
 }
 
 /// The command line as given (it holds no secret: keys come from the environment or files,

@@ -177,6 +177,7 @@ async fn run_async(
         None
     };
     let client = args.api.client(sandbox.as_ref())?;
+    let account = args.api.account(sandbox.as_ref())?;
     let webhooks = bind_webhooks(&args, &client).await?;
     let extras = RunExtras {
         webhooks,
@@ -234,7 +235,7 @@ async fn run_async(
     });
     let batch = Batch {
         kind: RunKind::Run,
-        fingerprint: fingerprint(&args, &client)?,
+        fingerprint: fingerprint(&args, &client, &account)?,
         data: args.inputs.data,
         out,
         engine: args.engine,
@@ -336,16 +337,19 @@ impl Extras for RunExtras {
 #[derive(Debug)]
 struct Stop;
 
-/// What cannot change within one run directory: where the projects are (the API's origin) and
-/// how rows are known (the key column). The CSV, the template and the patch may change: each
+/// What cannot change within one run directory: where the projects are (the API's origin), whose
+/// they are (the account, as [`crate::api::account_tag`] names it without the secret) and how
+/// rows are known (the key column). The CSV, the template and the patch may change: each
 /// row's project is compared with what its last create sent (see the journal's hash).
-fn fingerprint(args: &RunArgs, client: &Client) -> anyhow::Result<Fingerprint> {
+fn fingerprint(args: &RunArgs, client: &Client, account: &str) -> anyhow::Result<Fingerprint> {
     Ok(Fingerprint::new()
         .text(
             "key",
             args.inputs.key.clone().unwrap_or_else(|| "row-N".into()),
         )
-        .text("base_url", origin(client.base_url())))
+        .text("base_url", origin(client.base_url()))
+        // Journals of earlier versions did not record the account: they continue.
+        .recorded_since("account", account))
 }
 
 async fn start_run_sandbox(args: &RunArgs, quiet: bool) -> anyhow::Result<Sandbox> {
