@@ -175,7 +175,7 @@ pub async fn start_sandbox(config: SandboxConfig, quiet: bool) -> anyhow::Result
         .await
         .context("failed to start the sandbox")?;
     if !quiet {
-        eprintln!(
+        crate::output::say!(
             "sandbox: running against a local AI Studios emulator at {} with a generated key (nothing leaves this machine)",
             sb.base_url()
         );

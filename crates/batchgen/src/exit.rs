@@ -49,7 +49,7 @@ pub fn finish(result: anyhow::Result<Outcome>) -> ExitCode {
                 return ExitCode::SUCCESS;
             }
             let code = err.downcast_ref::<Fatal>().map_or(2, |f| f.code);
-            eprintln!("error: {}", render_chain(&err));
+            crate::output::say!("error: {}", render_chain(&err));
             ExitCode::from(code)
         }
     }

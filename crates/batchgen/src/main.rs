@@ -5,7 +5,7 @@
 //! Layout: `cli` (the clap types), `cmd/` (one module per command, and nothing else),
 //! `batch/` (the one driver of `run` and `export` around the engine, and the engine's flags),
 //! `api` (where the API is and as whom: the flags, the in-process sandbox), `display` (the
-//! terminal display), `exit` (errors to exit codes), `output` (logging).
+//! terminal display), `exit` (errors to exit codes), `output` (logging, messages, colours; what goes to stderr).
 
 mod api;
 mod batch;
@@ -22,7 +22,12 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
-    output::init_logging(cli.global.verbose, cli.global.quiet);
+    output::init(
+        cli.global.verbose,
+        cli.global.quiet,
+        cli.global.log_format,
+        cli.global.color,
+    );
     let result = cmd::run(cli);
     exit::finish(result)
 }

@@ -315,7 +315,13 @@ impl Engine {
                     slot = ctx.in_flight.acquire() => Some(slot),
                 },
             };
-            tasks.spawn(drive(Arc::clone(&ctx), idx, job, start, permit));
+            // Every line logged while the row runs (the client's included) carries its row
+            // and key: a span at the error level, so that no log filter leaves it out.
+            let span = tracing::error_span!("row", row = job.row, key = %job.key);
+            tasks.spawn(tracing::Instrument::instrument(
+                drive(Arc::clone(&ctx), idx, job, start, permit),
+                span,
+            ));
         }
         // Rows not started are still listed: pending, or what an earlier run made of them.
         // (The renderer is fast; reading the rest keeps the manifest complete.)

@@ -264,7 +264,10 @@ pub(super) fn admit(
                     inc(&ctx.counters.unknown);
                     entry.error = r.error;
                 }
-                _ => inc(&ctx.counters.ready),
+                _ => {
+                    inc(&ctx.counters.ready);
+                    inc(&ctx.counters.kept_ready);
+                }
             }
             entry.status = status;
             ctx.push(entry);

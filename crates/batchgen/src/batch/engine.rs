@@ -18,6 +18,7 @@ use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
 use crate::exit::{Fatal, Outcome};
+use crate::output::{Level, paint, say_row};
 
 /// The engine's flags: budget, concurrency, retries, polling, downloads, resume, summary.
 #[derive(Debug, Args)]
@@ -136,7 +137,7 @@ pub fn open_journal(
     match Journal::open_as(kind, out, fingerprint, command, Some(rows), resume) {
         Ok(Opened::New(j)) => {
             if resume && !quiet {
-                eprintln!("note: no journal in {}; starting a new run", out.display());
+                crate::output::say!("note: no journal in {}; starting a new run", out.display());
             }
             Ok((j, None))
         }
@@ -234,12 +235,12 @@ pub async fn watch_signals(shutdown: CancellationToken, hint: String) {
         wait_signal().await;
         count += 1;
         if count == 1 {
-            eprintln!(
+            crate::output::say!(
                 "\ninterrupted: finishing the requests in flight, then stopping (Ctrl-C again to exit at once)"
             );
             shutdown.cancel();
         } else {
-            eprintln!("\nexiting at once; the journal is consistent\n{hint}");
+            crate::output::say!("\nexiting at once; the journal is consistent\n{hint}");
             std::process::exit(130);
         }
     }
@@ -325,7 +326,7 @@ pub fn finish(
             .with_context(|| format!("cannot write {}", path.display()))?;
     }
     if let End::AuthRefused { message } = &report.end {
-        eprintln!(
+        crate::output::say!(
             "error: failed to {message}\nthe run stopped at the first refusal; nothing more was sent. Fix the key and run the same command with --resume"
         );
     }
@@ -333,49 +334,87 @@ pub fn finish(
     if !quiet || outcome != Outcome::Success {
         let (shown, all) = summary.invalid;
         for (row, key, error) in shown {
-            eprintln!("invalid: row {row} ({key}): {error}");
+            say_row(
+                Level::Warn,
+                "invalid",
+                *row,
+                key,
+                error,
+                &format!("invalid: row {row} ({key}): {error}"),
+            );
         }
         if all > shown.len() as u64 {
-            eprintln!(
+            crate::output::say!(
                 "... and {} more invalid rows: see {}",
                 all - shown.len() as u64,
                 manifest.display()
             );
         }
         for (row, key, error) in report.failures.iter().take(10) {
-            eprintln!("failed: row {row} ({key}): {error}");
+            say_row(
+                Level::Error,
+                "failed",
+                *row,
+                key,
+                error,
+                &format!("failed: row {row} ({key}): {error}"),
+            );
         }
         if report.failures.len() > 10 {
-            eprintln!(
+            crate::output::say!(
                 "... and {} more failed rows: see {}",
                 report.failures.len() - 10,
                 manifest.display()
             );
         }
         if let Some(why) = &report.lookups_unavailable {
-            eprintln!("note: failed to {why}");
+            crate::output::say!("note: failed to {why}");
         }
         for (row, key, error) in report.unknowns.iter().take(10) {
-            eprintln!("unknown: row {row} ({key}): {error}");
+            say_row(
+                Level::Warn,
+                "unknown",
+                *row,
+                key,
+                error,
+                &format!("unknown: row {row} ({key}): {error}"),
+            );
         }
         if report.unknowns.len() > 10 {
-            eprintln!(
+            crate::output::say!(
                 "... and {} more unknown rows: see {}",
                 report.unknowns.len() - 10,
                 manifest.display()
             );
         }
-        eprintln!(
-            "{}: {} ready, {}{} failed, {} invalid, {} pending{}{}{};{} {} requests ({:.1}/s) in {:.1}s; manifest: {}",
+        let text = format!(
+            "{}: {} ready{}, {}{} failed, {} invalid, {} pending{}{}{};{} {} requests ({:.1}/s) in {:.1}s; manifest: {}",
             summary.data.display(),
-            s.ready,
+            paint(s.ready, console::Style::green),
+            if p.kept_ready > 0 {
+                format!(
+                    " ({} made now, {} from earlier runs)",
+                    p.ready_here(),
+                    p.kept_ready
+                )
+            } else {
+                String::new()
+            },
             if s.draft > 0 {
                 format!("{} draft (created, not rendered), ", s.draft)
             } else {
                 String::new()
             },
-            s.failed,
-            s.invalid,
+            if s.failed > 0 {
+                paint(s.failed, console::Style::red)
+            } else {
+                s.failed.to_string()
+            },
+            if s.invalid > 0 {
+                paint(s.invalid, console::Style::yellow)
+            } else {
+                s.invalid.to_string()
+            },
             s.pending,
             if s.unknown > 0 {
                 format!(", {} unknown", s.unknown)
@@ -405,16 +444,32 @@ pub fn finish(
             p.elapsed.as_secs_f64(),
             manifest.display()
         );
+        let mut fields = serde_json::Map::new();
+        fields.insert("outcome".into(), word.into());
+        fields.insert("exit_code".into(), outcome.code().into());
+        fields.insert("out".into(), summary.out.display().to_string().into());
+        fields.insert("manifest".into(), manifest.display().to_string().into());
+        fields.insert("statuses".into(), serde_json::to_value(s)?);
+        fields.insert("made_now".into(), p.ready_here().into());
+        fields.insert("kept_from_earlier_runs".into(), p.skipped.into());
+        fields.insert("requests".into(), p.requests.into());
+        fields.insert("elapsed_secs".into(), p.elapsed.as_secs_f64().into());
+        let level = if outcome == Outcome::Success {
+            Level::Info
+        } else {
+            Level::Warn
+        };
+        crate::output::say_with(level, "summary", &text, fields);
     }
     if let End::Unreachable { message } = &report.end {
-        eprintln!(
+        crate::output::say!(
             "error: failed to {message}\nno request of this run ever reached the API, so it stopped instead of failing every row; nothing was created.\nIf the service was down, resume once it is back (below). If --base-url is wrong, start again with the right one and a new --out (a journal is tied to its base URL; this one holds nothing worth keeping):"
         );
-        eprintln!("{hint}");
+        crate::output::say!("{hint}");
     }
     if report.end == End::Interrupted {
         // Printed even with --quiet: it is the one thing the user needs next.
-        eprintln!("{hint}");
+        crate::output::say!("{hint}");
     }
     Ok(outcome)
 }

@@ -76,14 +76,14 @@ pub fn prepare(inputs: &Inputs, quiet: bool) -> anyhow::Result<Prepared> {
     let source = TemplateSource::from_path(&inputs.template)?;
     if !quiet {
         for w in source.warnings() {
-            eprintln!("warning: {}", w.message);
+            crate::output::say!("warning: {}", w.message);
         }
     }
     let options = report::read_options(inputs.cells.encoding.as_deref())?;
     let rows = RowReader::with_options(&inputs.data, options)?;
     if !quiet {
         if let Some(w) = report::encoding_warning(&inputs.data, rows.encoding()) {
-            eprintln!("{w}");
+            crate::output::say!("{w}");
         }
     }
     let style = report::manifest_style(rows.delimiter(), rows.encoding());
@@ -133,7 +133,7 @@ pub fn render(args: RenderArgs, quiet: bool) -> anyhow::Result<Outcome> {
                         Ok(project) => write_jsonl(&mut out, &r, project),
                         Err(e) => {
                             if !quiet {
-                                eprintln!("invalid: {e}");
+                                crate::output::say!("invalid: {e}");
                             }
                             Ok(())
                         }
@@ -184,7 +184,7 @@ pub fn render(args: RenderArgs, quiet: bool) -> anyhow::Result<Outcome> {
                         }
                         Err(e) => {
                             if !quiet {
-                                eprintln!("invalid: {e}");
+                                crate::output::say!("invalid: {e}");
                             }
                             ("invalid", e.summary())
                         }
@@ -280,7 +280,7 @@ fn summarise(data: &Path, stats: batchgen_core::RenderStats, quiet: bool, out: O
     let place = out
         .map(|d| format!(" into {}", d.display()))
         .unwrap_or_default();
-    eprintln!(
+    crate::output::say!(
         "{}: rendered {} of {} rows{place}; {} invalid",
         data.display(),
         stats.rendered,

@@ -117,7 +117,7 @@ pub fn run(args: RunArgs, quiet: bool) -> anyhow::Result<Outcome> {
     )?;
     if !quiet {
         checked.warn_cells(&args.inputs.data);
-        checked.print_invalid(&mut std::io::stderr().lock())?;
+        checked.report_invalid()?;
     }
     checked.refuse_if_strict(args.strict, &args.inputs.data)?;
     let out = batch::out_dir(args.out.as_deref(), &args.inputs.data, tally.shard, quiet);
@@ -170,6 +170,7 @@ async fn run_async(
     quiet: bool,
 ) -> anyhow::Result<Outcome> {
     let rows = checked.rows;
+    let mut checked = checked;
     // Where to, and as whom.
     let sandbox = if args.sandbox {
         Some(start_run_sandbox(&args, quiet).await?)
@@ -244,6 +245,7 @@ async fn run_async(
         manifest_csv: style,
         rows,
         invalid: (checked.shown(), checked.invalid),
+        keys: checked.take_keys(),
         keyed: args.inputs.key.is_some(),
         sandbox: args.sandbox,
         quiet,
@@ -282,7 +284,7 @@ impl Extras for RunExtras {
         };
         let (auth, ephemeral) = WebhookAuth::for_run(header);
         if ephemeral && !self.quiet {
-            eprintln!(
+            crate::output::say!(
                 "note: this journal predates webhook secrets; callbacks for projects sent before this resume cannot be verified and are polled instead"
             );
         }
@@ -292,7 +294,7 @@ impl Extras for RunExtras {
         config.poll = PollConfig::safety_net(interval, self.poll_cap.max(interval));
         config.callbacks = Some(callbacks);
         if !self.quiet {
-            eprintln!(
+            crate::output::say!(
                 "webhooks: receiving on {} (the vendor calls {}/batchgen/v1/{}/<row> with a per-row token); safety-net polls from {}s after each submission",
                 w.listener
                     .local_addr()

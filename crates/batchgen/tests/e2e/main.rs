@@ -19,3 +19,4 @@ mod run_webhook;
 mod sandbox_cli;
 mod shard;
 mod spreadsheets;
+mod terminal;

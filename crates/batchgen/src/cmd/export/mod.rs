@@ -102,7 +102,7 @@ pub fn run(args: ExportArgs, quiet: bool) -> anyhow::Result<Outcome> {
     checked.blank = reader.blank_rows();
     if !quiet {
         checked.warn_cells(&args.data);
-        checked.print_invalid(&mut std::io::stderr().lock())?;
+        checked.report_invalid()?;
     }
     checked.refuse_if_strict(args.strict, &args.data)?;
     let out = batch::out_dir(args.out.as_deref(), &args.data, tally.shard, quiet);
@@ -137,6 +137,7 @@ pub fn run(args: ExportArgs, quiet: bool) -> anyhow::Result<Outcome> {
         manifest_csv: style,
         rows: checked.rows,
         invalid: (checked.shown(), checked.invalid),
+        keys: checked.take_keys(),
         keyed: args.key.is_some(),
         sandbox: false,
         quiet,
