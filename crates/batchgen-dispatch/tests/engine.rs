@@ -55,6 +55,7 @@ async fn lost_create(
     let (name, _) = job("k1", &tag);
     journal
         .record(Event::Submitting {
+            name: None,
             hash: None,
             row: 1,
             key: "k1".into(),
@@ -469,6 +470,7 @@ mod exports {
         for (row, at) in [(1, now), (2, now), (3, now), (4, now + 60_000)] {
             journal
                 .record(Event::Submitting {
+                    name: None,
                     hash: None,
                     row,
                     key: format!("k{row}"),

@@ -57,7 +57,7 @@ use crate::counters::{ProgressHandle, Snapshot, inc};
 use crate::download::Downloader;
 use crate::error::EngineError;
 use crate::job::JobInput;
-use crate::journal::{Event, Journal, Replay, RowRecord, now_ms};
+use crate::journal::{Event, FailReason, Journal, Replay, RowRecord, RowState, now_ms};
 use crate::lookup::LookupSchedule;
 use crate::manifest::{self, Entry, Layout, Status};
 use crate::poll::PollConfig;
@@ -349,6 +349,15 @@ impl Engine {
                     error: r.error,
                     inputs: Vec::new().into(),
                     changed: false,
+                    failure_class: match r.state {
+                        RowState::Failed => r.reason.map(FailReason::as_str),
+                        RowState::Unknown => Some("unknown"),
+                        RowState::Invalid => Some("invalid"),
+                        _ => None,
+                    },
+                    name: r.name,
+                    submitted_at: r.submitted_at,
+                    ended_at: r.ended_at,
                 };
                 match ctx.config.layout {
                     Layout::Projects => entry.project_id = r.project_id,

@@ -269,6 +269,17 @@ pub enum FailReason {
 }
 
 impl FailReason {
+    /// Its name, as the journal and the manifest's `failure_class` write it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailReason::RenderTimeout => "render_timeout",
+            FailReason::RetriesExhausted => "retries_exhausted",
+            FailReason::Download => "download",
+            FailReason::Rejected => "rejected",
+            FailReason::RenderFailed => "render_failed",
+        }
+    }
+
     /// Whether `--resume` alone re-attempts the row.
     pub fn is_transient(self) -> bool {
         matches!(
@@ -292,6 +303,10 @@ pub enum Event {
         /// row changed. Absent in journals of earlier versions.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         hash: Option<String>,
+        /// The name the project is sent with (what a lookup goes by, and the manifest's
+        /// `name`). Absent in journals of earlier versions.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        name: Option<String>,
         /// When.
         at: u64,
     },

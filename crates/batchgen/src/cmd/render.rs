@@ -73,7 +73,25 @@ pub struct Prepared {
 /// Loads the template and the CSV, compiles, and checks keys. Any failure here means nothing
 /// was done (exit 2).
 pub fn prepare(inputs: &Inputs, quiet: bool) -> anyhow::Result<Prepared> {
-    let source = TemplateSource::from_path(&inputs.template)?;
+    prepare_named(inputs, quiet, None)
+}
+
+/// [`prepare`], the template's top-level `name` replaced by `name` (`run --name`; see
+/// [`crate::cmd::run`]), `{{@run}}` in it made [`batchgen_dispatch::naming::RUN_PLACEHOLDER`]
+/// for the engine to fill in.
+pub fn prepare_named(inputs: &Inputs, quiet: bool, name: Option<&str>) -> anyhow::Result<Prepared> {
+    let mut source = TemplateSource::from_path(&inputs.template)?;
+    if let Some(name) = name {
+        let mut document = source.document().clone();
+        if let Some(object) = document.as_object_mut() {
+            let mut text = name.to_owned();
+            for run in ["{{@run}}", "{{ @run }}"] {
+                text = text.replace(run, batchgen_dispatch::naming::RUN_PLACEHOLDER);
+            }
+            object.insert("name".into(), text.into());
+        }
+        source = TemplateSource::from_value(&inputs.template, document)?;
+    }
     if !quiet {
         for w in source.warnings() {
             crate::output::say!("warning: {}", w.message);

@@ -9,6 +9,7 @@ mod export_faults;
 mod export_list;
 mod export_resume;
 mod incremental;
+mod names;
 mod render;
 mod run_auth;
 mod run_drafts;
