@@ -137,7 +137,7 @@ async fn resume_adopts_the_project_of_a_row_caught_while_submitting() {
     assert!(manifest.contains(created.as_str()), "{manifest}");
     // attempts counts the create sent by the first run.
     assert!(
-        manifest.contains(",ready,") && manifest.contains(",1,,,,k1"),
+        manifest.contains(",ready,") && manifest.contains(",1,,,,demo [k1] #"),
         "{manifest}"
     );
     sb.shutdown().await;
