@@ -180,9 +180,9 @@ fn estimate(eta: &mut Eta, s: &Snapshot, total: u64) -> Option<Duration> {
 async fn bar(progress: ProgressHandle, total: u64, mut stop: oneshot::Receiver<()>) {
     let pb = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
     let template = if output::color() {
-        "{spinner:.cyan} [{elapsed_precise}] {bar:30.cyan/blue} {pos}/{len} {msg}"
+        "{spinner:.cyan} [{elapsed_precise}] {bar:30.cyan/blue} {pos}/{len} {wide_msg}"
     } else {
-        "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} {msg}"
+        "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} {wide_msg}"
     };
     pb.set_style(
         ProgressStyle::with_template(template)
