@@ -49,7 +49,7 @@ pub enum CredentialsError {
         missing: &'static str,
     },
     /// The key file could not be read.
-    #[error("read key file {}: {source}", path.display())]
+    #[error("read key file {}", path.display())]
     KeyFileRead {
         /// The file.
         path: PathBuf,

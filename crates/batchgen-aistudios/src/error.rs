@@ -182,7 +182,7 @@ pub enum ApiErrorKind {
         reason: String,
     },
     /// An id given to the call cannot be put into the request path; nothing was sent.
-    #[error("{0}")]
+    #[error(transparent)]
     InvalidId(#[from] SegmentError),
     /// An argument was rejected before sending (e.g. a watermark position outside 0..1).
     #[error("{0}")]

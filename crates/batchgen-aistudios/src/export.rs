@@ -232,7 +232,7 @@ impl Watermark {
 }
 
 /// Reads an RFC 3339 time as milliseconds since the Unix epoch (see [`Export::created_at_ms`]).
-fn parse_rfc3339_ms(text: &str) -> Option<u64> {
+pub(crate) fn parse_rfc3339_ms(text: &str) -> Option<u64> {
     let mut t = text.trim().to_ascii_uppercase();
     if t.as_bytes().get(10) == Some(&b' ') {
         t.replace_range(10..11, "T");

@@ -16,6 +16,14 @@
 //!   `{"success":true,"data":{...}}` or `{"success":false,"error":{"code","msg"}}`, the latter
 //!   possibly with HTTP 200.
 //! - v2 (`/v2/...`, exports): `Authorization: Bearer <key>`; answers are bare objects/arrays.
+//!
+//! Layout: `client` (one method per call; `client/` holds the calls on existing projects and
+//! the account, and the v2 exports), `config` and `credentials` (where and as whom), `token`
+//! (the shared access token of an app id), `secret`, `segment` (ids in URL paths), `envelope`
+//! and `lenient` (reading answers), `error` (an [`ApiError`] and its [`ErrorClass`]),
+//! `retry_after`; the vendor's objects: `project`, `project_export`, `render_progress`,
+//! `export` (v2), `account` (avatars, workspaces), `webhook` (the body posted when a render
+//! ends).
 
 mod account;
 mod client;

@@ -125,6 +125,14 @@ pub struct ProjectInfo {
 }
 
 impl ProjectInfo {
+    /// When the project last changed (an export counts), in milliseconds since the Unix
+    /// epoch: `updatedAt` read as RFC 3339. `None` when absent or not such a time.
+    pub fn updated_at_ms(&self) -> Option<u64> {
+        self.updated_at
+            .as_deref()
+            .and_then(crate::export::parse_rfc3339_ms)
+    }
+
     /// Reads one project object (`id` or `projectId`; `download_url` or `downloadUrl`;
     /// `state` or `status`). Unknown fields are ignored.
     pub(crate) fn from_value(v: &Value) -> Result<ProjectInfo, String> {

@@ -3,7 +3,9 @@
 
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+// tokio's clock: the same as std's in a run, and paused time in the tests.
+use tokio::time::Instant;
 
 use tokio::sync::Mutex;
 
@@ -109,7 +111,7 @@ mod tests {
         Ok(Secret::new(format!("token-{i}")))
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn caches_and_shares_one_fetch() {
         let cache = Arc::new(TokenCache::new(Duration::from_secs(3600)));
         let n = Arc::new(AtomicUsize::new(0));
@@ -127,7 +129,7 @@ mod tests {
         assert_eq!(cache.fetches(), 1);
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn a_burst_of_rejections_refreshes_once() {
         let cache = Arc::new(TokenCache::new(Duration::from_secs(3600)));
         let n = Arc::new(AtomicUsize::new(0));
@@ -145,38 +147,29 @@ mod tests {
         assert_eq!(n.load(Ordering::SeqCst), 2);
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn old_tokens_are_renewed_ahead_of_use() {
-        let cache = TokenCache::new(Duration::from_millis(30));
+        // Paused time: the 20 ms fetch takes 20 ms exactly, and the sleeps below land on
+        // either side of the 30 s age, never near it.
+        let cache = TokenCache::new(Duration::from_secs(30));
         let n = Arc::new(AtomicUsize::new(0));
+        let token = || async {
+            let t = cache.get(None, || slow_fetch(n.clone())).await.unwrap();
+            t.expose().to_owned()
+        };
+        assert_eq!(token().await, "token-0");
+        assert_eq!(token().await, "token-0");
+        tokio::time::sleep(Duration::from_secs(29)).await;
         assert_eq!(
-            cache
-                .get(None, || slow_fetch(n.clone()))
-                .await
-                .unwrap()
-                .expose(),
-            "token-0"
+            token().await,
+            "token-0",
+            "a token younger than its refresh age is kept"
         );
-        assert_eq!(
-            cache
-                .get(None, || slow_fetch(n.clone()))
-                .await
-                .unwrap()
-                .expose(),
-            "token-0"
-        );
-        tokio::time::sleep(Duration::from_millis(40)).await;
-        assert_eq!(
-            cache
-                .get(None, || slow_fetch(n.clone()))
-                .await
-                .unwrap()
-                .expose(),
-            "token-1"
-        );
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        assert_eq!(token().await, "token-1");
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn waiters_share_a_failed_fetch_and_the_next_caller_tries_again() {
         let cache = Arc::new(TokenCache::new(Duration::from_secs(3600)));
         let attempts = Arc::new(AtomicUsize::new(0));

@@ -211,7 +211,7 @@ pub enum InputError {
     },
     /// The CSV holds bytes that are not text in its encoding.
     #[error(
-        "{}:{line}: this line is not valid {encoding}: save the file as UTF-8 (in Excel: \"CSV UTF-8\"), or give its encoding",
+        "read {}:{line}: this line is not valid {encoding}: save the file as UTF-8 (in Excel: \"CSV UTF-8\"), or give its encoding",
         path.display()
     )]
     Encoding {
@@ -225,7 +225,7 @@ pub enum InputError {
     /// A quoted cell is never closed, or is closed lines later with text after its closing
     /// quote: the rows after it would silently become part of one cell.
     #[error(
-        "{}:{line}: the quote that opens column {column}{} on this line {}: close the quote, or write a quote inside a cell as two (\"\")",
+        "read {}:{line}: the quote that opens column {column}{} on this line {}: close the quote, or write a quote inside a cell as two (\"\")",
         path.display(),
         name.as_ref().map(|n| format!(" ({n:?})")).unwrap_or_default(),
         match closes {
@@ -246,7 +246,7 @@ pub enum InputError {
         closes: Option<u64>,
     },
     /// Two header cells before the last named column are empty.
-    #[error("{}: columns {first} and {second} have no name in the header: name them, or delete them if they are empty", path.display())]
+    #[error("read the header of {}: columns {first} and {second} have no name: name them, or delete them if they are empty", path.display())]
     UnnamedColumns {
         /// The CSV path.
         path: PathBuf,

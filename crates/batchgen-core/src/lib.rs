@@ -13,6 +13,15 @@
 //!    column (RFC 7396);
 //! 4. **validation** against the AI Studios project schema and rules ([`validate`]).
 //!
+//! Layout, one idea a module: `template` (the file, [`TemplateSource`], compiled once into a
+//! [`Template`]), `hole` (the strings holding placeholders), `binding` (headers that name a
+//! place), `patch` (the `--patch` file and the per-row `patch`/`merge` columns), `value_type`
+//! (the typed conversions both share), `key` (row keys), `row` (the streamed CSV reader: its
+//! encoding, blank rows, positions), `render` (rows in parallel, in order, into a [`Sink`]),
+//! [`validate`] (the schema and the rules), `site_check` (that validation planned once per
+//! template, at the sites rows can change), `project` and `pointer` (walking a project, RFC
+//! 6901), [`error`] (typed errors whose messages read after "failed to").
+//!
 //! ```
 //! use batchgen_core::{render_stream, RenderedRow, RowReader, Template, TemplateSource};
 //!

@@ -289,12 +289,7 @@ impl Budget {
             }),
         });
         let (pacing, adaptive) = match setting {
-            RateSetting::Fixed(rate) => {
-                let quota = Quota::with_period(rate.period())
-                    .expect("a rate's period is above zero")
-                    .allow_burst(NonZeroU32::MIN);
-                (Pacing::Fixed(RateLimiter::direct(quota)), None)
-            }
+            RateSetting::Fixed(rate) => (Pacing::Fixed(RateLimiter::direct(quota(rate))), None),
             RateSetting::Auto => {
                 let aimd = Arc::new(Mutex::new(Aimd::new(max_rate, Instant::now())));
                 (Pacing::Adaptive(aimd.clone()), Some(aimd))
@@ -429,6 +424,13 @@ enum Pacing {
     Adaptive(Arc<Mutex<Aimd>>),
 }
 
+/// The fixed rate's quota: one cell per [`Rate::period`], a burst of one.
+fn quota(rate: Rate) -> Quota {
+    Quota::with_period(rate.period())
+        .expect("a rate's period is above zero")
+        .allow_burst(NonZeroU32::MIN)
+}
+
 /// The pacer: wait for a waiter, then for the shared pause, then for the limiter; hand the cell
 /// to the most urgent waiter still waiting.
 async fn pace(shared: Arc<Shared>, pacing: Pacing) {
@@ -524,47 +526,63 @@ mod tests {
         assert_eq!(r.period(), Duration::from_millis(208));
     }
 
-    /// No 1-second window holds more than the rate, even with many tasks waiting at once.
+    /// No 1-second window holds more than the rate, even with many tasks waiting at once
+    /// (the budget's own count of grants per window, taken as it grants).
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn grants_never_exceed_the_rate_in_any_window() {
         let budget = Arc::new(Budget::new("40/s".parse().unwrap()));
         let stop = CancellationToken::new();
-        let times = Arc::new(Mutex::new(Vec::new()));
         let mut tasks = Vec::new();
         for _ in 0..60 {
-            let (b, s, t) = (Arc::clone(&budget), stop.clone(), Arc::clone(&times));
+            let (b, s) = (Arc::clone(&budget), stop.clone());
             tasks.push(tokio::spawn(async move {
                 b.acquire(Priority::Poll, &s).await.unwrap();
-                t.lock().unwrap().push(std::time::Instant::now());
             }));
         }
-        for t in tasks {
-            t.await.unwrap();
+        // A hang guard, not a margin: 60 grants at 40/s take about 1.5 s.
+        tokio::time::timeout(Duration::from_secs(60), async {
+            for t in tasks {
+                t.await.unwrap();
+            }
+        })
+        .await
+        .expect("every waiter is served");
+        assert_eq!(budget.granted(), 60);
+        let peak = budget.peak_per_window();
+        assert!((1..=40).contains(&peak), "{peak}");
+    }
+
+    /// The fixed rate's quota on governor's fake clock: cells come exactly one period apart,
+    /// so 60 take 59 periods (about 1.5 s at 40/s, the budget used, not wasted) and no second
+    /// holds more than 40.
+    #[test]
+    fn the_fixed_quota_grants_one_cell_a_period_on_a_fake_clock() {
+        use governor::clock::{Clock, FakeRelativeClock};
+        let rate: Rate = "40/s".parse().unwrap();
+        let clock = FakeRelativeClock::default();
+        let limiter = RateLimiter::direct_with_clock(quota(rate), clock.clone());
+        let mut times = Vec::new();
+        while times.len() < 60 {
+            match limiter.check() {
+                Ok(()) => times.push(Duration::from(clock.now())),
+                Err(not_until) => clock.advance(not_until.wait_time_from(clock.now())),
+            }
         }
-        let mut times = times.lock().unwrap().clone();
-        times.sort();
-        assert_eq!(times.len(), 60);
-        assert!(
-            budget.peak_per_window() <= 40,
-            "{}",
-            budget.peak_per_window()
-        );
         for (i, &t) in times.iter().enumerate() {
             let in_window = times[i..]
                 .iter()
-                .take_while(|&&u| u.duration_since(t) < Duration::from_secs(1))
+                .take_while(|&&u| u - t < Duration::from_secs(1))
                 .count();
             assert!(in_window <= 40, "{in_window} grants within one second");
         }
-        // 60 grants at 40/s take about 1.5 s: the budget is used, not wasted.
-        let span = times[59].duration_since(times[0]);
+        assert_eq!(times[59].as_nanos(), 59 * rate.period().as_nanos());
         assert!(
-            span >= Duration::from_millis(1450) && span < Duration::from_millis(2000),
-            "{span:?}"
+            times[59] >= Duration::from_millis(1450) && times[59] < Duration::from_millis(1600)
         );
     }
 
-    #[tokio::test]
+    /// On paused time the pause is exact: no grant before the later deadline.
+    #[tokio::test(start_paused = true)]
     async fn retry_after_pauses_everyone() {
         let budget = Budget::new("1000/s".parse().unwrap());
         let stop = CancellationToken::new();
@@ -638,14 +656,26 @@ mod tests {
         assert_eq!(budget.granted(), 3);
         stop.cancel();
         assert_eq!(budget.acquire(Priority::Submit, &stop).await, Err(Stopped));
+    }
+
+    /// A waiter whose run stops gives up at once, though its cell is a minute away.
+    #[tokio::test]
+    async fn a_waiter_gives_up_when_its_run_stops() {
+        let budget = Budget::new("1/min".parse().unwrap());
+        let stop = CancellationToken::new();
+        budget.acquire(Priority::Submit, &stop).await.unwrap();
         let other = CancellationToken::new();
         let waiting = budget.acquire(Priority::Poll, &other);
         let canceller = async {
             tokio::time::sleep(Duration::from_millis(5)).await;
             other.cancel();
         };
-        let (r, ()) = tokio::join!(waiting, canceller);
-        // Either it was granted before the cancel or it gave up; it never hangs.
-        assert!(r.is_ok() || r == Err(Stopped));
+        let (r, ()) = tokio::time::timeout(Duration::from_secs(30), async {
+            tokio::join!(waiting, canceller)
+        })
+        .await
+        .expect("a stopped waiter never hangs");
+        assert_eq!(r, Err(Stopped));
+        assert_eq!(budget.granted(), 1);
     }
 }

@@ -41,7 +41,7 @@ pub enum DownloadError {
         expected: u64,
     },
     /// The file could not be written.
-    #[error("save the video to {}: {source}", .path.display())]
+    #[error("save the video to {}", .path.display())]
     Io {
         /// The file.
         path: PathBuf,

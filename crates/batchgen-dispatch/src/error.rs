@@ -5,6 +5,19 @@ use std::path::PathBuf;
 
 use crate::journal::JournalError;
 
+/// `e` and each of its causes, after ": ": the one line a row's `error` (journal, manifest)
+/// keeps of an error, since such an error is kept as text.
+pub(crate) fn chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        text.push_str(": ");
+        text.push_str(&c.to_string());
+        cause = c.source();
+    }
+    text
+}
+
 /// A failure of the run itself: its files could not be kept.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -13,7 +26,7 @@ pub enum EngineError {
     #[error(transparent)]
     Journal(#[from] JournalError),
     /// The manifest could not be written.
-    #[error("write the manifest in {}: {source}", .dir.display())]
+    #[error("write the manifest in {}", .dir.display())]
     Manifest {
         /// The output directory.
         dir: PathBuf,

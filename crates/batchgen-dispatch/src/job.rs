@@ -2,14 +2,17 @@
 //!
 //! The engine is built around a [`JobKind`]: each kind brings a submit call, a poll call and a
 //! lookup (to find what a create whose answer was lost made), and everything else (budget,
-//! retries, journal, resume, manifest, downloads, progress, Ctrl-C) is shared. Two kinds:
-//! [`JobKind::CreateProject`] (`batchgen run`) and [`JobKind::Export`] (`batchgen export`).
+//! retries, journal, resume, manifest, downloads, progress, Ctrl-C) is shared. Three kinds:
+//! [`JobKind::CreateProject`] (`batchgen run`), [`JobKind::ExportProject`] (`batchgen
+//! export`, the v3 export of an existing project) and [`JobKind::Export`] (`batchgen export
+//! --api v2`).
 
 use std::fmt;
 use std::time::Duration;
 
 use batchgen_aistudios::{
-    ApiError, Client, ExportRequest, ExportStatus, Progress, ProjectId, ProjectQuery,
+    ApiError, Client, ExportRequest, ExportStatus, Progress, ProjectExport, ProjectId, ProjectInfo,
+    ProjectQuery, ProjectState, Resolution,
 };
 use bytes::Bytes;
 use std::sync::Arc;
@@ -32,6 +35,16 @@ pub enum JobKind {
         /// The project JSON, compact, as sent.
         body: Bytes,
     },
+    /// Export an existing project through v3 (`POST /api/odin/v3/editor/project/export`): a
+    /// draft made by `batchgen run --draft` or one made in the vendor's editor. The remote id
+    /// is the project's id; it is followed like a created project (progress, webhook).
+    ///
+    /// Every export starts a paid render, so one whose answer was lost is looked up (the
+    /// project's state and last change, `GET /editor/project/{id}`) before it is sent again.
+    ExportProject {
+        /// The export request as sent (its `webhookUrl` set per row with webhooks).
+        request: ProjectExport,
+    },
     /// Export an existing project through the v2 endpoints, in `folder_id` (or "direct" when
     /// `None`), with the request's optional watermark. The remote id is the export id.
     Export {
@@ -51,6 +64,16 @@ impl fmt::Debug for JobKind {
             JobKind::CreateProject { body } => f
                 .debug_struct("CreateProject")
                 .field("body", &format_args!("<{} bytes>", body.len()))
+                .finish(),
+            JobKind::ExportProject { request } => f
+                .debug_struct("ExportProject")
+                .field("project_id", &request.project_id)
+                .field("workspace_id", &request.workspace_id)
+                .field("resolution", &request.resolution)
+                .field(
+                    "webhook_url",
+                    &request.webhook_url.as_ref().map(|_| "<per-row url>"),
+                )
                 .finish(),
             JobKind::Export {
                 folder_id,
@@ -84,6 +107,9 @@ pub(crate) enum Found {
     One(String),
     /// Nothing: send the create again.
     Nothing,
+    /// The lookup cannot tell whether the lost create acted, and sending it again could pay
+    /// twice: the row ends `unknown`, with this reason.
+    Undecidable(String),
     /// More than one remote object could be the row's, or another row of the run may be
     /// creating one right now: send the create again rather than guess.
     Ambiguous {
@@ -135,7 +161,9 @@ pub struct Job {
 pub enum JobInput {
     /// A row that rendered to a project: `batchgen run`.
     Project(ProjectRow),
-    /// A row that names a project to export: `batchgen export`.
+    /// A row that names a project to export through v3: `batchgen export`.
+    ProjectExport(ProjectExportRow),
+    /// A row that names a project to export through v2: `batchgen export --api v2`.
     Export(ExportRow),
     /// A row that did not make a job; it goes into the manifest as `invalid`.
     Invalid {
@@ -150,7 +178,8 @@ pub enum JobInput {
     },
 }
 
-/// What `batchgen run` sets in every project it sends (`--resolution`, `--workspace`, `--draft`).
+/// What `batchgen run` sets in every project it sends (`--resolution`, `--workspace`,
+/// `--draft`), and `batchgen export` in every v3 export (`--resolution`, `--workspace`).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ProjectFlags {
     /// `resolution`: `4k`, `1080`, `720` or `480`.
@@ -180,7 +209,23 @@ pub struct ProjectRow {
     pub inputs: Vec<String>,
 }
 
-/// A valid row of `batchgen export`: export project `project_id` (in `folder_id`, or direct
+/// A valid row of `batchgen export` (v3): export project `project_id` with the run's
+/// `--resolution` and `--workspace` ([`ProjectFlags`]). Its [`Job::name`] is the key.
+#[derive(Clone, Debug)]
+pub struct ProjectExportRow {
+    /// Row number (1-based, as in the CSV).
+    pub row: u64,
+    /// Row key (unique in the run).
+    pub key: String,
+    /// The file stem for the row's video (`videos/<stem>.mp4`), safe as a file name.
+    pub file_stem: String,
+    /// The project to export.
+    pub project_id: ProjectId,
+    /// The row's input cells, for the manifest.
+    pub inputs: Vec<String>,
+}
+
+/// A valid row of `batchgen export --api v2`: export project `project_id` (in `folder_id`, or direct
 /// when `None`). Its [`Job::name`] is the key: exports carry no name of batchgen's choosing.
 #[derive(Clone, Debug)]
 pub struct ExportRow {
@@ -205,6 +250,7 @@ impl JobInput {
     pub fn row(&self) -> u64 {
         match self {
             JobInput::Project(p) => p.row,
+            JobInput::ProjectExport(e) => e.row,
             JobInput::Export(e) => e.row,
             JobInput::Invalid { row, .. } => *row,
         }
@@ -244,6 +290,30 @@ impl JobInput {
                     Err(e) => Err((p.row, p.key, e.to_string(), p.inputs)),
                 }
             }
+            JobInput::ProjectExport(e) => {
+                let resolution = match projects.resolution.as_deref().map(str::parse::<Resolution>)
+                {
+                    None => None,
+                    Some(Ok(r)) => Some(r),
+                    Some(Err(err)) => return Err((e.row, e.key, err.to_string(), e.inputs)),
+                };
+                let mut request = ProjectExport::new(e.project_id);
+                request.resolution = resolution;
+                request.workspace_id.clone_from(&projects.workspace_id);
+                // What the row asks for: the project and its settings, not the per-run URL.
+                let hash = digest(&[&serde_json::to_vec(&request).unwrap_or_default()]);
+                request.webhook_url = webhooks.map(|w| w.url(e.row));
+                Ok(Job {
+                    hash,
+                    row: e.row,
+                    name: e.key.clone(),
+                    key: e.key,
+                    file_stem: e.file_stem,
+                    kind: JobKind::ExportProject { request },
+                    draft: false,
+                    inputs: e.inputs.into(),
+                })
+            }
             JobInput::Export(e) => Ok(Job {
                 hash: digest(&[
                     e.folder_id.as_deref().unwrap_or("").as_bytes(),
@@ -274,6 +344,65 @@ impl JobInput {
     }
 }
 
+/// Whether the v3 export of `info`'s project whose answer was lost (sent at `since_ms`, if
+/// known) started a render, from the project as `GET /editor/project/{id}` shows it:
+///
+/// - still a draft: the export never acted — send it again;
+/// - rendering, exported or failed, last changed (`updatedAt`) at or after the send minus
+///   [`EXPORT_CLOCK_SKEW`]: that render is the export's — adopt the project, and follow it;
+/// - rendering, exported or failed, last changed before: an older render (a project exported
+///   before, sent anyway) — the export never acted, send it again;
+/// - no readable `updatedAt` (or no send time): a render in progress is adopted (sending
+///   again would restart it and pay twice); a finished or failed one cannot be told from an
+///   older render, so the row ends `unknown` rather than pay twice.
+pub(crate) fn find_export(info: &ProjectInfo, since_ms: Option<u64>) -> Found {
+    decide_export(
+        info.id.as_str(),
+        &info.state,
+        info.updated_at_ms(),
+        since_ms,
+    )
+}
+
+/// [`find_export`] on the fields it reads.
+fn decide_export(
+    id: &str,
+    state: &ProjectState,
+    updated_at_ms: Option<u64>,
+    since_ms: Option<u64>,
+) -> Found {
+    if *state == ProjectState::Draft {
+        return Found::Nothing;
+    }
+    match (updated_at_ms, since_ms) {
+        (Some(at), Some(since)) => {
+            if at >= since.saturating_sub(EXPORT_CLOCK_SKEW.as_millis() as u64) {
+                Found::One(id.to_owned())
+            } else {
+                Found::Nothing
+            }
+        }
+        _ if *state == ProjectState::Rendering => Found::One(id.to_owned()),
+        _ => Found::Undecidable(format!(
+            "project {id} is {} and its answer gives no time of its last change, so it cannot be told whether this export or an earlier one rendered it",
+            state_word(state)
+        )),
+    }
+}
+
+/// A state in messages.
+fn state_word(s: &ProjectState) -> &str {
+    match s {
+        ProjectState::Rendering => "rendering",
+        ProjectState::Completed => "exported",
+        ProjectState::Failed => "failed",
+        ProjectState::Draft => "a draft",
+        ProjectState::Unknown => "in no state the answer gives",
+        ProjectState::Other(w) => w,
+        _ => "in a state not documented",
+    }
+}
+
 /// `sha256:` and the hex SHA-256 of `parts`, concatenated.
 fn digest(parts: &[&[u8]]) -> String {
     use sha2::{Digest, Sha256};
@@ -290,15 +419,16 @@ impl JobKind {
     pub(crate) fn release_payload(&mut self) {
         match self {
             JobKind::CreateProject { body } => *body = Bytes::new(),
-            JobKind::Export { .. } => {}
+            JobKind::ExportProject { .. } | JobKind::Export { .. } => {}
         }
     }
 
     /// For exports, what concurrent creates are compared by (`folder/project`); `None` for
-    /// projects, whose lookups go by a name unique to the row.
+    /// projects, whose lookups go by a name unique to the row, and v3 exports, whose lookup
+    /// reads the one project (the CLI refuses a project exported by two rows of one run).
     pub(crate) fn target(&self) -> Option<String> {
         match self {
-            JobKind::CreateProject { .. } => None,
+            JobKind::CreateProject { .. } | JobKind::ExportProject { .. } => None,
             JobKind::Export {
                 folder_id,
                 project_id,
@@ -320,14 +450,47 @@ impl JobKind {
     pub(crate) fn known_project(&self) -> Option<&str> {
         match self {
             JobKind::CreateProject { .. } => None,
+            JobKind::ExportProject { request } => Some(request.project_id.as_str()),
             JobKind::Export { project_id, .. } => Some(project_id),
+        }
+    }
+
+    /// The manifest's `project_id` once the remote object is `remote` (or given up: `None`),
+    /// and its `export_id` ([`crate::manifest::Layout::Exports`]).
+    pub(crate) fn manifest_ids(
+        &self,
+        remote: Option<String>,
+    ) -> (Option<String>, Option<Option<String>>) {
+        match self {
+            JobKind::CreateProject { .. } => (remote, None),
+            // The remote object is the project itself.
+            JobKind::ExportProject { request } => (
+                Some(remote.unwrap_or_else(|| request.project_id.as_str().to_owned())),
+                None,
+            ),
+            JobKind::Export { project_id, .. } => (Some(project_id.clone()), Some(remote)),
+        }
+    }
+
+    /// Why a row whose create answer was lost ends `unknown`: `why` no lookup could tell, and
+    /// what the user can do.
+    pub(crate) fn unknown_message(&self, name: &str, why: &str) -> String {
+        match self {
+            JobKind::ExportProject { request } => format!(
+                "find out whether the export whose answer was lost started a render of project {}: {why}; it may be rendering and be paid for (look at it in the vendor's dashboard); the row is not sent again unless a later run is given --resubmit-unknown",
+                request.project_id
+            ),
+            _ => format!(
+                "find out whether the create whose answer was lost made a project: {why}; a project named \"{name}\" may exist and render (look for it in the vendor's dashboard); the row is not sent again unless a later run is given --resubmit-unknown"
+            ),
         }
     }
 
     /// Whether the kind's lookup list shows a remote object only once its work is done — the
     /// v3 project list shows only exported projects — so that a lookup finding nothing must be
     /// asked again over the time a render takes ([`crate::lookup`]). The v2 export list shows
-    /// exports in progress: one lookup answers.
+    /// exports in progress, and a v3 export's project shows its state at once: one lookup
+    /// answers.
     pub(crate) fn listed_only_when_done(&self) -> bool {
         matches!(self, JobKind::CreateProject { .. })
     }
@@ -336,6 +499,7 @@ impl JobKind {
     pub(crate) fn create_what(&self) -> &'static str {
         match self {
             JobKind::CreateProject { .. } => "create the project",
+            JobKind::ExportProject { .. } => "export the project",
             JobKind::Export { .. } => "create the export",
         }
     }
@@ -345,6 +509,10 @@ impl JobKind {
         match self {
             JobKind::CreateProject { body } => client
                 .create_project(body)
+                .await
+                .map(|id| id.as_str().to_owned()),
+            JobKind::ExportProject { request } => client
+                .export_project(request)
                 .await
                 .map(|id| id.as_str().to_owned()),
             JobKind::Export {
@@ -361,7 +529,7 @@ impl JobKind {
     /// Asks where the remote object stands (one request).
     pub(crate) async fn poll(&self, client: &Client, remote: &str) -> Result<Polled, ApiError> {
         match self {
-            JobKind::CreateProject { .. } => {
+            JobKind::CreateProject { .. } | JobKind::ExportProject { .. } => {
                 let id = ProjectId::new(remote).map_err(|e| {
                     ApiError::new(
                         batchgen_aistudios::Call::Progress,
@@ -420,6 +588,7 @@ impl JobKind {
     ///   row of the run; adopted only when exactly one is left and no other row of the run has
     ///   a create pending for the same project (see [`crate::claims`]). Without a known send
     ///   time, or an export without a readable `created_at`, nothing is adopted.
+    /// - v3 exports: see [`find_export`].
     pub(crate) async fn find(
         &self,
         client: &Client,
@@ -438,6 +607,15 @@ impl JobKind {
                             && !lookup.exclude.iter().any(|x| x == p.id.as_str())
                     })
                     .map_or(Found::Nothing, |p| Found::One(p.id.as_str().to_owned())))
+            }
+            JobKind::ExportProject { request } => {
+                match client.get_project(&request.project_id).await {
+                    Ok(info) => Ok(find_export(&info, lookup.since_ms)),
+                    // No such project: no export of it can have started (sending it again
+                    // fails the row with the server's own words).
+                    Err(e) if e.status() == Some(404) => Ok(Found::Nothing),
+                    Err(e) => Err(e),
+                }
             }
             JobKind::Export {
                 folder_id,
@@ -465,5 +643,59 @@ impl JobKind {
                 Ok(lookup.claims.adopt(lookup.row, &target, candidates))
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_lost_v3_export_is_adopted_only_when_the_project_changed_since_it_was_sent() {
+        let since = 1_000_000;
+        let skew = EXPORT_CLOCK_SKEW.as_millis() as u64;
+        let one = Found::One("p".into());
+        // A draft: the export never acted.
+        assert_eq!(
+            decide_export("p", &ProjectState::Draft, Some(since), Some(since)),
+            Found::Nothing
+        );
+        for state in [
+            ProjectState::Rendering,
+            ProjectState::Completed,
+            ProjectState::Failed,
+        ] {
+            // Changed after the send (or within the clock skew before it): this export's.
+            assert_eq!(
+                decide_export("p", &state, Some(since + 10), Some(since)),
+                one
+            );
+            assert_eq!(
+                decide_export("p", &state, Some(since - skew), Some(since)),
+                one
+            );
+            // Changed before: an older render; the export never acted.
+            assert_eq!(
+                decide_export("p", &state, Some(since - skew - 1), Some(since)),
+                Found::Nothing
+            );
+        }
+        // No time: a render in progress is adopted (sending again would restart it), a
+        // finished one cannot be told from an older render.
+        assert_eq!(
+            decide_export("p", &ProjectState::Rendering, None, Some(since)),
+            one
+        );
+        match decide_export("p", &ProjectState::Completed, None, Some(since)) {
+            Found::Undecidable(why) => assert!(
+                why.starts_with("project p is exported and its answer gives no time"),
+                "{why}"
+            ),
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            decide_export("p", &ProjectState::Failed, Some(since), None),
+            Found::Undecidable(_)
+        ));
     }
 }

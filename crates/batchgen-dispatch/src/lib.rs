@@ -9,6 +9,8 @@
 //! One idea a module:
 //! - [`budget`]: one GCRA request budget for every API call, shared `Retry-After` pause,
 //!   submit-before-poll priority;
+//! - [`adaptive`]: the `--rate auto` controller (AIMD on 429s with a remembered ceiling);
+//! - [`concurrency`]: the bound on renders in progress, lowered when the vendor refuses;
 //! - [`retry`]: exponential backoff with full jitter; error class → action;
 //! - [`poll`]: per-project polling schedule, aimed at the estimated end of the render;
 //! - [`journal`]: its format (header, events, fingerprint), its replay (one record per row)
@@ -25,6 +27,8 @@
 //!   (submit, follow, download) and the ledger that refreshes the manifest;
 //! - [`webhook`]: the webhook receiver and the per-row tokens, and [`webhook::callbacks`], the
 //!   per-row slots a callback fills; a render ends on a callback or a poll, whichever first;
+//! - [`lookup`]: when to look again for what a lost create may have made;
+//! - [`error`]: what stops a run other than its rows;
 //! - [`counters`]: the run's counters, for a display.
 //!
 //! **Project names.** A lost create answer (the server acted but the answer never came) is
@@ -74,6 +78,7 @@ pub mod counters;
 pub mod download;
 pub mod engine;
 pub mod error;
+pub mod gate;
 pub mod job;
 pub mod journal;
 pub mod lookup;
@@ -87,6 +92,7 @@ pub use budget::{Budget, Priority, Rate, RateSetting};
 pub use counters::{ProgressHandle, Snapshot};
 pub use engine::{End, Engine, EngineConfig, Report, StatusCounts};
 pub use error::EngineError;
-pub use job::{ExportRow, Job, JobInput, JobKind, ProjectFlags, ProjectRow};
+pub use gate::{CreateGate, Gate};
+pub use job::{ExportRow, Job, JobInput, JobKind, ProjectExportRow, ProjectFlags, ProjectRow};
 pub use webhook::callbacks::Callbacks;
 pub use webhook::{WebhookAuth, WebhookReceiver, WebhookUrls};

@@ -25,8 +25,10 @@
 //! was read) waits as long — no answer tells the two apart. A webhook for the row (its per-row
 //! token identifies it) ends the wait at once.
 //!
-//! Where no lookup can be made — the API has no project list (404/405, detected once for the
-//! run), or every lookup failed — the row ends `unknown`: the project may exist, and only the
+//! Where the API has no project list (404/405, detected once for the run) and webhooks are on,
+//! the row's callback is the one lookup left: it is waited for over the same window, and a
+//! callback adopts the row as above. Where no lookup can be made — no list and no webhook
+//! within the window, or every lookup failed — the row ends `unknown`: the project may exist, and only the
 //! user can tell (the vendor's dashboard). `--resubmit-unknown` on a later run sends such rows
 //! again. No row fails because a lookup could not be made.
 

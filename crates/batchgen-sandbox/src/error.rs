@@ -10,7 +10,7 @@ use std::net::SocketAddr;
 #[non_exhaustive]
 pub enum SandboxError {
     /// The listening socket could not be bound.
-    #[error("bind {addr}: {source}; pick another address or port (port 0 picks a free one)")]
+    #[error("bind {addr} (pick another address or port; port 0 picks a free one)")]
     Bind {
         /// The address asked for.
         addr: SocketAddr,

@@ -14,6 +14,13 @@
 //! every answer computes its progress, so 10,000 renders in flight cost about 10 MiB and
 //! no CPU while nobody polls (`examples/scale.rs` measures it).
 //!
+//! Layout: `server` (start, serve, stop), `routes/` (one module per family of calls),
+//! `state` (what handlers share), `config` (what a sandbox is told to be), `auth` (who
+//! calls), `project` and `export` (the stores), `catalog` (avatars, workspaces), `envelope`,
+//! `clock` (time in answers); what makes it hostile: `budget` (the per-key rate limit),
+//! `limits` (rate schedules, render caps), `faults`, `vendor_rules` (refusals the client
+//! cannot foresee); `webhook` (deliveries), `stats` (counters for tests), `error`.
+//!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
 //! use batchgen_sandbox::SandboxConfig;

@@ -7,7 +7,7 @@
 
 use std::path::PathBuf;
 
-use anyhow::Context as _;
+use crate::error::Error;
 use batchgen_aistudios::{Client, ClientConfig, Credentials, GLOBAL_BASE_URL, Secret};
 use batchgen_sandbox::{Sandbox, SandboxConfig};
 use clap::Args;
@@ -49,15 +49,13 @@ pub const SANDBOX_CONFLICTS: [&str; 5] = [
 impl ApiArgs {
     /// The credentials: `--api-key-file`, else `--app-id` with its user key, else
     /// `AISTUDIOS_API_KEY`.
-    pub fn credentials(&self) -> anyhow::Result<Credentials> {
+    pub fn credentials(&self) -> crate::error::Result<Credentials> {
         if let Some(file) = &self.api_key_file {
-            return Credentials::from_key_file(file).map_err(|e| anyhow::anyhow!("failed to {e}"));
+            return Ok(Credentials::from_key_file(file)?);
         }
         if let Some(app_id) = &self.app_id {
             let user_key = match &self.user_key_file {
-                Some(f) => match Credentials::from_key_file(f)
-                    .map_err(|e| anyhow::anyhow!("failed to {e}"))?
-                {
+                Some(f) => match Credentials::from_key_file(f)? {
                     Credentials::ApiKey(k) => k,
                     Credentials::App { user_key, .. } => user_key,
                 },
@@ -67,10 +65,10 @@ impl ApiArgs {
                         .map(|v| v.trim().to_owned())
                         .filter(|v| !v.is_empty())
                         .ok_or_else(|| {
-                            anyhow::anyhow!(
+                            Error::Usage(format!(
                                 "failed to find the user key: --app-id needs --user-key-file or {}",
                                 batchgen_aistudios::ENV_USER_KEY
-                            )
+                            ))
                         })?,
                 ),
             };
@@ -79,11 +77,7 @@ impl ApiArgs {
                 user_key,
             });
         }
-        Credentials::from_env().map_err(|e| {
-            anyhow::anyhow!(
-                "failed to {e}; or try the whole run against a local sandbox with --sandbox"
-            )
-        })
+        Ok(Credentials::from_env()?)
     }
 
     /// The v2 base as the client will use it: `--v2-base-url`, or `{--base-url}/v2`.
@@ -95,7 +89,7 @@ impl ApiArgs {
     }
 
     /// Who the run acts as, without the secret: see [`account_tag`]. For `sandbox`, its key.
-    pub fn account(&self, sandbox: Option<&Sandbox>) -> anyhow::Result<String> {
+    pub fn account(&self, sandbox: Option<&Sandbox>) -> crate::error::Result<String> {
         match sandbox {
             Some(sb) => Ok(account_tag(&Credentials::ApiKey(Secret::new(
                 sb.api_key().to_owned(),
@@ -105,7 +99,7 @@ impl ApiArgs {
     }
 
     /// A client for these flags, or for `sandbox` when one runs in-process.
-    pub fn client(&self, sandbox: Option<&Sandbox>) -> anyhow::Result<Client> {
+    pub fn client(&self, sandbox: Option<&Sandbox>) -> crate::error::Result<Client> {
         if let Some(sb) = sandbox {
             return sandbox_client(sb);
         }
@@ -113,15 +107,15 @@ impl ApiArgs {
         if let Some(v2) = &self.v2_base_url {
             config = config.v2_base_url(v2.as_str());
         }
-        Client::new(config).map_err(|e| anyhow::anyhow!("failed to {e}"))
+        Ok(Client::new(config)?)
     }
 }
 
 /// A client for a sandbox running in this process.
-pub fn sandbox_client(sb: &Sandbox) -> anyhow::Result<Client> {
+pub fn sandbox_client(sb: &Sandbox) -> crate::error::Result<Client> {
     let config = ClientConfig::new(Credentials::ApiKey(Secret::new(sb.api_key().to_owned())))
         .base_url(sb.base_url());
-    Client::new(config).map_err(|e| anyhow::anyhow!("failed to {e}"))
+    Ok(Client::new(config)?)
 }
 
 /// An identity of the account that cannot give the secret away, for a run's fingerprint:
@@ -167,13 +161,12 @@ pub fn is_loopback(url: &url::Url) -> bool {
 
 /// Starts `config` on a loopback port with a generated key (unguessable for this process's
 /// lifetime) and says so unless `quiet`.
-pub async fn start_sandbox(config: SandboxConfig, quiet: bool) -> anyhow::Result<Sandbox> {
+pub async fn start_sandbox(config: SandboxConfig, quiet: bool) -> crate::error::Result<Sandbox> {
     let key = hex::encode(rand::random::<[u8; 16]>());
     let sb = config
         .api_key(format!("sbx-{key}"))
         .start("127.0.0.1:0".parse().expect("a valid address"))
-        .await
-        .context("failed to start the sandbox")?;
+        .await?;
     if !quiet {
         crate::output::say!(
             "sandbox: running against a local AI Studios emulator at {} with a generated key (nothing leaves this machine)",

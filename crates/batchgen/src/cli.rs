@@ -52,9 +52,15 @@ pub enum Command {
     /// Render every row, submit each project under one request budget, follow the renders,
     /// download the videos (--download), and write a journal and a manifest in --out.
     Run(Box<crate::cmd::run::RunArgs>),
-    /// Export existing projects (one v2 export per CSV row, optionally watermarked) through
-    /// the same engine as run: one budget, journal + --resume, manifest, --download.
+    /// Export existing projects (a CSV with project_id, or a run's manifest.csv of drafts)
+    /// through the same engine as run: one budget, journal, manifest, --download. v3 by
+    /// default; --api v2 for the v2 exports (folders, watermarks).
     Export(Box<crate::cmd::export::ExportArgs>),
+    /// The account's avatars and their clothes (`model.ai_name` / `model.emotion`, or a
+    /// script's `modelId` / `clothId`): a table, or --json.
+    Models(crate::cmd::account::AccountArgs),
+    /// The account's workspaces (`--workspace ID` of run and export): a table, or --json.
+    Workspaces(crate::cmd::account::AccountArgs),
     /// Past v2 exports: `batchgen exports list [--folder-id ID] [--project-id ID] [--json]`.
     Exports(crate::cmd::exports::ExportsArgs),
     /// Manifests: `batchgen manifest merge DIR… [--out FILE|DIR]` joins the shards of a

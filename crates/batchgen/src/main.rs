@@ -5,13 +5,16 @@
 //! Layout: `cli` (the clap types), `cmd/` (one module per command, and nothing else),
 //! `batch/` (the one driver of `run` and `export` around the engine, and the engine's flags),
 //! `api` (where the API is and as whom: the flags, the in-process sandbox), `display` (the
-//! terminal display), `exit` (errors to exit codes), `output` (logging, messages, colours; what goes to stderr).
+//! terminal display), `error` (the typed errors a command ends with, each with its exit code,
+//! and their one printer), `exit` (outcomes to exit codes), `output` (logging, messages,
+//! colours; what goes to stderr).
 
 mod api;
 mod batch;
 mod cli;
 mod cmd;
 mod display;
+mod error;
 mod exit;
 mod output;
 mod report;

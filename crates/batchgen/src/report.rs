@@ -14,7 +14,7 @@ use batchgen_core::{
 };
 use batchgen_dispatch::manifest::CsvStyle;
 
-use crate::exit::Fatal;
+use crate::error::Error;
 
 /// Invalid rows listed in full; the others are counted (all are in the manifest).
 pub const SHOW_INVALID: usize = 10;
@@ -22,18 +22,14 @@ pub const SHOW_INVALID: usize = 10;
 const SHOW_ROWS: usize = 8;
 
 /// The reading options of `--encoding NAME`; an unknown name is bad usage (exit 2).
-pub fn read_options(encoding: Option<&str>) -> anyhow::Result<ReadOptions> {
+pub fn read_options(encoding: Option<&str>) -> crate::error::Result<ReadOptions> {
     let Some(name) = encoding else {
         return Ok(ReadOptions::default());
     };
     ReadOptions::default().encoding(name).ok_or_else(|| {
-        Fatal {
-            code: 2,
-            message: format!(
+        Error::Usage(format!(
                 "failed to read the CSV: --encoding {name:?} is not an encoding name; give one such as utf-8, utf-16le, windows-1252, iso-8859-15, shift_jis or gbk"
-            ),
-        }
-        .into()
+            ))
     })
 }
 
@@ -251,20 +247,16 @@ impl RowReport {
     }
 
     /// With `--strict`: the error that refuses to send anything when a row is invalid (exit 3).
-    pub fn refuse_if_strict(&self, strict: bool, data: &Path) -> anyhow::Result<()> {
+    pub fn refuse_if_strict(&self, strict: bool, data: &Path) -> crate::error::Result<()> {
         if !strict || self.invalid == 0 {
             return Ok(());
         }
-        Err(Fatal {
-            code: 3,
-            message: format!(
-                "failed to start: {} of {} rows of {} are invalid and --strict refuses a batch with invalid rows; nothing was sent. Fix them (the reasons are above), or run without --strict to send the valid rows only",
-                self.invalid,
-                self.rows,
-                data.display()
-            ),
-        }
-        .into())
+        Err(Error::RowsInvalid(format!(
+            "failed to start: {} of {} rows of {} are invalid and --strict refuses a batch with invalid rows; nothing was sent. Fix them (the reasons are above), or run without --strict to send the valid rows only",
+            self.invalid,
+            self.rows,
+            data.display()
+        )))
     }
 }
 
@@ -279,7 +271,7 @@ pub fn check_rows_where(
     data: &Path,
     options: ReadOptions,
     keep: &mut dyn FnMut(&RenderedRow) -> bool,
-) -> anyhow::Result<RowReport> {
+) -> crate::error::Result<RowReport> {
     let rows = RowReader::with_options(data, options)?;
     let mut report = RowReport::new(template.header().names());
     report.keys = Some(Vec::new());
@@ -369,13 +361,13 @@ mod tests {
         assert!(text.contains("… and 2 more"), "{text}");
         assert!(r.refuse_if_strict(false, Path::new("d.csv")).is_ok());
         let e = r.refuse_if_strict(true, Path::new("d.csv")).unwrap_err();
-        assert_eq!(e.downcast_ref::<Fatal>().unwrap().code, 3);
+        assert_eq!(e.exit_code(), 3);
     }
 
     #[test]
     fn unknown_encodings_are_bad_usage() {
         assert!(read_options(Some("windows-1252")).is_ok());
         let e = read_options(Some("klingon")).unwrap_err();
-        assert_eq!(e.downcast_ref::<Fatal>().unwrap().code, 2);
+        assert_eq!(e.exit_code(), 2);
     }
 }

@@ -14,13 +14,13 @@
 
 use std::path::Path;
 
-use anyhow::Context as _;
+use crate::error::IoAction as _;
 use batchgen_dispatch::journal::{Fingerprint, JOURNAL_FILE};
 use clap::Args;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::exit::Fatal;
+use crate::error::Error;
 
 /// The file in a shard's output directory that records which shard it holds.
 pub const SHARD_FILE: &str = "shard.json";
@@ -102,30 +102,23 @@ pub struct ShardArgs {
 impl ShardArgs {
     /// The shard asked for, if any; exit 2 when the environment variable is unset or not an
     /// index below the count.
-    pub fn resolve(&self) -> anyhow::Result<Option<Shard>> {
+    pub fn resolve(&self) -> crate::error::Result<Option<Shard>> {
         if let Some(s) = self.shard {
             return Ok(Some(s));
         }
         let (Some(var), Some(count)) = (&self.shard_index_env, self.shard_count) else {
             return Ok(None);
         };
-        let value = std::env::var(var).map_err(|_| Fatal {
-            code: 2,
-            message: format!(
+        let value = std::env::var(var).map_err(|_| Error::Usage(format!(
                 "failed to pick the shard: environment variable {var} (--shard-index-env) is not set or not UTF-8; set it to the 0-based shard index (0 to {}), or pass --shard K/N",
                 count - 1
-            ),
-        })?;
+            )))?;
         match value.trim().parse::<u32>() {
             Ok(index) if index < count => Ok(Some(Shard { index, count })),
-            _ => Err(Fatal {
-                code: 2,
-                message: format!(
-                    "failed to pick the shard: {var}={value:?} is not a 0-based shard index below --shard-count {count}; set it to 0 … {}",
-                    count - 1
-                ),
-            }
-            .into()),
+            _ => Err(Error::Usage(format!(
+                "failed to pick the shard: {var}={value:?} is not a 0-based shard index below --shard-count {count}; set it to 0 … {}",
+                count - 1
+            ))),
         }
     }
 }
@@ -162,19 +155,19 @@ pub struct Record {
 
 impl Record {
     /// Reads `dir/shard.json`: `None` when there is none.
-    pub fn read(dir: &Path) -> anyhow::Result<Option<Record>> {
+    pub fn read(dir: &Path) -> crate::error::Result<Option<Record>> {
         let path = dir.join(SHARD_FILE);
         let text = match std::fs::read(&path) {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+            Err(e) => return Err(e).action(|| format!("read {}", path.display())),
         };
-        let record: Record = serde_json::from_slice(&text).map_err(|e| Fatal {
-            code: 2,
-            message: format!(
-                "failed to read {}: {e}; it is not a batchgen shard record (run the shard again into a new --out)",
-                path.display()
-            ),
+        let record: Record = serde_json::from_slice(&text).map_err(|e| {
+            Error::unusable(
+                format!("read {}", path.display()),
+                e,
+                Some("it is not a batchgen shard record (run the shard again into a new --out)"),
+            )
         })?;
         Ok(Some(record))
     }
@@ -225,10 +218,10 @@ impl Tally {
 
     /// Refuses (exit 2) to continue `out` with another shard than the one it holds, or to mix
     /// a sharded and an unsharded run in it.
-    pub fn check_out(&self, out: &Path) -> anyhow::Result<()> {
+    pub fn check_out(&self, out: &Path) -> crate::error::Result<()> {
         let recorded = Record::read(out)?.map(|r| r.spec());
         let has_journal = out.join(JOURNAL_FILE).exists();
-        let refuse = |message: String| Err(Fatal { code: 2, message }.into());
+        let refuse = |message: String| Err(Error::Usage(message));
         match (recorded, self.shard) {
             (Some(was), Some(now)) if was != now => refuse(format!(
                 "failed to continue the run in {}: it holds shard {was}, not shard {now}; a shard's rows are fixed by K/N, so run shard {now} into its own --out (or continue this one with --shard {was})",
@@ -247,7 +240,10 @@ impl Tally {
     }
 
     /// Writes `out/shard.json` (sharded runs only) and returns the summary's `shard` field.
-    pub fn record(&self, out: &Path) -> anyhow::Result<Option<(&'static str, serde_json::Value)>> {
+    pub fn record(
+        &self,
+        out: &Path,
+    ) -> crate::error::Result<Option<(&'static str, serde_json::Value)>> {
         let Some(s) = self.shard else {
             return Ok(None);
         };
@@ -262,10 +258,10 @@ impl Tally {
             rows: self.taken,
         };
         let path = out.join(SHARD_FILE);
-        let mut text = serde_json::to_vec_pretty(&record)?;
+        let mut text = serde_json::to_vec_pretty(&record).expect("the record serialises");
         text.push(b'\n');
         batchgen_dispatch::manifest::write_atomic(&path, |w| w.write_all(&text))
-            .with_context(|| format!("cannot write {}", path.display()))?;
+            .action(|| format!("write {}", path.display()))?;
         Ok(Some((
             "shard",
             serde_json::json!({"shard": record.shard, "rows": self.taken, "input_rows": self.input_rows}),

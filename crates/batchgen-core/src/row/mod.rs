@@ -633,7 +633,7 @@ mod tests {
         );
         let text = e.to_string();
         assert!(
-            text.starts_with("t.csv:3: the quote that opens column 2 (\"offer\")"),
+            text.starts_with("read t.csv:3: the quote that opens column 2 (\"offer\")"),
             "{text}"
         );
         assert!(r.next_row().is_none());

@@ -64,7 +64,12 @@ impl Ctx {
         match self.journal.record(event).await {
             Ok(()) => Ok(()),
             Err(e) => {
-                let _ = self.journal_failed.set(e.to_string());
+                // The reason alone: the run's error wraps it in a WriterStopped again.
+                let reason = match e {
+                    crate::journal::JournalError::WriterStopped(reason) => reason,
+                    e => crate::error::chain(&e),
+                };
+                let _ = self.journal_failed.set(reason);
                 self.stop.cancel();
                 Err(Halt::Stopped)
             }

@@ -44,11 +44,30 @@ pub(super) async fn look(
     let watch = callbacks.map(|c| c.watch(job.row));
     let (mut found_nothing, mut failures) = (0u32, 0u32);
     loop {
-        if let Some(why) = ctx.list_missing.get() {
-            return Err(ctx.unknown(idx, job, why));
-        }
         if let Some(outcome) = callbacks.and_then(|c| c.take(job.row)) {
             return Ok(Looked::CalledBack(outcome));
+        }
+        if let Some(why) = ctx.list_missing.get() {
+            // No list to look in. With webhooks, the row's callback is the one lookup left:
+            // it is waited for as long as a render can take; without them, nothing can tell.
+            let elapsed = Duration::from_millis(now_ms().saturating_sub(sent_at));
+            let left = schedule
+                .window_for(ctx.longest_render())
+                .saturating_sub(elapsed);
+            match &watch {
+                Some(notify) if !left.is_zero() => {
+                    wait_or_callback(ctx, job.row, notify, left).await?;
+                    continue;
+                }
+                Some(_) => {
+                    return Err(ctx.unknown(
+                        idx,
+                        job,
+                        &format!("{why}, and no webhook for the row came within the lookup window"),
+                    ));
+                }
+                None => return Err(ctx.unknown(idx, job, why)),
+            }
         }
         ctx.acquire(Priority::Poll).await?;
         ctx.sent();
@@ -85,6 +104,10 @@ pub(super) async fn look(
                     "cannot tell which export of the project a lost answer made ({candidates} unclaimed since it was sent, {others_pending} other row(s) of this run exporting it now); sending it again, which may leave a duplicate export"
                 );
                 return Ok(Looked::Nothing);
+            }
+            Ok(Found::Undecidable(why)) => {
+                ctx.reached_server();
+                return Err(ctx.unknown(idx, job, &why));
             }
             Ok(Found::Nothing) => {
                 ctx.reached_server();
@@ -143,19 +166,28 @@ pub(super) async fn look(
         // Wait for the next lookup, unless the row's webhook comes first.
         match &watch {
             None => ctx.sleep(wait).await?,
-            Some(notify) => {
-                let due = Instant::now() + wait;
-                loop {
-                    if callbacks.is_some_and(|c| c.has_outcome(job.row)) {
-                        break;
-                    }
-                    tokio::select! {
-                        () = tokio::time::sleep_until(due) => break,
-                        () = notify.notified() => {}
-                        () = ctx.stop.cancelled() => return Err(Halt::Stopped),
-                    }
-                }
-            }
+            Some(notify) => wait_or_callback(ctx, job.row, notify, wait).await?,
+        }
+    }
+}
+
+/// Waits `wait`, or less if a webhook for `row` comes (or has come) first.
+async fn wait_or_callback(
+    ctx: &Ctx,
+    row: u64,
+    notify: &tokio::sync::Notify,
+    wait: Duration,
+) -> Result<(), Halt> {
+    let callbacks = ctx.config.callbacks.as_ref();
+    let due = Instant::now() + wait;
+    loop {
+        if callbacks.is_some_and(|c| c.has_outcome(row)) {
+            return Ok(());
+        }
+        tokio::select! {
+            () = tokio::time::sleep_until(due) => return Ok(()),
+            () = notify.notified() => {}
+            () = ctx.stop.cancelled() => return Err(Halt::Stopped),
         }
     }
 }
@@ -165,10 +197,7 @@ impl Ctx {
     /// tell. Journaled; the row is not sent again unless a later run says
     /// `--resubmit-unknown`.
     pub(super) fn unknown(&self, idx: usize, job: &Job, why: &str) -> Halt {
-        let error = format!(
-            "find out whether the create whose answer was lost made a project: {why}; a project named \"{}\" may exist and render (look for it in the vendor's dashboard); the row is not sent again unless a later run is given --resubmit-unknown",
-            job.name
-        );
+        let error = job.kind.unknown_message(&job.name, why);
         tracing::warn!(row = job.row, key = %job.key, %error, "row unknown");
         let at = now_ms();
         self.journal.record_later(Event::Unknown {

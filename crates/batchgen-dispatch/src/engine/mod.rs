@@ -37,7 +37,7 @@ mod row;
 
 use context::{Ctx, Halt};
 use ledger::{Ledger, refresh_manifest};
-use plan::{Start, admit};
+use plan::{Start, admit, refuse};
 use row::drive;
 
 use std::collections::HashMap;
@@ -52,11 +52,12 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::budget::Budget;
+use crate::budget::Priority;
 use crate::claims::Claims;
 use crate::counters::{ProgressHandle, Snapshot, inc};
 use crate::download::Downloader;
 use crate::error::EngineError;
-use crate::job::JobInput;
+use crate::job::{JobInput, JobKind};
 use crate::journal::{Event, FailReason, Journal, Replay, RowRecord, RowState, now_ms};
 use crate::lookup::LookupSchedule;
 use crate::manifest::{self, Entry, Layout, Status};
@@ -108,6 +109,9 @@ pub struct EngineConfig {
     pub webhook_urls: Option<WebhookUrls>,
     /// What every project sent carries (`--resolution`, `--workspace`, `--draft`).
     pub projects: crate::job::ProjectFlags,
+    /// A check of every project before its first create, loaded once just before the run's
+    /// first create (see [`crate::gate`]).
+    pub create_gate: Option<crate::gate::Gate>,
 }
 
 impl EngineConfig {
@@ -132,6 +136,7 @@ impl EngineConfig {
             callbacks: None,
             webhook_urls: None,
             projects: crate::job::ProjectFlags::default(),
+            create_gate: None,
         }
     }
 }
@@ -289,6 +294,7 @@ impl Engine {
         let refresher_done = CancellationToken::new();
         let refresher = tokio::spawn(refresh_manifest(Arc::clone(&ctx), refresher_done.clone()));
         let mut tasks = JoinSet::new();
+        let mut gate_loaded = false;
 
         'read: loop {
             let input = tokio::select! {
@@ -301,10 +307,31 @@ impl Engine {
             };
             while tasks.try_join_next().is_some() {}
             inc(&ctx.counters.rows);
-            let (job, start, entry) = match admit(&ctx, input, &mut prior) {
+            let (job, start, mut entry) = match admit(&ctx, input, &mut prior) {
                 Some(x) => x,
                 None => continue,
             };
+            if let (
+                Some(gate),
+                Start::Submit { lookup: false, .. },
+                JobKind::CreateProject { body },
+            ) = (&ctx.config.create_gate, &start, &job.kind)
+            {
+                if !std::mem::replace(&mut gate_loaded, true) {
+                    if ctx.acquire(Priority::Submit).await.is_err() {
+                        break 'read;
+                    }
+                    ctx.sent();
+                    gate.0.load(&ctx.client).await;
+                    ctx.settle_tokens();
+                }
+                if let Some(error) = gate.0.refuse(job.row, &job.key, body) {
+                    refuse(&ctx, &job, &mut entry, error);
+                    ctx.push(entry);
+                    ctx.finish_callbacks(job.row);
+                    continue;
+                }
+            }
             let idx = ctx.push(entry);
             let permit = match &start {
                 // Downloads only need a download slot, not a render slot.

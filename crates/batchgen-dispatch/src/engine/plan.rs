@@ -308,10 +308,25 @@ pub(super) fn admit(
 
 /// Puts a remote id where the manifest shows it: `project_id` for projects, `export_id` for
 /// exports (whose `project_id` is the project exported).
+/// Ends a row a [`crate::gate::CreateGate`] refused before its create: `invalid`, journaled,
+/// with `error`; never sent.
+pub(super) fn refuse(ctx: &Ctx, job: &Job, entry: &mut Entry, error: String) {
+    ctx.journal.record_later(Event::Invalid {
+        row: job.row,
+        key: job.key.clone(),
+        error: error.clone(),
+        at: now_ms(),
+    });
+    inc(&ctx.counters.invalid);
+    entry.status = Status::Invalid;
+    entry.error = Some(error);
+}
+
 pub(super) fn set_remote(entry: &mut Entry, kind: &JobKind, id: Option<String>) {
-    match kind {
-        JobKind::CreateProject { .. } => entry.project_id = id,
-        JobKind::Export { .. } => entry.export_id = id,
+    let (project_id, export_id) = kind.manifest_ids(id);
+    entry.project_id = project_id;
+    if let Some(export_id) = export_id {
+        entry.export_id = export_id;
     }
 }
 

@@ -115,7 +115,7 @@ pub(super) async fn drive(
                     idx,
                     &job,
                     FailReason::Download,
-                    format!("{e} (--resume downloads it again)"),
+                    format!("{} (--resume downloads it again)", crate::error::chain(&e)),
                 ),
             }
         }

@@ -41,10 +41,10 @@ pub enum JournalError {
         /// What the holder wrote in the lock file: its pid and command.
         holder: Option<String>,
     },
-    /// The journal was written by the other command (`run` versus `export`).
+    /// The journal was written by another command (`run`, `export`, `export --api v2`).
     #[error(
         "resume the run: {} is the journal of a `batchgen {}`, not of a `batchgen {}`; choose another --out for this command",
-        .path.display(), .found.as_str(), .expected.as_str()
+        .path.display(), .found.command(), .expected.command()
     )]
     OtherKind {
         /// The journal.
@@ -65,7 +65,7 @@ pub enum JournalError {
         reason: String,
     },
     /// Reading or writing failed.
-    #[error("write the journal {}: {source}", .path.display())]
+    #[error("write the journal {}", .path.display())]
     Io {
         /// The journal.
         path: PathBuf,

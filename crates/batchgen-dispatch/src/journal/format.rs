@@ -139,16 +139,31 @@ pub enum RunKind {
     /// recorded are of this kind.
     #[default]
     Run,
-    /// `batchgen export`: one v2 export of an existing project per row.
+    /// `batchgen export --api v2`: one v2 export of an existing project per row (journals
+    /// of `batchgen export` written before v3 exports were its default are of this kind).
     Export,
+    /// `batchgen export` (v3): one `POST /editor/project/export` of an existing project per
+    /// row.
+    ProjectExport,
 }
 
 impl RunKind {
-    /// The command's name: `run` or `export`.
+    /// The kind as the journal and `status --json` spell it: `run`, `export` (v2) or
+    /// `project_export` (v3).
     pub fn as_str(self) -> &'static str {
         match self {
             RunKind::Run => "run",
             RunKind::Export => "export",
+            RunKind::ProjectExport => "project_export",
+        }
+    }
+
+    /// The command that writes this kind, for messages: `run`, `export --api v2`, `export`.
+    pub fn command(self) -> &'static str {
+        match self {
+            RunKind::Run => "run",
+            RunKind::Export => "export --api v2",
+            RunKind::ProjectExport => "export",
         }
     }
 }

@@ -178,7 +178,7 @@ fn a_journal_of_the_other_command_is_refused() {
     );
     assert!(
         e.to_string()
-            .contains("journal of a `batchgen run`, not of a `batchgen export`"),
+            .contains("journal of a `batchgen run`, not of a `batchgen export --api v2`"),
         "{e}"
     );
     let other = tempfile::tempdir().unwrap();

@@ -125,3 +125,19 @@ pub fn fast() -> SandboxConfig {
         .render_time(Duration::from_millis(150)..Duration::from_millis(300))
         .seed(1)
 }
+
+/// How long a test waits for what must happen before it calls it a hang: far beyond any
+/// timing the tests set, so only a real hang trips it.
+pub const HANG_GUARD: Duration = Duration::from_secs(30);
+
+/// Waits until `holds` (checked every 10 ms), under [`HANG_GUARD`]; `what` names it when not.
+pub async fn until(what: &str, mut holds: impl FnMut() -> bool) {
+    let wait = async {
+        while !holds() {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    };
+    if tokio::time::timeout(HANG_GUARD, wait).await.is_err() {
+        panic!("{what} did not happen within {HANG_GUARD:?}");
+    }
+}

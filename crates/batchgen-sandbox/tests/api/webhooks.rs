@@ -11,7 +11,7 @@ use axum::routing::post;
 use batchgen_sandbox::SandboxConfig;
 use serde_json::{Value, json};
 
-use crate::common::{Api, fast, project_with, start};
+use crate::common::{Api, fast, project_with, start, until};
 
 /// A webhook receiver that answers 500 to its first `fail_first` calls.
 #[derive(Clone, Default)]
@@ -106,11 +106,7 @@ async fn a_500_from_the_receiver_is_retried_with_backoff() {
     assert_eq!(got[0]["progress"], 100);
     assert_eq!(rx.calls.load(Ordering::SeqCst), 3);
     // The receiver has the payload a moment before the sandbox has read the 200.
-    let t0 = Instant::now();
-    while sb.stats().webhooks_sent == 0 {
-        assert!(t0.elapsed() < Duration::from_secs(2));
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    until("webhooks sent", || sb.stats().webhooks_sent > 0).await;
     let s = sb.stats();
     assert_eq!(
         (s.webhooks_sent, s.webhooks_retried, s.webhooks_failed),
@@ -125,11 +121,7 @@ async fn deliveries_give_up_after_the_last_attempt() {
     let api = Api::new(&sb);
     api.create(&project_with(json!({ "webhookUrl": url })))
         .await;
-    let t0 = Instant::now();
-    while sb.stats().webhooks_failed == 0 {
-        assert!(t0.elapsed() < Duration::from_secs(5));
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    until("webhooks failed", || sb.stats().webhooks_failed > 0).await;
     assert_eq!(rx.calls.load(Ordering::SeqCst), 3);
     let s = sb.stats();
     assert_eq!(
@@ -152,11 +144,7 @@ async fn a_receiver_that_is_down_is_retried_too() {
         json!({ "webhookUrl": format!("http://127.0.0.1:{port}/hook") }),
     ))
     .await;
-    let t0 = Instant::now();
-    while sb.stats().webhooks_failed == 0 {
-        assert!(t0.elapsed() < Duration::from_secs(5));
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    until("webhooks failed", || sb.stats().webhooks_failed > 0).await;
     assert_eq!(sb.stats().webhooks_retried, 1);
 }
 
@@ -195,11 +183,10 @@ async fn duplicate_probability_with_a_seed_duplicates_some() {
         api.create(&project_with(json!({ "webhookUrl": url })))
             .await;
     }
-    let t0 = Instant::now();
-    while sb.stats().webhooks_sent < 20 + sb.stats().webhooks_duplicated {
-        assert!(t0.elapsed() < Duration::from_secs(5));
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    until("webhooks sent", || {
+        sb.stats().webhooks_sent >= 20 + sb.stats().webhooks_duplicated
+    })
+    .await;
     // Let any duplicate decided at the last moment arrive too.
     tokio::time::sleep(Duration::from_millis(500)).await;
     let s = sb.stats();

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use anyhow::Context as _;
+use crate::error::IoAction as _;
 use batchgen_dispatch::budget::RateSetting;
 use batchgen_dispatch::journal::{Fingerprint, Journal, JournalError, Opened, Replay, RunKind};
 use batchgen_dispatch::lookup::LookupSchedule;
@@ -17,7 +17,8 @@ use humantime::parse_duration;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
-use crate::exit::{Fatal, Outcome};
+use crate::error::Error;
+use crate::exit::Outcome;
 use crate::output::{Level, paint, say_row};
 
 /// The engine's flags: budget, concurrency, retries, polling, downloads, resume, summary.
@@ -126,7 +127,7 @@ pub fn open_journal(
     resume: bool,
     sandbox: bool,
     quiet: bool,
-) -> anyhow::Result<(Journal, Option<Replay>)> {
+) -> crate::error::Result<(Journal, Option<Replay>)> {
     let JournalSpec {
         kind,
         fingerprint,
@@ -146,31 +147,25 @@ pub fn open_journal(
     }
 }
 
-fn journal_error(e: JournalError, sandbox: bool, given: &Fingerprint) -> anyhow::Error {
-    if let JournalError::Mismatch { path, changed } = &e {
-        if changed.iter().any(|c| c == "account") && !sandbox {
-            return anyhow::Error::new(Fatal {
-                code: 2,
-                message: account_changed(path, given),
-            });
+fn journal_error(e: JournalError, sandbox: bool, given: &Fingerprint) -> Error {
+    match e {
+        JournalError::Mismatch {
+            ref path,
+            ref changed,
+        } if !sandbox && changed.iter().any(|c| c == "account") => {
+            Error::Usage(account_changed(path, given))
         }
+        JournalError::Exists { path } if sandbox => {
+            let dir = path.parent().unwrap_or(&path);
+            Error::Usage(format!(
+                "failed to start the run: {} already holds a run's journal, and a --sandbox run cannot be resumed (its emulator is gone): remove {} or choose another --out",
+                path.display(),
+                dir.display()
+            ))
+        }
+        e @ JournalError::Mismatch { .. } if sandbox => Error::SandboxResume(e),
+        e => Error::Journal(e),
     }
-    if let (true, JournalError::Exists { path }) = (sandbox, &e) {
-        let dir = path.parent().unwrap_or(path);
-        let message = format!(
-            "failed to start the run: {} already holds a run's journal, and a --sandbox run cannot be resumed (its emulator is gone): remove {} or choose another --out",
-            path.display(),
-            dir.display()
-        );
-        return anyhow::Error::new(Fatal { code: 2, message });
-    }
-    let mut message = format!("failed to {e}");
-    if sandbox && matches!(e, JournalError::Mismatch { .. }) {
-        message.push_str(
-            " (a --sandbox run cannot be resumed: each one talks to a new sandbox on a new port)",
-        );
-    }
-    anyhow::Error::new(Fatal { code: 2, message })
 }
 
 /// Why a run directory refuses other credentials, naming both accounts by their tags (never a
@@ -287,7 +282,7 @@ pub fn finish(
     report: &Report,
     hint: &str,
     quiet: bool,
-) -> anyhow::Result<Outcome> {
+) -> crate::error::Result<Outcome> {
     let s = &report.statuses;
     let p = &report.progress;
     let (outcome, word) = match &report.end {
@@ -321,9 +316,9 @@ pub fn finish(
         for (k, v) in summary.extra {
             json[k] = v;
         }
-        let text = serde_json::to_vec_pretty(&json)?;
+        let text = serde_json::to_vec_pretty(&json).expect("JSON values serialise");
         batchgen_dispatch::manifest::write_atomic(path, |w| w.write_all(&text))
-            .with_context(|| format!("cannot write {}", path.display()))?;
+            .action(|| format!("write {}", path.display()))?;
     }
     if let End::AuthRefused { message } = &report.end {
         crate::output::say!(
@@ -449,7 +444,10 @@ pub fn finish(
         fields.insert("exit_code".into(), outcome.code().into());
         fields.insert("out".into(), summary.out.display().to_string().into());
         fields.insert("manifest".into(), manifest.display().to_string().into());
-        fields.insert("statuses".into(), serde_json::to_value(s)?);
+        fields.insert(
+            "statuses".into(),
+            serde_json::to_value(s).unwrap_or_default(),
+        );
         fields.insert("made_now".into(), p.ready_here().into());
         fields.insert("kept_from_earlier_runs".into(), p.skipped.into());
         fields.insert("requests".into(), p.requests.into());

@@ -7,11 +7,12 @@
 //! journal, the resume command, signals, the summary and its exit code).
 
 pub mod engine;
+pub mod webhooks;
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use anyhow::Context as _;
+use crate::error::{Error, IoAction as _};
 use batchgen_aistudios::Client;
 use batchgen_core::InputError;
 use batchgen_dispatch::journal::{Fingerprint, Header, RunKind};
@@ -69,21 +70,9 @@ pub struct Batch {
 /// What a command adds around the engine.
 pub trait Extras {
     /// Once the journal is open, before the engine starts: adjusts the engine's settings.
-    fn start(&mut self, header: &Header, config: &mut EngineConfig) -> anyhow::Result<()>;
+    fn start(&mut self, header: &Header, config: &mut EngineConfig) -> crate::error::Result<()>;
     /// After the engine: stops what [`Extras::start`] started; fields for the JSON summary.
-    fn stop(self) -> impl Future<Output = anyhow::Result<Vec<(&'static str, Value)>>>;
-}
-
-/// Nothing around the engine (`batchgen export`).
-pub struct NoExtras;
-
-impl Extras for NoExtras {
-    fn start(&mut self, _: &Header, _: &mut EngineConfig) -> anyhow::Result<()> {
-        Ok(())
-    }
-    async fn stop(self) -> anyhow::Result<Vec<(&'static str, Value)>> {
-        Ok(Vec::new())
-    }
+    fn stop(self) -> impl Future<Output = crate::error::Result<Vec<(&'static str, Value)>>>;
 }
 
 /// The output directory: `--out`, or `out/<CSV file stem>/` (printed, so the user knows where
@@ -197,13 +186,13 @@ fn say_continuing(
 }
 
 /// Starts the runtime that [`drive`] runs on (the output directory is made first).
-pub fn runtime(out: &std::path::Path) -> anyhow::Result<tokio::runtime::Runtime> {
-    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+pub fn runtime(out: &std::path::Path) -> crate::error::Result<tokio::runtime::Runtime> {
+    std::fs::create_dir_all(out).action(|| format!("create {}", out.display()))?;
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
-        .context("cannot start the async runtime")
+        .action(|| "start the async runtime".into())
 }
 
 /// Runs `batch` through the engine with `client`, its rows from `feed`, `extras` around it:
@@ -213,7 +202,7 @@ pub async fn drive(
     client: Client,
     feed: Feed,
     mut extras: impl Extras,
-) -> anyhow::Result<Outcome> {
+) -> crate::error::Result<Outcome> {
     let command = engine::command_line();
     let quiet = batch.quiet;
     batch.shard.check_out(&batch.out)?;
@@ -269,13 +258,13 @@ pub async fn drive(
     display.finish().await;
     let fed = feeder
         .join()
-        .map_err(|_| anyhow::anyhow!("the thread reading the CSV panicked"))?;
+        .map_err(|_| Error::Internal("the thread reading the CSV panicked".into()))?;
     let mut extra = extras.stop().await?;
     extra.extend(shard_field);
     let report = report?;
     if let Err(e) = fed {
         // Rows before the bad one were run and are in the manifest.
-        return Err(anyhow::Error::new(e).context("the CSV could not be read to the end"));
+        return Err(e.into());
     }
     if let (Some(line), false) = (batch.shard.summary_line(), quiet) {
         crate::output::say!("{line}");

@@ -11,7 +11,8 @@ use clap::{Args, Subcommand};
 use serde_json::{Value, json};
 
 use crate::api::{ApiArgs, SANDBOX_CONFLICTS, sandbox_client, start_sandbox};
-use crate::exit::{Fatal, Outcome};
+use crate::error::{Error, IoAction as _};
+use crate::exit::Outcome;
 
 /// `batchgen exports`.
 #[derive(Debug, Args)]
@@ -47,16 +48,16 @@ pub struct ListArgs {
     pub sandbox: bool,
 }
 
-pub fn run(args: ExportsArgs, quiet: bool) -> anyhow::Result<Outcome> {
+pub fn run(args: ExportsArgs, quiet: bool) -> crate::error::Result<Outcome> {
     let ExportsCommand::List(args) = args.command;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .map_err(|e| anyhow::anyhow!("failed to start the async runtime: {e}"))?;
+        .action(|| "start the async runtime".into())?;
     runtime.block_on(list(args, quiet))
 }
 
-async fn list(args: ListArgs, quiet: bool) -> anyhow::Result<Outcome> {
+async fn list(args: ListArgs, quiet: bool) -> crate::error::Result<Outcome> {
     let sandbox = if args.sandbox {
         Some(demo_sandbox(quiet).await?)
     } else {
@@ -75,7 +76,10 @@ async fn list(args: ListArgs, quiet: bool) -> anyhow::Result<Outcome> {
     let exports = exports?;
     if args.json {
         let array: Vec<Value> = exports.iter().map(to_json).collect();
-        println!("{}", serde_json::to_string_pretty(&array)?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&array).expect("JSON values serialise")
+        );
     } else if exports.is_empty() {
         if !quiet {
             eprintln!("no exports");
@@ -91,7 +95,7 @@ async fn fetch(
     client: &Client,
     folder: Option<&str>,
     project: Option<&str>,
-) -> anyhow::Result<Vec<Export>> {
+) -> crate::error::Result<Vec<Export>> {
     let backoff = Backoff {
         max_attempts: 4,
         ..Backoff::default()
@@ -109,15 +113,9 @@ async fn fetch(
                 tokio::time::sleep(after).await;
             }
             Action::StopRun => {
-                return Err(Fatal {
-                    code: 4,
-                    message: format!(
-                        "failed to {e}; check the key (AISTUDIOS_API_KEY, --api-key-file, or --app-id with its user key)"
-                    ),
-                }
-                .into());
+                return Err(Error::AuthRefused(e));
             }
-            Action::GiveUp | Action::FailRow => return Err(anyhow::anyhow!("failed to {e}")),
+            Action::GiveUp | Action::FailRow => return Err(e.into()),
         }
     }
 }
@@ -125,7 +123,7 @@ async fn fetch(
 /// A sandbox with six seeded projects (two folders) and four exports of them, one with a
 /// watermark; exports take up to 2 s and the list is taken 1 s after they start, so some are
 /// ready and some still processing.
-async fn demo_sandbox(quiet: bool) -> anyhow::Result<batchgen_sandbox::Sandbox> {
+async fn demo_sandbox(quiet: bool) -> crate::error::Result<batchgen_sandbox::Sandbox> {
     let sb = start_sandbox(
         SandboxConfig::default()
             .seed_projects(6)
@@ -150,8 +148,7 @@ async fn demo_sandbox(quiet: bool) -> anyhow::Result<batchgen_sandbox::Sandbox> 
         };
         client
             .create_export(Some(&p.folder_id), &p.project_id, &request)
-            .await
-            .map_err(|e| anyhow::anyhow!("failed to {e}"))?;
+            .await?;
     }
     tokio::time::sleep(Duration::from_secs(1)).await;
     Ok(sb)

@@ -15,11 +15,12 @@ use std::collections::HashMap;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
-use anyhow::Context as _;
+use crate::error::IoAction as _;
 use batchgen_dispatch::manifest::{MANIFEST_CSV, MANIFEST_JSONL, write_atomic};
 use clap::{Args, Subcommand};
 
-use crate::exit::{Fatal, Outcome};
+use crate::error::Error;
+use crate::exit::Outcome;
 use crate::shard::{Record, SHARD_FILE, Shard};
 
 /// `batchgen manifest`.
@@ -50,7 +51,7 @@ pub struct MergeArgs {
 }
 
 /// Runs `batchgen manifest …`.
-pub fn run(args: ManifestArgs, quiet: bool) -> anyhow::Result<Outcome> {
+pub fn run(args: ManifestArgs, quiet: bool) -> crate::error::Result<Outcome> {
     match args.command {
         ManifestCommand::Merge(m) => merge(&m, quiet),
     }
@@ -59,12 +60,17 @@ pub fn run(args: ManifestArgs, quiet: bool) -> anyhow::Result<Outcome> {
 /// Rows listed in a refusal before "and N more".
 const SHOW: usize = 20;
 
-fn refuse(message: String) -> anyhow::Error {
-    Fatal {
-        code: 2,
-        message: format!("failed to merge the manifests: {message}"),
-    }
-    .into()
+fn refuse(message: String) -> Error {
+    Error::Usage(format!("failed to merge the manifests: {message}"))
+}
+
+/// A shard's file that cannot be read: "failed to merge the manifests: {action}: {cause}".
+fn merging(
+    action: String,
+    cause: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+    hint: Option<&str>,
+) -> Error {
+    Error::unusable(format!("merge the manifests: {action}"), cause, hint)
 }
 
 /// One shard's output directory, read.
@@ -84,7 +90,7 @@ struct CsvManifest {
     rows: Vec<(u64, csv::ByteRecord)>,
 }
 
-fn read_dir(dir: &Path) -> anyhow::Result<ShardDir> {
+fn read_dir(dir: &Path) -> crate::error::Result<ShardDir> {
     let record = Record::read(dir)?.ok_or_else(|| {
         refuse(format!(
             "{} has no {SHARD_FILE}: it is not the --out of a `batchgen run --shard K/N` (or `export --shard`); give each shard's output directory",
@@ -93,10 +99,11 @@ fn read_dir(dir: &Path) -> anyhow::Result<ShardDir> {
     })?;
     let path = dir.join(MANIFEST_JSONL);
     let text = std::fs::read_to_string(&path).map_err(|e| {
-        refuse(format!(
-            "cannot read {}: {e}; the shard has not written its manifest yet: run it (again) to the end",
-            path.display()
-        ))
+        merging(
+            format!("read {}", path.display()),
+            e,
+            Some("the shard has not written its manifest yet: run it (again) to the end"),
+        )
     })?;
     let mut jsonl = Vec::new();
     for (i, line) in text
@@ -105,7 +112,7 @@ fn read_dir(dir: &Path) -> anyhow::Result<ShardDir> {
         .filter(|(_, l)| !l.trim().is_empty())
     {
         let v: serde_json::Value = serde_json::from_str(line)
-            .map_err(|e| refuse(format!("{} line {}: {e}", path.display(), i + 1)))?;
+            .map_err(|e| merging(format!("read {} line {}", path.display(), i + 1), e, None))?;
         let (Some(row), Some(key)) = (v["row"].as_u64(), v["key"].as_str()) else {
             return Err(refuse(format!(
                 "{} line {}: no \"row\" number or \"key\"; it is not a batchgen manifest",
@@ -134,9 +141,9 @@ fn read_dir(dir: &Path) -> anyhow::Result<ShardDir> {
 
 /// Reads a manifest.csv as batchgen wrote it: an optional UTF-8 BOM, then a header starting
 /// `row` and the separator.
-fn read_csv(path: &Path) -> anyhow::Result<CsvManifest> {
+fn read_csv(path: &Path) -> crate::error::Result<CsvManifest> {
     let bytes =
-        std::fs::read(path).map_err(|e| refuse(format!("cannot read {}: {e}", path.display())))?;
+        std::fs::read(path).map_err(|e| merging(format!("read {}", path.display()), e, None))?;
     let (bom, body) = match bytes.strip_prefix("\u{feff}".as_bytes()) {
         Some(rest) => (true, rest),
         None => (false, &bytes[..]),
@@ -155,11 +162,11 @@ fn read_csv(path: &Path) -> anyhow::Result<CsvManifest> {
         .from_reader(body);
     let header = reader
         .byte_headers()
-        .map_err(|e| refuse(format!("{}: {e}", path.display())))?
+        .map_err(|e| merging(format!("read {}", path.display()), e, None))?
         .clone();
     let mut rows = Vec::new();
     for rec in reader.byte_records() {
-        let rec = rec.map_err(|e| refuse(format!("{}: {e}", path.display())))?;
+        let rec = rec.map_err(|e| merging(format!("read {}", path.display()), e, None))?;
         let row = std::str::from_utf8(rec.get(0).unwrap_or_default())
             .ok()
             .and_then(|s| s.parse::<u64>().ok())
@@ -207,7 +214,7 @@ fn ranges(rows: &[u64]) -> String {
 
 /// Checks that `dirs` are the shards of one run, each once, with every row exactly once;
 /// returns, in row order, the index of the directory each row comes from.
-fn check(dirs: &[ShardDir]) -> anyhow::Result<Vec<usize>> {
+fn check(dirs: &[ShardDir]) -> crate::error::Result<Vec<usize>> {
     let first = &dirs[0];
     // The same directory twice, or two directories of one shard.
     let mut by_shard: HashMap<Shard, &Path> = HashMap::new();
@@ -360,12 +367,12 @@ fn check(dirs: &[ShardDir]) -> anyhow::Result<Vec<usize>> {
     Ok(order.into_iter().map(|(_, i)| i).collect())
 }
 
-fn merge(args: &MergeArgs, quiet: bool) -> anyhow::Result<Outcome> {
+fn merge(args: &MergeArgs, quiet: bool) -> crate::error::Result<Outcome> {
     let dirs = args
         .dirs
         .iter()
         .map(|d| read_dir(d))
-        .collect::<anyhow::Result<Vec<_>>>()?;
+        .collect::<crate::error::Result<Vec<_>>>()?;
     let from = check(&dirs)?;
     // Rows in row order: the next row of the shard it comes from (each manifest is in row
     // order already; sort within each in case).
@@ -412,8 +419,8 @@ fn merge(args: &MergeArgs, quiet: bool) -> anyhow::Result<Outcome> {
         None => {
             let stdout = std::io::stdout();
             let mut lock = stdout.lock();
-            write_jsonl(&mut lock).context("cannot write to stdout")?;
-            lock.flush().context("cannot write to stdout")?;
+            write_jsonl(&mut lock).action(|| "write to stdout".into())?;
+            lock.flush().action(|| "write to stdout".into())?;
             "stdout".to_owned()
         }
         Some(out) => {
@@ -430,8 +437,7 @@ fn merge(args: &MergeArgs, quiet: bool) -> anyhow::Result<Outcome> {
                             out.display()
                         )));
                     }
-                    std::fs::create_dir_all(out)
-                        .with_context(|| format!("cannot create {}", out.display()))?;
+                    std::fs::create_dir_all(out).action(|| format!("create {}", out.display()))?;
                     vec![out.join(MANIFEST_CSV), out.join(MANIFEST_JSONL)]
                 }
             };
@@ -442,7 +448,7 @@ fn merge(args: &MergeArgs, quiet: bool) -> anyhow::Result<Outcome> {
                 } else {
                     write_atomic(f, write_jsonl)
                 };
-                result.with_context(|| format!("cannot write {}", f.display()))?;
+                result.action(|| format!("write {}", f.display()))?;
             }
             files
                 .iter()

@@ -1,5 +1,6 @@
 //! One module per command.
 
+pub mod account;
 pub mod export;
 pub mod exports;
 pub mod manifest;
@@ -17,13 +18,13 @@ use crate::exit::Outcome;
 /// atomically, so a scheduler never reads an earlier run's summary as this one's.
 fn on_error_too(
     summary: Option<std::path::PathBuf>,
-    result: anyhow::Result<Outcome>,
-) -> anyhow::Result<Outcome> {
+    result: crate::error::Result<Outcome>,
+) -> crate::error::Result<Outcome> {
     if let (Some(path), Err(e)) = (&summary, &result) {
         let json = serde_json::json!({
             "outcome": "error",
-            "exit_code": crate::exit::code_of(e),
-            "error": crate::exit::message_of(e),
+            "exit_code": e.exit_code(),
+            "error": crate::error::report(e),
         });
         let text = serde_json::to_vec_pretty(&json).expect("JSON serialises");
         if let Err(w) =
@@ -36,7 +37,7 @@ fn on_error_too(
 }
 
 /// Runs the command the user asked for.
-pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
+pub fn run(cli: Cli) -> crate::error::Result<Outcome> {
     match cli.command {
         Command::Render(args) => render::render(args, cli.global.quiet),
         Command::Validate(args) => render::validate(args, cli.global.quiet),
@@ -48,6 +49,10 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Export(args) => {
             let summary = args.engine.summary_json.clone();
             on_error_too(summary, export::run(*args, cli.global.quiet))
+        }
+        Command::Models(args) => account::run(account::List::Models, args, cli.global.quiet),
+        Command::Workspaces(args) => {
+            account::run(account::List::Workspaces, args, cli.global.quiet)
         }
         Command::Exports(args) => exports::run(args, cli.global.quiet),
         Command::Manifest(args) => manifest::run(args, cli.global.quiet),

@@ -1,8 +1,8 @@
 //! `batchgen render` and `batchgen validate`: the templating core from the command line.
 
+use crate::error::{Error, IoAction as _, rendering};
 use crate::exit::Outcome;
 use crate::report::{self, RowReport};
-use anyhow::Context as _;
 use batchgen_core::{RenderedRow, RowReader, Template, TemplateSource, render_stream};
 use clap::Args;
 use std::io::{BufWriter, Write};
@@ -72,14 +72,18 @@ pub struct Prepared {
 
 /// Loads the template and the CSV, compiles, and checks keys. Any failure here means nothing
 /// was done (exit 2).
-pub fn prepare(inputs: &Inputs, quiet: bool) -> anyhow::Result<Prepared> {
+pub fn prepare(inputs: &Inputs, quiet: bool) -> crate::error::Result<Prepared> {
     prepare_named(inputs, quiet, None)
 }
 
 /// [`prepare`], the template's top-level `name` replaced by `name` (`run --name`; see
 /// [`crate::cmd::run`]), `{{@run}}` in it made [`batchgen_dispatch::naming::RUN_PLACEHOLDER`]
 /// for the engine to fill in.
-pub fn prepare_named(inputs: &Inputs, quiet: bool, name: Option<&str>) -> anyhow::Result<Prepared> {
+pub fn prepare_named(
+    inputs: &Inputs,
+    quiet: bool,
+    name: Option<&str>,
+) -> crate::error::Result<Prepared> {
     let mut source = TemplateSource::from_path(&inputs.template)?;
     if let Some(name) = name {
         let mut document = source.document().clone();
@@ -112,12 +116,10 @@ pub fn prepare_named(inputs: &Inputs, quiet: bool, name: Option<&str>) -> anyhow
     if let Some(patch) = &inputs.patch {
         builder = builder.patch_file(patch)?;
     }
-    let template = builder.build().with_context(|| {
-        format!(
-            "{} does not fit {}",
-            inputs.template.display(),
-            inputs.data.display()
-        )
+    let template = builder.build().map_err(|source| Error::Fit {
+        template: inputs.template.clone(),
+        data: inputs.data.clone(),
+        source: Box::new(source),
     })?;
     match template.full_validation_reason() {
         Some(reason) => tracing::info!("rows are validated as whole documents: {reason}"),
@@ -134,7 +136,7 @@ pub fn prepare_named(inputs: &Inputs, quiet: bool, name: Option<&str>) -> anyhow
     })
 }
 
-pub fn render(args: RenderArgs, quiet: bool) -> anyhow::Result<Outcome> {
+pub fn render(args: RenderArgs, quiet: bool) -> crate::error::Result<Outcome> {
     let prepared = prepare(&args.inputs, quiet)?;
     let header: Vec<String> = prepared.template.header().names().to_vec();
     let mut cells = RowReport::new(&header);
@@ -157,13 +159,13 @@ pub fn render(args: RenderArgs, quiet: bool) -> anyhow::Result<Outcome> {
                         }
                     }
                 },
-            )?;
-            out.flush()?;
+            )
+            .map_err(|e| rendering(e, Path::new("stdout")))?;
+            out.flush().action(|| "write stdout".into())?;
             stats
         }
         Some(dir) => {
-            std::fs::create_dir_all(dir)
-                .with_context(|| format!("cannot create {}", dir.display()))?;
+            std::fs::create_dir_all(dir).action(|| format!("create {}", dir.display()))?;
             let projects_path = dir.join("projects.jsonl");
             let manifest_path = dir.join("manifest.csv");
             let projects_tmp = dir.join(".projects.jsonl.tmp");
@@ -171,12 +173,14 @@ pub fn render(args: RenderArgs, quiet: bool) -> anyhow::Result<Outcome> {
             let mut projects = BufWriter::with_capacity(
                 1 << 16,
                 std::fs::File::create(&projects_tmp)
-                    .with_context(|| format!("cannot write {}", projects_tmp.display()))?,
+                    .action(|| format!("write {}", projects_tmp.display()))?,
             );
             let mut manifest_file = std::fs::File::create(&manifest_tmp)
-                .with_context(|| format!("cannot write {}", manifest_tmp.display()))?;
+                .action(|| format!("write {}", manifest_tmp.display()))?;
             if prepared.style.bom {
-                manifest_file.write_all("\u{feff}".as_bytes())?;
+                manifest_file
+                    .write_all("\u{feff}".as_bytes())
+                    .action(|| format!("write {}", manifest_tmp.display()))?;
             }
             let mut manifest = csv::WriterBuilder::new()
                 .delimiter(prepared.style.delimiter)
@@ -188,7 +192,10 @@ pub fn render(args: RenderArgs, quiet: bool) -> anyhow::Result<Outcome> {
                 "error".into(),
             ];
             head.extend(header.iter().cloned());
-            manifest.write_record(&head)?;
+            manifest
+                .write_record(&head)
+                .map_err(std::io::Error::other)
+                .action(|| format!("write {}", manifest_tmp.display()))?;
             let width = header.len();
             let stats = render_stream(
                 &prepared.template,
@@ -218,13 +225,22 @@ pub fn render(args: RenderArgs, quiet: bool) -> anyhow::Result<Outcome> {
                         .write_record(&record)
                         .map_err(std::io::Error::other)
                 },
-            )?;
-            projects.flush()?;
-            projects.get_ref().sync_all()?;
-            manifest.flush()?;
+            )
+            .map_err(|e| rendering(e, dir))?;
+            projects
+                .flush()
+                .and_then(|()| projects.get_ref().sync_all())
+                .action(|| format!("write {}", projects_tmp.display()))?;
+            manifest
+                .flush()
+                .action(|| format!("write {}", manifest_tmp.display()))?;
             drop(manifest);
-            std::fs::rename(&projects_tmp, &projects_path)?;
-            std::fs::rename(&manifest_tmp, &manifest_path)?;
+            for (tmp, path) in [
+                (&projects_tmp, &projects_path),
+                (&manifest_tmp, &manifest_path),
+            ] {
+                std::fs::rename(tmp, path).action(|| format!("write {}", path.display()))?;
+            }
             stats
         }
     };
@@ -240,7 +256,7 @@ pub fn render(args: RenderArgs, quiet: bool) -> anyhow::Result<Outcome> {
     })
 }
 
-pub fn validate(args: ValidateArgs, quiet: bool) -> anyhow::Result<Outcome> {
+pub fn validate(args: ValidateArgs, quiet: bool) -> crate::error::Result<Outcome> {
     let prepared = prepare(&args.inputs, quiet)?;
     let mut out = std::io::stdout().lock();
     let mut cells = RowReport::new(prepared.template.header().names());
@@ -257,9 +273,11 @@ pub fn validate(args: ValidateArgs, quiet: bool) -> anyhow::Result<Outcome> {
             }
             Ok(())
         },
-    )?;
+    )
+    .map_err(|e| rendering(e, Path::new("stdout")))?;
+    let stdout = || "write stdout".to_owned();
     for line in cells.empty_lines() {
-        writeln!(out, "{line}")?;
+        writeln!(out, "{line}").action(stdout)?;
     }
     if !quiet {
         let blank = match stats.blank {
@@ -274,7 +292,8 @@ pub fn validate(args: ValidateArgs, quiet: bool) -> anyhow::Result<Outcome> {
             stats.rows,
             stats.rendered,
             stats.invalid
-        )?;
+        )
+        .action(stdout)?;
     }
     Ok(if stats.invalid > 0 {
         Outcome::SomeRowsFailed

@@ -7,30 +7,27 @@
 //! refused the credentials; 130 interrupted; 2 unusable input, an existing journal without
 //! `--resume`, or a journal from other inputs.
 
-use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::Context as _;
 use batchgen_aistudios::Client;
 use batchgen_core::{RenderedRow, file_stem, render_stream};
 use batchgen_dispatch::journal::{Fingerprint, Header, RunKind};
 use batchgen_dispatch::manifest::Layout;
-use batchgen_dispatch::poll::PollConfig;
-use batchgen_dispatch::{
-    Callbacks, EngineConfig, JobInput, ProjectRow, WebhookAuth, WebhookReceiver, WebhookUrls,
-};
+use batchgen_dispatch::{EngineConfig, JobInput, ProjectRow};
 use batchgen_sandbox::{Sandbox, SandboxConfig, parse_duration_range, parse_probability};
 use clap::Args;
-use humantime::parse_duration;
 use serde_json::Value;
-use tokio_util::sync::CancellationToken;
 
-use crate::api::{ApiArgs, SANDBOX_CONFLICTS, is_loopback, origin, start_sandbox};
+use crate::api::{ApiArgs, SANDBOX_CONFLICTS, origin, start_sandbox};
 use crate::batch::engine::EngineArgs;
+use crate::batch::webhooks::{Hooks, WebhookArgs};
 use crate::batch::{self, Batch, Extras, Feed};
+use crate::cmd::account::AvatarCheck;
 use crate::cmd::render::{Inputs, Prepared, prepare_named};
-use crate::exit::{Fatal, Outcome};
+use crate::error::IoAction as _;
+use crate::exit::Outcome;
 use crate::report;
 use crate::shard::{self, ShardArgs, Tally};
 
@@ -70,20 +67,8 @@ pub struct RunArgs {
     /// spends credits by accident.
     #[arg(long)]
     pub strict: bool,
-    /// Receive the vendor's completion webhooks on ADDR (e.g. 0.0.0.0:8080, or 127.0.0.1:0
-    /// with --sandbox); polling then only backs them up.
-    #[arg(long, value_name = "ADDR")]
-    pub webhook_listen: Option<SocketAddr>,
-    /// The receiver's public base URL, as the vendor reaches it (e.g. https://hooks.example.com).
-    /// Default: http://<listen address> when both it and --base-url are loopback.
-    #[arg(long, value_name = "URL", requires = "webhook_listen", value_parser = parse_public_url)]
-    pub webhook_url: Option<String>,
-    /// With webhooks: the first safety-net poll of a render comes no sooner than this.
-    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
-    pub webhook_poll_interval: Duration,
-    /// With webhooks: longest wait between two safety-net polls of one render.
-    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = parse_duration)]
-    pub webhook_poll_cap: Duration,
+    #[command(flatten)]
+    pub webhooks: WebhookArgs,
     /// Run against a sandbox started in this process (no account needed; cannot be resumed).
     #[arg(long, conflicts_with_all = SANDBOX_CONFLICTS)]
     pub sandbox: bool,
@@ -98,20 +83,7 @@ pub struct RunArgs {
     pub sandbox_render_fail_probability: f64,
 }
 
-/// Reads `--webhook-url`: an absolute http(s) URL without query or fragment.
-fn parse_public_url(s: &str) -> Result<String, String> {
-    let u = url::Url::parse(s)
-        .map_err(|e| format!("{e}: give an absolute URL such as https://hooks.example.com"))?;
-    if !matches!(u.scheme(), "http" | "https") || u.host().is_none() {
-        return Err("expected an http:// or https:// URL with a host".into());
-    }
-    if u.query().is_some() || u.fragment().is_some() || !u.username().is_empty() {
-        return Err("the URL must not carry a query, a fragment or credentials".into());
-    }
-    Ok(s.trim_end_matches('/').to_owned())
-}
-
-pub fn run(args: RunArgs, quiet: bool) -> anyhow::Result<Outcome> {
+pub fn run(args: RunArgs, quiet: bool) -> crate::error::Result<Outcome> {
     let mut tally = Tally::new(args.shard.resolve()?);
     let prepared = prepare_named(&args.inputs, quiet, args.name.as_deref())?;
     let mut names = args.name.as_deref().map(Names::new);
@@ -133,49 +105,14 @@ pub fn run(args: RunArgs, quiet: bool) -> anyhow::Result<Outcome> {
     }
     if !quiet {
         checked.warn_cells(&args.inputs.data);
-        checked.report_invalid()?;
+        checked
+            .report_invalid()
+            .action(|| "write to stderr".into())?;
     }
     checked.refuse_if_strict(args.strict, &args.inputs.data)?;
     let out = batch::out_dir(args.out.as_deref(), &args.inputs.data, tally.shard, quiet);
     let runtime = batch::runtime(&out)?;
     runtime.block_on(run_async(args, out, prepared, (checked, tally), quiet))
-}
-
-/// The webhook receiver of a run: bound, with its public base URL.
-struct Webhooks {
-    listener: tokio::net::TcpListener,
-    public: String,
-}
-
-/// Binds `--webhook-listen` and works out the public URL; exit 2 if it cannot be known.
-async fn bind_webhooks(args: &RunArgs, client: &Client) -> anyhow::Result<Option<Webhooks>> {
-    let Some(addr) = args.webhook_listen else {
-        return Ok(None);
-    };
-    let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| Fatal {
-        code: 2,
-        message: format!("failed to listen for webhooks on {addr}: {e}; choose another --webhook-listen address"),
-    })?;
-    let bound = listener
-        .local_addr()
-        .context("failed to read the webhook receiver's address")?;
-    let public = match &args.webhook_url {
-        Some(u) => u.clone(),
-        None if bound.ip().is_loopback() && is_loopback(client.base_url()) => {
-            format!("http://{bound}")
-        }
-        None => {
-            return Err(Fatal {
-                code: 2,
-                message: format!(
-                    "failed to set up webhooks: --webhook-url is required unless both --webhook-listen and --base-url are loopback; give the public URL at which {} can reach this receiver (e.g. https://hooks.example.com)",
-                    origin(client.base_url())
-                ),
-            }
-            .into());
-        }
-    };
-    Ok(Some(Webhooks { listener, public }))
 }
 
 async fn run_async(
@@ -184,7 +121,7 @@ async fn run_async(
     prepared: Prepared,
     (checked, tally): (report::RowReport, Tally),
     quiet: bool,
-) -> anyhow::Result<Outcome> {
+) -> crate::error::Result<Outcome> {
     let rows = checked.rows;
     let mut checked = checked;
     // Where to, and as whom.
@@ -195,15 +132,12 @@ async fn run_async(
     };
     let client = args.api.client(sandbox.as_ref())?;
     let account = args.api.account(sandbox.as_ref())?;
-    let webhooks = bind_webhooks(&args, &client).await?;
+    let hooks = Hooks::bind(&args.webhooks, &args.engine, &client, rows).await?;
     let extras = RunExtras {
-        webhooks,
-        poll_interval: args.engine.poll_interval.max(args.webhook_poll_interval),
-        poll_cap: args.webhook_poll_cap,
-        rows,
+        hooks,
         quiet,
-        receiver: None,
         sandbox,
+        avatars: AvatarCheck::new(quiet),
         projects: batchgen_dispatch::ProjectFlags {
             resolution: args.resolution.clone(),
             workspace_id: args.workspace.clone(),
@@ -274,77 +208,50 @@ async fn run_async(
 /// What `run` adds around the engine: the webhook receiver (a token per row, polling as a slow
 /// safety net) and the in-process sandbox.
 struct RunExtras {
-    webhooks: Option<Webhooks>,
-    /// With webhooks: the first safety-net poll, and the longest wait between two.
-    poll_interval: Duration,
-    poll_cap: Duration,
-    rows: u64,
+    /// The webhook receiver, with `--webhook-listen`.
+    hooks: Hooks,
     quiet: bool,
-    receiver: Option<Receiver>,
     sandbox: Option<Sandbox>,
+    /// The account's avatars, read before the first create; rows naming others are invalid.
+    avatars: AvatarCheck,
     /// `--resolution`, `--workspace`, `--draft`: set in every project.
     projects: batchgen_dispatch::ProjectFlags,
 }
 
-/// A webhook receiver serving.
-struct Receiver {
-    receiver: WebhookReceiver,
-    server: tokio::task::JoinHandle<std::io::Result<()>>,
-    stop: CancellationToken,
-}
-
 impl Extras for RunExtras {
-    fn start(&mut self, header: &Header, config: &mut EngineConfig) -> anyhow::Result<()> {
+    fn start(&mut self, header: &Header, config: &mut EngineConfig) -> crate::error::Result<()> {
         config.projects = self.projects.clone();
-        let Some(w) = self.webhooks.take() else {
-            return Ok(());
-        };
-        let (auth, ephemeral) = WebhookAuth::for_run(header);
-        if ephemeral && !self.quiet {
-            crate::output::say!(
-                "note: this journal predates webhook secrets; callbacks for projects sent before this resume cannot be verified and are polled instead"
-            );
-        }
-        let callbacks = Callbacks::new(self.rows);
-        let receiver = WebhookReceiver::new(auth.clone(), callbacks.clone());
-        let interval = self.poll_interval;
-        config.poll = PollConfig::safety_net(interval, self.poll_cap.max(interval));
-        config.callbacks = Some(callbacks);
-        if !self.quiet {
-            crate::output::say!(
-                "webhooks: receiving on {} (the vendor calls {}/batchgen/v1/{}/<row> with a per-row token); safety-net polls from {}s after each submission",
-                w.listener
-                    .local_addr()
-                    .map(|a| a.to_string())
-                    .unwrap_or_default(),
-                w.public,
-                header.run_tag(),
-                config.poll.interval.as_secs()
-            );
-        }
-        let stop = CancellationToken::new();
-        let server = tokio::spawn(receiver.clone().serve(w.listener, stop.clone()));
-        self.receiver = Some(Receiver {
-            receiver,
-            server,
-            stop,
-        });
-        config.webhook_urls = Some(WebhookUrls {
-            auth,
-            public_base: w.public,
-        });
+        config.create_gate = Some(batchgen_dispatch::Gate(Arc::new(self.avatars.clone())));
+        self.hooks.start(header, config, self.quiet);
         Ok(())
     }
 
-    async fn stop(self) -> anyhow::Result<Vec<(&'static str, Value)>> {
+    async fn stop(self) -> crate::error::Result<Vec<(&'static str, Value)>> {
         let mut extra = Vec::new();
-        if let Some(r) = self.receiver {
-            r.stop.cancel();
-            // Callbacks still arriving only find ended rows; do not wait long for idle
-            // connections.
-            let _ = tokio::time::timeout(Duration::from_secs(2), r.server).await;
-            extra.push(("webhooks", serde_json::to_value(r.receiver.stats())?));
+        // Rows found invalid by the avatar check, listed like the ones found before the run.
+        let unknown = self.avatars.invalid();
+        if !self.quiet {
+            for (row, key, error) in unknown.iter().take(10) {
+                crate::output::say_row(
+                    crate::output::Level::Warn,
+                    "invalid",
+                    *row,
+                    key,
+                    error,
+                    &format!("invalid: row {row} ({key}): {error}"),
+                );
+            }
+            if unknown.len() > 10 {
+                crate::output::say!(
+                    "... and {} more rows whose avatar the account does not have: see the manifest",
+                    unknown.len() - 10
+                );
+            }
         }
+        if !unknown.is_empty() {
+            extra.push(("unknown_avatars", serde_json::json!(unknown.len())));
+        }
+        extra.extend(self.hooks.stop().await?);
         if let Some(sb) = self.sandbox {
             sb.shutdown().await;
         }
@@ -408,17 +315,13 @@ impl Names {
 
     /// Refuses (exit 2) a template that gave two rows one name; warns of blank names and of
     /// names without `{{@run}}`.
-    fn check(self, quiet: bool) -> anyhow::Result<()> {
+    fn check(self, quiet: bool) -> crate::error::Result<()> {
         if let Some((name, (r1, k1), (r2, k2))) = self.clash {
             let shown = name.replace(batchgen_dispatch::naming::RUN_PLACEHOLDER, "<run tag>");
-            return Err(Fatal {
-                code: 2,
-                message: format!(
-                    "failed to start: --name {:?} gives rows {r1} ({k1}) and {r2} ({k2}) the same project name {shown:?}; nothing was sent. A project is found again by its name after a lost answer, so each row needs its own: put {{{{@key}}}} or a column that is unique per row in the template",
-                    self.template
-                ),
-            }
-            .into());
+            return Err(crate::error::Error::Usage(format!(
+                "failed to start: --name {:?} gives rows {r1} ({k1}) and {r2} ({k2}) the same project name {shown:?}; nothing was sent. A project is found again by its name after a lost answer, so each row needs its own: put {{{{@key}}}} or a column that is unique per row in the template",
+                self.template
+            )));
         }
         if quiet {
             return Ok(());
@@ -449,7 +352,11 @@ struct Stop;
 /// they are (the account, as [`crate::api::account_tag`] names it without the secret) and how
 /// rows are known (the key column). The CSV, the template and the patch may change: each
 /// row's project is compared with what its last create sent (see the journal's hash).
-fn fingerprint(args: &RunArgs, client: &Client, account: &str) -> anyhow::Result<Fingerprint> {
+fn fingerprint(
+    args: &RunArgs,
+    client: &Client,
+    account: &str,
+) -> crate::error::Result<Fingerprint> {
     Ok(Fingerprint::new()
         .text(
             "key",
@@ -460,31 +367,10 @@ fn fingerprint(args: &RunArgs, client: &Client, account: &str) -> anyhow::Result
         .recorded_since("account", account))
 }
 
-async fn start_run_sandbox(args: &RunArgs, quiet: bool) -> anyhow::Result<Sandbox> {
+async fn start_run_sandbox(args: &RunArgs, quiet: bool) -> crate::error::Result<Sandbox> {
     let config = SandboxConfig::default()
         .render_time(args.sandbox_render_time.clone())
         .fail_probability(args.sandbox_fail_probability)
         .render_fail_probability(args.sandbox_render_fail_probability);
     start_sandbox(config, quiet).await
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn public_urls() {
-        assert_eq!(
-            parse_public_url("https://hooks.example.com/in/").unwrap(),
-            "https://hooks.example.com/in"
-        );
-        for bad in [
-            "hooks.example.com",
-            "ftp://x",
-            "https://h/?a=1",
-            "https://u:p@h",
-        ] {
-            assert!(parse_public_url(bad).is_err(), "{bad}");
-        }
-    }
 }

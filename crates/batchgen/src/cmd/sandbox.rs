@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use std::ops::Range;
 use std::time::Duration;
 
-use anyhow::Context as _;
+use crate::error::IoAction as _;
 use batchgen_sandbox::{
     DEFAULT_API_KEY, DEFAULT_APP_ID, DEFAULT_USER_KEY, LimitHeaders, RateSchedule, Sandbox,
     SandboxConfig, VendorRule, parse_duration, parse_duration_range, parse_probability,
@@ -51,8 +51,13 @@ pub struct SandboxArgs {
     pub refuse_value: Vec<VendorRule>,
     /// List projects still rendering (and failed ones) too, unlike the vendor, which lists
     /// exported projects only.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "no_project_list")]
     pub list_unexported: bool,
+    /// Serve no project list: GET /api/odin/v3/editor/project answers 404, as an API version
+    /// or account without it would, so a client that lost a create's answer cannot look the
+    /// project up.
+    #[arg(long)]
+    pub no_project_list: bool,
     /// How long a render takes, drawn per project, e.g. 200ms..2s or 30s.
     #[arg(long, value_name = "A..B", value_parser = parse_duration_range, default_value = "1s..3s")]
     pub render_time: Range<Duration>,
@@ -108,6 +113,7 @@ impl SandboxArgs {
             .limit_headers(self.limit_headers)
             .max_renders(self.max_renders)
             .list_unexported(self.list_unexported)
+            .project_list(!self.no_project_list)
             .render_time(self.render_time.clone())
             .latency(self.latency.clone())
             .fail_probability(self.fail_probability)
@@ -161,6 +167,9 @@ impl SandboxArgs {
         }
         if self.list_unexported {
             f.push("lists unexported projects".to_owned());
+        }
+        if self.no_project_list {
+            f.push("no project list (404)".to_owned());
         }
         for (name, p) in [
             ("fail", self.fail_probability),
@@ -247,21 +256,17 @@ fn banner(args: &SandboxArgs, sb: &Sandbox) -> String {
 }
 
 /// Runs the sandbox until Ctrl-C. Returns exit code 0 after a clean stop.
-pub fn run(args: SandboxArgs) -> anyhow::Result<i32> {
+pub fn run(args: SandboxArgs) -> crate::error::Result<i32> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-        .context("failed to start the async runtime")?;
+        .action(|| "start the async runtime".into())?;
     rt.block_on(async move {
-        let sb = args
-            .config()
-            .start(args.listen)
-            .await
-            .context("failed to start the sandbox")?;
+        let sb = args.config().start(args.listen).await?;
         print!("{}", banner(&args, &sb));
         tokio::signal::ctrl_c()
             .await
-            .context("failed to listen for Ctrl-C")?;
+            .action(|| "listen for Ctrl-C".into())?;
         let stats = sb.stats();
         eprintln!(
             "stopping: {} API calls, {} projects, {} downloads, {} rate limited, {} faults",

@@ -3,11 +3,11 @@
 
 use std::path::PathBuf;
 
-use anyhow::Context as _;
 use batchgen_dispatch::journal::{JOURNAL_FILE, Replay, RowState};
 use clap::Args;
 
-use crate::exit::{Fatal, Outcome};
+use crate::error::Error;
+use crate::exit::Outcome;
 
 /// `batchgen status`.
 #[derive(Debug, Args)]
@@ -20,25 +20,24 @@ pub struct StatusArgs {
     pub json: bool,
 }
 
-pub fn run(args: StatusArgs) -> anyhow::Result<Outcome> {
+pub fn run(args: StatusArgs) -> crate::error::Result<Outcome> {
     let path = args.dir.join(JOURNAL_FILE);
     if !path.exists() {
-        return Err(Fatal {
-            code: 2,
-            message: format!(
-                "failed to read the run's journal: {} does not exist; give the --out directory of a `batchgen run` or `batchgen export`",
-                path.display()
-            ),
-        }
-        .into());
+        return Err(Error::Usage(format!(
+            "failed to read the run's journal: {} does not exist; give the --out directory of a `batchgen run` or `batchgen export`",
+            path.display()
+        )));
     }
-    let replay = Replay::read(&path).context("failed to read the run's journal")?;
+    let replay = Replay::read(&path)?;
     let bad = replay
         .rows
         .values()
         .any(|r| matches!(r.state, RowState::Failed | RowState::Invalid));
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&json(&replay))?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&json(&replay)).expect("JSON values serialise")
+        );
     } else {
         print!("{}", report(&replay));
     }
@@ -102,7 +101,7 @@ fn report(replay: &Replay) -> String {
     let _ = writeln!(
         out,
         "{} {} started {}",
-        h.kind.as_str(),
+        h.kind.command(),
         &h.run_id,
         h.created_at
     );

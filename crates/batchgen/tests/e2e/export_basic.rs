@@ -232,7 +232,7 @@ fn without_a_watermark_image_cells_are_invalid_and_bad_flags_stop_before_anythin
     ] {
         let out = crate::support::batchgen()
             .env("AISTUDIOS_API_KEY", crate::support::KEY)
-            .arg("export")
+            .args(["export", "--api", "v2"])
             .arg(csv)
             .arg("--out")
             .arg(&fresh)

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use crate::support::export::{client, direct_projects, rt};
-use crate::support::{Env, KEY, batchgen};
+use crate::support::{Env, KEY, batchgen, expect_exit};
 use batchgen_aistudios::{ExportRequest, Watermark};
 use batchgen_sandbox::SandboxConfig;
 
@@ -50,12 +50,7 @@ fn a_table_json_and_filters() {
     std::thread::sleep(Duration::from_millis(50));
 
     let out = list(&env, &[]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    expect_exit(&out, 0);
     let text = String::from_utf8(out.stdout).unwrap();
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines.len(), 5, "{text}");
@@ -168,12 +163,7 @@ fn the_sandbox_demo_lists_a_few_exports() {
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    expect_exit(&out, 0);
     assert_eq!(text.lines().count(), 5, "{text}");
     assert!(
         text.contains("folder_001") && text.contains("folder_002"),

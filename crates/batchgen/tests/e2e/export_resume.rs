@@ -6,7 +6,10 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use crate::support::export::{export_cmd, exports_of, seeded_csv};
-use crate::support::{Env, KEY, batchgen, journal_events, manifest, submitted_count, wait_for};
+use crate::support::{
+    Env, KEY, batchgen, expect_exit, journal_events, kill_once_submitted, manifest,
+    submitted_count, wait_for,
+};
 use batchgen_sandbox::SandboxConfig;
 
 fn slow_exports(n: usize) -> SandboxConfig {
@@ -22,19 +25,8 @@ fn kill_9_mid_export_then_resume_exports_no_project_twice() {
     let env = Env::start(slow_exports(40).lost_probability(0.05));
     let csv = seeded_csv(&env);
     let args = ["--key", "key", "--rate", "20", "--max-in-flight", "40"];
-    let mut child = export_cmd(&env, &csv, &args)
-        .arg("-q")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    assert!(
-        wait_for(Duration::from_secs(20), || submitted_count(&env.out())
-            >= 15),
-        "the export did not get going"
-    );
-    child.kill().unwrap(); // SIGKILL: no cleanup at all
-    child.wait().unwrap();
+    // SIGKILL once 15 rows are submitted: no cleanup at all.
+    kill_once_submitted(export_cmd(&env, &csv, &args).arg("-q"), &env.out(), 15);
     let before = env.stats().exports;
     assert!(
         (15..40).contains(&before),
@@ -115,12 +107,7 @@ fn ctrl_c_exits_130_and_the_printed_command_finishes_the_export() {
         .args(&words[1..])
         .output()
         .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    expect_exit(&out, 0);
     for p in env.sandbox().seeded_projects() {
         assert_eq!(exports_of(&env, &p.project_id), 1);
     }
@@ -136,25 +123,20 @@ fn journals_of_run_and_export_are_not_mixed() {
     // A `run` journal in OUT.
     let people = env.csv(2);
     let out = env.run_cmd(&people, &["--rate", "50"]).output().unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    expect_exit(&out, 0);
     let requests = env.stats().requests;
     let csv = seeded_csv(&env);
     let out = export_cmd(&env, &csv, &["--resume"]).output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(
-        stderr.contains("is the journal of a `batchgen run`, not of a `batchgen export`"),
+        stderr.contains("is the journal of a `batchgen run`, not of a `batchgen export --api v2`"),
         "{stderr}"
     );
     // Without --resume too: the same command continues, and this is not its run.
     let out = export_cmd(&env, &csv, &[]).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("not of a `batchgen export`"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not of a `batchgen export --api v2`"));
     assert_eq!(
         env.stats().requests,
         requests,
@@ -165,7 +147,7 @@ fn journals_of_run_and_export_are_not_mixed() {
     let other = env.dir.path().join("exports-out");
     let out = batchgen()
         .env("AISTUDIOS_API_KEY", KEY)
-        .arg("export")
+        .args(["export", "--api", "v2"])
         .arg(&csv)
         .arg("--out")
         .arg(&other)
@@ -177,12 +159,7 @@ fn journals_of_run_and_export_are_not_mixed() {
         ])
         .output()
         .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    expect_exit(&out, 0);
     let requests = env.stats().requests;
     let out = batchgen()
         .env("AISTUDIOS_API_KEY", KEY)
@@ -197,7 +174,7 @@ fn journals_of_run_and_export_are_not_mixed() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(
-        stderr.contains("is the journal of a `batchgen export`, not of a `batchgen run`"),
+        stderr.contains("is the journal of a `batchgen export --api v2`, not of a `batchgen run`"),
         "{stderr}"
     );
     assert_eq!(env.stats().requests, requests);

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use batchgen_sandbox::SandboxConfig;
 
-use crate::support::{Env, KEY, batchgen, manifest, repo};
+use crate::support::{Env, KEY, batchgen, expect_exit, manifest, repo};
 
 /// `batchgen run CSV templates/welcome.json --out OUT` with `args` (key column and base URL
 /// chosen by the test).
@@ -69,12 +69,7 @@ fn the_same_command_pays_only_for_what_changed() {
     let args = ["--rate", "50", "--max-in-flight", "50", "--require-cells"];
 
     let out = env.run_cmd(&csv, &args).output().unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(3),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    expect_exit(&out, 3);
     let first = env.stats();
     assert_eq!(first.submissions, 48);
     let m = by_key(&env.out());
@@ -117,12 +112,7 @@ fn the_same_command_pays_only_for_what_changed() {
 
     // A third time: nothing to send, nothing to poll.
     let out = env.run_cmd(&csv, &args).output().unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    expect_exit(&out, 0);
     let third = env.stats();
     assert_eq!(third.submissions, second.submissions, "no create");
     assert_eq!(third.polls, second.polls, "no poll");
@@ -133,12 +123,7 @@ fn the_same_command_pays_only_for_what_changed() {
         .run_cmd(&csv, &[&args[..], &["--rerender-changed"]].concat())
         .output()
         .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    expect_exit(&out, 0);
     assert_eq!(env.stats().submissions - third.submissions, 2);
     let m = by_key(&env.out());
     assert_eq!(m["p10@example.com"], ("ready".to_owned(), String::new()));
@@ -150,12 +135,7 @@ fn what_cannot_change_in_a_run_directory_is_refused_with_the_why() {
     let csv = env.csv(3);
     let base = env.sandbox().base_url();
     let out = run_with(&env, &csv, &["--key", "email", "--base-url", &base]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    expect_exit(&out, 0);
     let before = env.stats().requests;
 
     // Another key column: every row would look new.
@@ -272,12 +252,7 @@ fn run_data_template_works_as_typed_and_the_same_command_finds_its_run() {
     let creates = env.stats().submissions;
     assert_eq!(creates, 3);
     let out = run();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    expect_exit(&out, 0);
     assert_eq!(
         env.stats().submissions,
         creates,

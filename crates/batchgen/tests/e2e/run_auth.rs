@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::support::{Env, KEY};
+use crate::support::{Env, KEY, expect_exit};
 use batchgen_sandbox::SandboxConfig;
 
 #[test]
@@ -66,12 +66,7 @@ fn a_key_file_works_and_a_missing_key_is_explained() {
         .env_remove("AISTUDIOS_API_KEY")
         .output()
         .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    expect_exit(&out, 0);
 
     let out = env
         .run_cmd(&csv, &[])

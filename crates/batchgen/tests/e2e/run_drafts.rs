@@ -7,7 +7,7 @@ use std::time::Duration;
 use batchgen_sandbox::SandboxConfig;
 
 use crate::support::export::Recorder;
-use crate::support::{Env, KEY, batchgen, manifest, repo};
+use crate::support::{Env, KEY, batchgen, expect_exit, manifest, repo};
 
 fn config() -> SandboxConfig {
     SandboxConfig::default().render_time(Duration::from_millis(200)..Duration::from_millis(400))
@@ -53,12 +53,7 @@ fn draft_rows_end_draft_with_their_project_and_nothing_polls_them() {
         .run_cmd(&csv, &["--draft", "--resume"])
         .output()
         .unwrap();
-    assert_eq!(
-        again.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&again.stderr)
-    );
+    expect_exit(&again, 0);
     assert_eq!(env.stats().submissions, 5);
     assert_eq!(
         column(&manifest(&env.out()).0, &manifest(&env.out()).1, "status"),
@@ -91,12 +86,7 @@ fn a_template_with_is_export_false_makes_drafts_without_the_flag() {
         ])
         .output()
         .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    expect_exit(&out, 0);
     let (header, rows) = manifest(&env.out());
     assert_eq!(column(&header, &rows, "status"), ["draft"; 3]);
     assert_eq!(env.stats().polls, 0);
@@ -130,12 +120,7 @@ fn resolution_workspace_and_draft_are_set_in_every_project_sent() {
         ])
         .output()
         .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    expect_exit(&out, 0);
     let creates: Vec<serde_json::Value> = proxy
         .seen
         .lock()

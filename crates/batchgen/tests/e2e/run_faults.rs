@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use crate::support::{Env, KEY, journal_events, manifest};
+use crate::support::{Env, KEY, expect_exit, journal_events, manifest};
 use batchgen_sandbox::SandboxConfig;
 
 #[test]
@@ -150,12 +150,7 @@ fn the_budget_holds_at_the_servers_own_limit() {
         .arg(&summary)
         .output()
         .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    expect_exit(&out, 0);
     let stats = env.stats();
     // The client never sends more than the rate in any second, by its own clock...
     let s: serde_json::Value = serde_json::from_slice(&std::fs::read(&summary).unwrap()).unwrap();
@@ -198,12 +193,7 @@ fn a_row_the_vendor_refuses_though_batchgen_accepts_it_fails_alone() {
         .arg(crate::support::repo().join("templates/welcome.json"))
         .output()
         .unwrap();
-    assert_eq!(
-        check.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&check.stderr)
-    );
+    expect_exit(&check, 0);
 
     let out = env.run_cmd(&csv, &["-q"]).output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);

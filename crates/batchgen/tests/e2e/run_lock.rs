@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use batchgen_sandbox::SandboxConfig;
 
-use crate::support::{Env, batchgen, manifest};
+use crate::support::{Env, batchgen, expect_exit, manifest};
 
 #[test]
 fn two_runs_started_together_one_works_the_other_exits_2_and_sends_nothing() {
@@ -48,12 +48,7 @@ fn two_runs_started_together_one_works_the_other_exits_2_and_sends_nothing() {
     assert!(rows.iter().all(|r| r[2] == "ready"), "{rows:?}");
     // The journal reads.
     let status = batchgen().arg("status").arg(env.out()).output().unwrap();
-    assert_eq!(
-        status.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&status.stderr)
-    );
+    expect_exit(&status, 0);
 }
 
 #[test]
@@ -73,12 +68,7 @@ fn status_reads_a_journal_that_a_run_is_writing() {
     while child.try_wait().unwrap().is_none() {
         if env.out().join("journal.jsonl").exists() {
             let out = batchgen().arg("status").arg(env.out()).output().unwrap();
-            assert_eq!(
-                out.status.code(),
-                Some(0),
-                "{}",
-                String::from_utf8_lossy(&out.stderr)
-            );
+            expect_exit(&out, 0);
             reads += 1;
         }
         std::thread::sleep(Duration::from_millis(30));

@@ -5,7 +5,10 @@
 use std::process::Stdio;
 use std::time::Duration;
 
-use crate::support::{Env, batchgen, journal_events, manifest, submitted_count, wait_for};
+use crate::support::{
+    Env, batchgen, expect_exit, journal_events, kill_once_submitted, manifest, submitted_count,
+    wait_for,
+};
 use batchgen_sandbox::SandboxConfig;
 
 fn slow_renders() -> SandboxConfig {
@@ -22,19 +25,12 @@ fn slow_renders() -> SandboxConfig {
 fn kill_9_mid_run_then_resume_finishes_with_no_duplicate() {
     let env = Env::start(slow_renders().lost_probability(0.05));
     let csv = env.csv(60);
-    let mut child = env
-        .run_cmd(&csv, &["--rate", "40", "--max-in-flight", "60", "-q"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    assert!(
-        wait_for(Duration::from_secs(20), || submitted_count(&env.out())
-            >= 20),
-        "the run did not get going"
+    // SIGKILL once 20 rows are submitted: no cleanup at all.
+    kill_once_submitted(
+        &mut env.run_cmd(&csv, &["--rate", "40", "--max-in-flight", "60", "-q"]),
+        &env.out(),
+        20,
     );
-    child.kill().unwrap(); // SIGKILL: no cleanup at all
-    child.wait().unwrap();
     let before = env.stats().submissions;
     assert!(
         (20..60).contains(&before),
@@ -106,12 +102,7 @@ fn ctrl_c_exits_130_prints_the_resume_command_and_the_journal_resumes() {
         .args(&words[1..])
         .output()
         .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    expect_exit(&out, 0);
     let stats = env.stats();
     assert_eq!(
         (stats.submissions, stats.duplicate_names),
@@ -149,22 +140,12 @@ fn a_second_ctrl_c_exits_at_once_and_the_journal_still_resumes() {
 
     // The journal reads back, and the run resumes to the end without a duplicate.
     let status = batchgen().arg("status").arg(env.out()).output().unwrap();
-    assert_eq!(
-        status.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&status.stderr)
-    );
+    expect_exit(&status, 0);
     let out = env
         .run_cmd(&csv, &["--rate", "40", "--resume"])
         .output()
         .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    expect_exit(&out, 0);
     let stats = env.stats();
     assert_eq!(
         (stats.submissions, stats.duplicate_names),
@@ -243,12 +224,7 @@ fn status_reports_counts_and_failed_rows() {
         ])
         .output()
         .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(3),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    expect_exit(&out, 3);
     let (_, rows) = manifest(&env.out());
     let invalid = rows.iter().filter(|r| r[2] == "invalid").count();
     let ready = rows.iter().filter(|r| r[2] == "ready").count();
@@ -354,12 +330,7 @@ fn a_second_sandbox_run_into_the_same_dir_says_what_to_do() {
             .unwrap()
     };
     let first = run();
-    assert_eq!(
-        first.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&first.stderr)
-    );
+    expect_exit(&first, 0);
     let second = run();
     let stderr = String::from_utf8_lossy(&second.stderr);
     assert_eq!(second.status.code(), Some(2), "{stderr}");

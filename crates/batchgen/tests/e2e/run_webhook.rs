@@ -6,7 +6,9 @@
 use std::process::Stdio;
 use std::time::Duration;
 
-use crate::support::{Env, batchgen, journal_events, manifest, submitted_count, wait_for};
+use crate::support::{
+    Env, batchgen, journal_events, kill_once_submitted, manifest, submitted_count, wait_for,
+};
 use batchgen_dispatch::WebhookAuth;
 use batchgen_dispatch::journal::Replay;
 use batchgen_sandbox::SandboxConfig;
@@ -76,10 +78,11 @@ fn every_row_ends_by_webhook_with_one_request_each_despite_duplicates() {
     std::thread::sleep(Duration::from_millis(100));
     let stats = env.stats();
     let s = summary(&path);
-    // One request per row: the create. No poll: callbacks came long before the first one.
-    assert_eq!(stats.requests, 40, "{stats:?}");
+    // One request per row, the create, and the account's model list once before the first.
+    // No poll: callbacks came long before the first one.
+    assert_eq!(stats.requests, 41, "{stats:?}");
     assert_eq!(stats.polls, 0, "{stats:?}");
-    assert_eq!(s["requests_per_row"], 1.0, "{s}");
+    assert_eq!(s["requests_per_row"], 41.0 / 40.0, "{s}");
     assert_eq!(s["progress"]["webhooks"], 40, "{s}");
     let hooks = &s["webhooks"];
     assert_eq!(hooks["accepted"], 40, "{s}");
@@ -221,20 +224,8 @@ fn kill_9_then_resume_still_takes_the_callbacks_of_projects_sent_before() {
         "--webhook-listen",
         &listen,
     ];
-    let mut child = env
-        .run_cmd(&csv, &args)
-        .arg("-q")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    assert!(
-        wait_for(Duration::from_secs(20), || submitted_count(&env.out())
-            >= 15),
-        "the run did not get going"
-    );
-    child.kill().unwrap();
-    child.wait().unwrap();
+    // SIGKILL once 15 rows are submitted: no cleanup at all.
+    kill_once_submitted(env.run_cmd(&csv, &args).arg("-q"), &env.out(), 15);
     let before = env.stats().submissions;
     assert!((15..40).contains(&before), "{before}");
 
@@ -285,4 +276,62 @@ fn a_remote_api_needs_a_public_webhook_url() {
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("--webhook-url is required"), "{stderr}");
     assert!(!env.out().join("journal.jsonl").exists());
+}
+
+/// Creates whose answers are lost while the row is looked up: the row's webhook (matched by
+/// its per-row token) adopts it, with no list (404) or a list that shows only exported
+/// projects; no project is created twice.
+#[test]
+fn a_lost_create_is_adopted_by_its_webhook_while_it_is_looked_up() {
+    for list in [false, true] {
+        let env = Env::start(
+            SandboxConfig::default()
+                .render_time(Duration::from_millis(200)..Duration::from_millis(600))
+                .lost_probability(0.25)
+                .project_list(list)
+                .seed(5),
+        );
+        let rows = 24;
+        let csv = env.csv(rows);
+        let path = env.dir.path().join("summary.json");
+        let out = env
+            .run_cmd(
+                &csv,
+                &[
+                    "--rate",
+                    "100",
+                    "--webhook-listen",
+                    "127.0.0.1:0",
+                    "--summary-json",
+                    path.to_str().unwrap(),
+                ],
+            )
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "list {list}: {stderr}");
+        let (_, manifest_rows) = manifest(&env.out());
+        assert!(
+            manifest_rows.iter().all(|r| r[2] == "ready"),
+            "list {list}: {manifest_rows:?}"
+        );
+        let stats = env.stats();
+        let s = summary(&path);
+        assert!(
+            s["progress"]["recovered"].as_u64().unwrap() >= 1,
+            "list {list}: some lost create was adopted: {s}"
+        );
+        assert_eq!(
+            stats.submissions, rows as u64,
+            "list {list}: every project created once: {stats:?}"
+        );
+        assert_eq!(stats.duplicate_names, 0, "list {list}: {stats:?}");
+        assert_eq!(s["statuses"]["unknown"], 0, "list {list}: {s}");
+        if !list {
+            assert!(
+                stderr.contains("no project list"),
+                "list {list}: said once: {stderr}"
+            );
+        }
+    }
 }

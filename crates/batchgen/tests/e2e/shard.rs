@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
-use crate::support::{Env, KEY, batchgen, manifest, repo};
+use crate::support::{Env, KEY, batchgen, expect_exit, manifest, repo};
 use batchgen_sandbox::SandboxConfig;
 
 fn fast() -> Env {
@@ -253,12 +253,7 @@ fn appending_rows_keeps_every_earlier_row_in_its_shard() {
     let d: Vec<&Path> = dirs.iter().map(PathBuf::as_path).collect();
     let merged = env.dir.path().join("all.csv");
     let out = merge(&d, Some(&merged));
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    expect_exit(&out, 0);
     let rows = csv::Reader::from_path(&merged).unwrap().records().count();
     assert_eq!(rows, 35);
     // A shard of the 30-row input and shards of the 35-row one are not one run.
@@ -266,12 +261,7 @@ fn appending_rows_keeps_every_earlier_row_in_its_shard() {
     let out = shard_cmd(&env, &thirty, &old, &["--shard", "1/3"])
         .output()
         .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    expect_exit(&out, 0);
     let out = merge(&[&old, d[1], d[2]], None);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
@@ -290,7 +280,7 @@ fn export_shards_split_the_exports_and_merge() {
     for (i, d) in dirs.iter().enumerate() {
         let out = batchgen()
             .env("AISTUDIOS_API_KEY", KEY)
-            .arg("export")
+            .args(["export", "--api", "v2"])
             .arg(&csv)
             .args(["--key", "key", "--out"])
             .arg(d)
@@ -315,12 +305,7 @@ fn export_shards_split_the_exports_and_merge() {
     let merged = env.dir.path().join("exports-merged");
     let d: Vec<&Path> = dirs.iter().map(PathBuf::as_path).collect();
     let out = merge(&d, Some(&merged));
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    expect_exit(&out, 0);
     let (header, rows) = manifest(&merged);
     assert!(header.iter().any(|h| h == "export_id"), "{header:?}");
     assert_eq!(rows.len(), total);
@@ -342,12 +327,7 @@ fn shards_without_out_each_get_a_directory_of_their_own() {
             .args(["--poll-interval", "100ms"])
             .output()
             .unwrap();
-        assert_eq!(
-            out.status.code(),
-            Some(0),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        expect_exit(&out, 0);
     }
     let total: usize = ["people-shard-1-of-2", "people-shard-2-of-2"]
         .iter()

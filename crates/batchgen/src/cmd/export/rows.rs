@@ -9,7 +9,7 @@ use batchgen_core::{Header, KeySource, Row, file_stem};
 use batchgen_dispatch::{ExportRow, JobInput};
 use clap::Args;
 
-use crate::exit::Fatal;
+use crate::error::Error;
 
 /// The watermark every row gets unless its own `watermark_*` cells say otherwise.
 #[derive(Debug, Clone, Args)]
@@ -86,7 +86,7 @@ const MAX_ID: usize = 128;
 
 /// Checks an id cell: not empty, at most 128 characters, no `/`, no whitespace, no control
 /// characters. Surrounding spaces are ignored.
-fn check_id(what: &'static str, cell: &str) -> Result<String, String> {
+pub(super) fn check_id(what: &'static str, cell: &str) -> Result<String, String> {
     let id = cell.trim();
     if id.is_empty() {
         return Err(format!("the {what} is empty"));
@@ -116,19 +116,20 @@ pub(super) struct Columns {
 }
 
 impl Columns {
-    pub(super) fn find(header: &Header, key: Option<&str>, data: &Path) -> anyhow::Result<Columns> {
+    pub(super) fn find(
+        header: &Header,
+        key: Option<&str>,
+        data: &Path,
+    ) -> crate::error::Result<Columns> {
         let key = KeySource::for_header(header, key)?;
-        let project = header.position("project_id").ok_or_else(|| Fatal {
-            code: 2,
-            message: format!(
+        let project = header.position("project_id").ok_or_else(|| Error::Usage(format!(
                 "failed to read the exports to make: {} has no project_id column{}; its header must name the project to export in a column project_id (folder_id and watermark_* are optional)",
                 data.display(),
                 header
                     .closest("project_id")
                     .map(|c| format!(" (is {c:?} meant?)"))
                     .unwrap_or_default()
-            ),
-        })?;
+            )))?;
         Ok(Columns {
             key,
             project,

@@ -77,7 +77,7 @@ pub fn seeded_csv(env: &Env) -> PathBuf {
     write(env, "exports.csv", &text)
 }
 
-/// `batchgen export CSV --out OUT --base-url … --poll-interval 150ms --poll-cap 1s` plus
+/// `batchgen export --api v2 CSV --out OUT --base-url … --poll-interval 150ms --poll-cap 1s` plus
 /// `extra`, with the key in the environment.
 pub fn export_cmd(env: &Env, csv: &Path, extra: &[&str]) -> Command {
     export_cmd_to(env, csv, &env.sandbox().base_url(), extra)
@@ -87,7 +87,7 @@ pub fn export_cmd(env: &Env, csv: &Path, extra: &[&str]) -> Command {
 pub fn export_cmd_to(env: &Env, csv: &Path, base: &str, extra: &[&str]) -> Command {
     let mut cmd = batchgen();
     cmd.env("AISTUDIOS_API_KEY", KEY)
-        .arg("export")
+        .args(["export", "--api", "v2"])
         .arg(csv)
         .arg("--out")
         .arg(env.out())
@@ -109,11 +109,22 @@ pub struct Recorder {
 
 impl Recorder {
     pub fn start(upstream: String) -> Recorder {
+        Recorder::refusing(upstream, None)
+    }
+
+    /// Like [`Recorder::start`], answering 404 (the vendor's envelope) to every request whose
+    /// path starts with `refuse`, as an API without that endpoint would.
+    pub fn refusing(upstream: String, refuse: Option<&'static str>) -> Recorder {
         use axum::body::{Body, Bytes};
         use axum::extract::{Request, State};
         use axum::response::Response;
 
-        type Shared = (String, reqwest::Client, Arc<Mutex<Vec<Seen>>>);
+        type Shared = (
+            String,
+            reqwest::Client,
+            Arc<Mutex<Vec<Seen>>>,
+            Option<&'static str>,
+        );
         async fn forward(State(s): State<Arc<Shared>>, req: Request) -> Response {
             let (parts, body) = req.into_parts();
             let body: Bytes = axum::body::to_bytes(body, 1 << 20).await.unwrap();
@@ -127,6 +138,15 @@ impl Recorder {
                 path.clone(),
                 String::from_utf8_lossy(&body).into_owned(),
             ));
+            if s.3.is_some_and(|r| path.starts_with(r)) {
+                return Response::builder()
+                    .status(404)
+                    .header("content-type", "application/json")
+                    .body(Body::from(
+                        r#"{"success":false,"error":{"code":"NOT_FOUND","msg":"no such endpoint"}}"#,
+                    ))
+                    .unwrap();
+            }
             let method = reqwest::Method::from_bytes(parts.method.as_str().as_bytes()).unwrap();
             let mut out =
                 s.1.request(method, format!("{}{path}", s.0))
@@ -152,7 +172,8 @@ impl Recorder {
             .build()
             .unwrap();
         let seen = Arc::new(Mutex::new(Vec::new()));
-        let shared: Arc<Shared> = Arc::new((upstream, reqwest::Client::new(), Arc::clone(&seen)));
+        let shared: Arc<Shared> =
+            Arc::new((upstream, reqwest::Client::new(), Arc::clone(&seen), refuse));
         let listener = rt
             .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
             .unwrap();

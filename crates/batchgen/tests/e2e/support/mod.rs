@@ -4,7 +4,7 @@
 pub mod export;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use batchgen_sandbox::{Sandbox, SandboxConfig, Stats};
@@ -159,4 +159,30 @@ pub fn submitted_count(out: &Path) -> usize {
     std::fs::read_to_string(out.join("journal.jsonl"))
         .map(|t| t.matches("\"event\":\"submitted\"").count())
         .unwrap_or(0)
+}
+
+/// Asserts that `out` exited with `code`, showing its stderr if not; returns the stderr.
+#[track_caller]
+pub fn expect_exit(out: &Output, code: i32) -> String {
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(code), "{stderr}");
+    stderr
+}
+
+/// Starts `cmd` with its output dropped, waits (up to 20 s) until the journal in `out` holds
+/// `n` submissions, then kills it with SIGKILL: a crash mid-run, with no cleanup at all.
+#[track_caller]
+pub fn kill_once_submitted(cmd: &mut Command, out: &Path, n: usize) {
+    let mut child = cmd
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = wait_for(Duration::from_secs(20), || submitted_count(out) >= n);
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(
+        started,
+        "the command did not get going: fewer than {n} submitted in 20 s"
+    );
 }
