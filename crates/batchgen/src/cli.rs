@@ -27,17 +27,11 @@ pub struct Global {
     /// How stderr is written: text for a person, or json: one JSON object per line (logs,
     /// messages, progress, the rows listed and the summary; each line about a row has `row`
     /// and `key`). stdout carries only a command's data either way.
-    #[arg(
-        long,
-        global = true,
-        value_name = "FORMAT",
-        value_enum,
-        default_value_t
-    )]
-    pub log_format: crate::output::LogFormat,
+    #[arg(long, global = true, value_name = "FORMAT", default_value = "text", value_parser = ["text", "json"])]
+    pub log_format: String,
     /// Colour stderr: auto (on a terminal, unless NO_COLOR is set), always or never.
-    #[arg(long, global = true, value_name = "WHEN", value_enum, default_value_t)]
-    pub color: crate::output::ColorChoice,
+    #[arg(long, global = true, value_name = "WHEN", default_value = "auto", value_parser = ["auto", "always", "never"])]
+    pub color: String,
 }
 
 /// The commands.

@@ -28,8 +28,8 @@ fn main() -> ExitCode {
     output::init(
         cli.global.verbose,
         cli.global.quiet,
-        cli.global.log_format,
-        cli.global.color,
+        output::LogFormat::from_arg(&cli.global.log_format),
+        output::ColorChoice::from_arg(&cli.global.color),
     );
     let result = cmd::run(cli);
     exit::finish(result)

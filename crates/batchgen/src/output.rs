@@ -21,7 +21,6 @@
 use std::io::{IsTerminal, Write};
 use std::sync::{Mutex, OnceLock};
 
-use clap::ValueEnum;
 use indicatif::ProgressBar;
 use serde_json::{Map, Value};
 use tracing::field::{Field, Visit};
@@ -31,7 +30,7 @@ use tracing_subscriber::prelude::*;
 use tracing_subscriber::registry::LookupSpan;
 
 /// How stderr's lines are written (`--log-format`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum LogFormat {
     /// For a person: plain lines, a progress bar on a terminal.
     #[default]
@@ -41,7 +40,7 @@ pub enum LogFormat {
 }
 
 /// When stderr is coloured (`--color`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum ColorChoice {
     /// When stderr is a terminal and `NO_COLOR` is not set.
     #[default]
@@ -50,6 +49,28 @@ pub enum ColorChoice {
     Always,
     /// Never.
     Never,
+}
+
+impl LogFormat {
+    /// `--log-format`'s value (clap has checked it is `text` or `json`).
+    pub fn from_arg(value: &str) -> LogFormat {
+        if value == "json" {
+            LogFormat::Json
+        } else {
+            LogFormat::Text
+        }
+    }
+}
+
+impl ColorChoice {
+    /// `--color`'s value (clap has checked it is `auto`, `always` or `never`).
+    pub fn from_arg(value: &str) -> ColorChoice {
+        match value {
+            "always" => ColorChoice::Always,
+            "never" => ColorChoice::Never,
+            _ => ColorChoice::Auto,
+        }
+    }
 }
 
 /// Whether to colour: `choice`, else a terminal without `NO_COLOR` (set and not empty) nor
