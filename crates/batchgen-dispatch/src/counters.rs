@@ -26,6 +26,8 @@ pub struct Snapshot {
     pub downloading: u64,
     /// Rows ready (the skipped ones that were ready included).
     pub ready: u64,
+    /// Of those, rows an earlier run of the journal had made ready (kept, not made here).
+    pub kept_ready: u64,
     /// Rows failed (the skipped ones that had failed included).
     pub failed: u64,
     /// Rows left `unknown`: a lost create may have made a project no lookup could find.
@@ -64,6 +66,11 @@ impl Snapshot {
         self.ready + self.failed + self.invalid + self.unknown
     }
 
+    /// Videos made ready by this process (not kept from an earlier run).
+    pub fn ready_here(&self) -> u64 {
+        self.ready.saturating_sub(self.kept_ready)
+    }
+
     /// API requests per second over the whole run so far.
     pub fn requests_per_second(&self) -> f64 {
         let s = self.elapsed.as_secs_f64();
@@ -85,6 +92,7 @@ pub(crate) struct Counters {
     pub rendering: AtomicU64,
     pub downloading: AtomicU64,
     pub ready: AtomicU64,
+    pub kept_ready: AtomicU64,
     pub failed: AtomicU64,
     pub unknown: AtomicU64,
     pub downloaded: AtomicU64,
@@ -121,6 +129,7 @@ impl ProgressHandle {
             rendering: AtomicU64::new(0),
             downloading: AtomicU64::new(0),
             ready: AtomicU64::new(0),
+            kept_ready: AtomicU64::new(0),
             failed: AtomicU64::new(0),
             unknown: AtomicU64::new(0),
             downloaded: AtomicU64::new(0),
@@ -147,6 +156,7 @@ impl ProgressHandle {
             rendering: g(&c.rendering),
             downloading: g(&c.downloading),
             ready: g(&c.ready),
+            kept_ready: g(&c.kept_ready),
             failed: g(&c.failed),
             unknown: g(&c.unknown),
             downloaded: g(&c.downloaded),

@@ -188,6 +188,9 @@ pub struct ProjectFlags {
     pub workspace_id: Option<String>,
     /// `isExport: false`: create every project as a draft, not rendered.
     pub draft: bool,
+    /// `--name TEMPLATE`: the rendered body's `name` is the project's name as it is (the
+    /// caller made it unique per row), not `"<name> [<key>] #<run tag>"`.
+    pub names_as_given: bool,
 }
 
 /// A valid row of `batchgen run`: the project rendered from it. The engine names the project
@@ -279,6 +282,7 @@ impl JobInput {
                     resolution: projects.resolution.as_deref(),
                     workspace_id: projects.workspace_id.as_deref(),
                     draft: projects.draft,
+                    name_as_given: projects.names_as_given,
                 };
                 match naming::edit_project(&p.body, &p.key, tag, &edits) {
                     Ok(named) => Ok(Job {
@@ -444,6 +448,12 @@ impl JobKind {
                 folder_id.as_deref().unwrap_or("")
             )),
         }
+    }
+
+    /// Whether the remote object carries the job's name (a project; an export has none of
+    /// batchgen's choosing).
+    pub(crate) fn named(&self) -> bool {
+        matches!(self, JobKind::CreateProject { .. })
     }
 
     /// The project id a manifest shows before anything is sent: the project exported.

@@ -1,10 +1,17 @@
 //! The manifest: what became of every row, as `DIR/manifest.csv` and `DIR/manifest.jsonl`.
 //!
 //! Columns ([`Layout::Projects`], `batchgen run`):
-//! `row,key,status,project_id,download_url,file,attempts,credits,error,changed`, then the input's
-//! own columns. `credits` is what the vendor said the render cost (its webhook's `credit`), empty
+//! `row,key,status,project_id,download_url,file,attempts,credits,error,changed,project_name,submitted_at,ended_at,failure_class`,
+//! then the input's own columns. `credits` is what the vendor said the render cost (its webhook's `credit`), empty
 //! where it did not say. `changed` is `yes` for a row that kept what an earlier run of the
 //! directory made from inputs that have changed since; status `removed` is a row gone from the CSV.
+//! `project_name` is the project's name as sent (what lookups go by; `--name` chooses it), empty for
+//! exports and for rows never sent; `submitted_at` is when the project was created, `ended_at`
+//! when the row ended (ready, failed, unknown, invalid, or created as a draft), both RFC 3339
+//! UTC with milliseconds; `failure_class` says what kind of end a row that is not ready had:
+//! `rejected` (the API refused it for good), `render_failed`, `render_timeout`,
+//! `retries_exhausted`, `download`, `unknown` (a lost answer no lookup could settle) or
+//! `invalid`; the first three need `--retry-failed` to be tried again, the others a rerun.
 //! [`Layout::Exports`] (`batchgen export`) adds `export_id` after `project_id`, which then
 //! names the project exported. `status` is `ready`, `failed`, `invalid` or `pending`; `file` is
 //! relative to the output directory; `attempts` counts the create requests sent for the row.
@@ -54,7 +61,7 @@ impl Layout {
 }
 
 /// The fixed columns of `batchgen run`'s manifest, before the input's own.
-pub const COLUMNS: [&str; 10] = [
+pub const COLUMNS: [&str; 14] = [
     "row",
     "key",
     "status",
@@ -65,10 +72,14 @@ pub const COLUMNS: [&str; 10] = [
     "credits",
     "error",
     "changed",
+    "project_name",
+    "submitted_at",
+    "ended_at",
+    "failure_class",
 ];
 
 /// The fixed columns of `batchgen export`'s manifest, before the input's own.
-pub const EXPORT_COLUMNS: [&str; 11] = [
+pub const EXPORT_COLUMNS: [&str; 15] = [
     "row",
     "key",
     "status",
@@ -80,6 +91,10 @@ pub const EXPORT_COLUMNS: [&str; 11] = [
     "credits",
     "error",
     "changed",
+    "project_name",
+    "submitted_at",
+    "ended_at",
+    "failure_class",
 ];
 
 /// A row's status in the manifest.
@@ -147,6 +162,26 @@ pub struct Entry {
     /// The row's project (or export request) differs from what an earlier run of the
     /// directory sent, and the row kept what that made (no `--rerender-changed`).
     pub changed: bool,
+    /// The project's name as sent (projects only).
+    pub name: Option<String>,
+    /// When the project (or export) was created, ms since the epoch.
+    pub submitted_at: Option<u64>,
+    /// When the row ended, ms since the epoch.
+    pub ended_at: Option<u64>,
+    /// What kind of end a row that is not ready had (see the module doc).
+    pub failure_class: Option<&'static str>,
+}
+
+/// An instant (ms since the epoch) as the manifest writes it: RFC 3339 UTC, to the
+/// millisecond (`2026-12-01T09:30:00.25Z`).
+pub fn timestamp(ms: u64) -> String {
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_default()
 }
 
 #[derive(Serialize)]
@@ -163,6 +198,10 @@ struct JsonEntry<'a> {
     credits: Option<u64>,
     error: Option<&'a str>,
     changed: bool,
+    project_name: Option<&'a str>,
+    submitted_at: Option<String>,
+    ended_at: Option<String>,
+    failure_class: Option<&'a str>,
     input: Input<'a>,
 }
 
@@ -250,6 +289,8 @@ fn write_csv(
             Layout::Exports => Some(e.export_id.as_deref().unwrap_or("")),
         };
         let credits = e.credits.map(|c| c.to_string()).unwrap_or_default();
+        let submitted = e.submitted_at.map(timestamp).unwrap_or_default();
+        let ended = e.ended_at.map(timestamp).unwrap_or_default();
         let fixed = [
             Some(fmt_u64(&mut row_buf, e.row)),
             Some(e.key.as_str()),
@@ -262,6 +303,10 @@ fn write_csv(
             Some(credits.as_str()),
             Some(e.error.as_deref().unwrap_or("")),
             Some(if e.changed { "yes" } else { "" }),
+            Some(e.name.as_deref().unwrap_or("")),
+            Some(submitted.as_str()),
+            Some(ended.as_str()),
+            Some(e.failure_class.unwrap_or("")),
         ];
         let cells = (0..columns.len()).map(|i| e.inputs.get(i).map_or("", String::as_str));
         w.write_record(fixed.into_iter().flatten().chain(cells))?;
@@ -304,6 +349,10 @@ fn write_jsonl(
             credits: e.credits,
             error: e.error.as_deref(),
             changed: e.changed,
+            project_name: e.name.as_deref(),
+            submitted_at: e.submitted_at.map(timestamp),
+            ended_at: e.ended_at.map(timestamp),
+            failure_class: e.failure_class,
             input,
         };
         serde_json::to_writer(&mut *out, &j)?;
@@ -359,6 +408,10 @@ mod tests {
                 .then(|| "create project: server answered 400, \"bad\"".into()),
             inputs: vec!["Ann".to_string(), "a,b".to_string()].into(),
             changed: false,
+            name: Some(format!("P [k{row}] #abc123")),
+            submitted_at: Some(1_764_581_400_250),
+            ended_at: (status != Status::Pending).then_some(1_764_581_460_000),
+            failure_class: (status == Status::Failed).then_some("rejected"),
         }
     }
 
@@ -388,6 +441,10 @@ mod tests {
                 "credits",
                 "error",
                 "changed",
+                "project_name",
+                "submitted_at",
+                "ended_at",
+                "failure_class",
                 "name",
                 "note"
             ]
@@ -398,13 +455,22 @@ mod tests {
         assert_eq!(&rows[0][7], "3");
         assert_eq!(&rows[1][7], "");
         assert_eq!(&rows[1][8], "create project: server answered 400, \"bad\"");
-        assert_eq!(&rows[1][11], "a,b");
+        assert_eq!(&rows[0][10], "P [k1] #abc123");
+        assert_eq!(&rows[0][11], "2025-12-01T09:30:00.25Z");
+        assert_eq!(&rows[0][12], "2025-12-01T09:31:00Z");
+        assert_eq!(&rows[0][13], "");
+        assert_eq!(&rows[1][13], "rejected");
+        assert_eq!(&rows[1][15], "a,b");
         let jsonl = std::fs::read_to_string(dir.path().join(MANIFEST_JSONL)).unwrap();
         let first: serde_json::Value = serde_json::from_str(jsonl.lines().next().unwrap()).unwrap();
         assert_eq!(first["status"], "ready");
         assert_eq!(first["download_url"], serde_json::Value::Null);
         assert_eq!(first["credits"], 3);
         assert_eq!(first["input"]["note"], "a,b");
+        assert_eq!(first["project_name"], "P [k1] #abc123");
+        assert_eq!(first["submitted_at"], "2025-12-01T09:30:00.25Z");
+        assert_eq!(first["ended_at"], "2025-12-01T09:31:00Z");
+        assert_eq!(first["failure_class"], serde_json::Value::Null);
         assert_eq!(jsonl.lines().count(), 2);
         assert!(first.get("export_id").is_none(), "{first}");
     }
@@ -415,22 +481,25 @@ mod tests {
         let cols = vec!["project_id".to_string()];
         let mut e = entry(1, Status::Ready);
         e.export_id = Some("export_007".into());
+        e.name = None;
         let mut pending = entry(2, Status::Pending);
         pending.export_id = None;
+        pending.name = None;
+        pending.submitted_at = None;
         write(dir.path(), Layout::Exports, &cols, &[e, pending]).unwrap();
         let csv = std::fs::read_to_string(dir.path().join(MANIFEST_CSV)).unwrap();
         let mut lines = csv.lines();
         assert_eq!(
             lines.next().unwrap(),
-            "row,key,status,project_id,export_id,download_url,file,attempts,credits,error,changed,project_id"
+            "row,key,status,project_id,export_id,download_url,file,attempts,credits,error,changed,project_name,submitted_at,ended_at,failure_class,project_id"
         );
         assert_eq!(
             lines.next().unwrap(),
-            "1,k1,ready,p,export_007,,videos/k1.mp4,2,3,,,Ann"
+            "1,k1,ready,p,export_007,,videos/k1.mp4,2,3,,,,2025-12-01T09:30:00.25Z,2025-12-01T09:31:00Z,,Ann"
         );
         assert_eq!(
             lines.next().unwrap(),
-            "2,k2,pending,p,,,videos/k1.mp4,2,,,,Ann"
+            "2,k2,pending,p,,,videos/k1.mp4,2,,,,,,,,Ann"
         );
         let jsonl = std::fs::read_to_string(dir.path().join(MANIFEST_JSONL)).unwrap();
         let v: Vec<serde_json::Value> = jsonl
@@ -449,6 +518,10 @@ mod tests {
         let mut e = entry(1, Status::Invalid);
         e.inputs = vec!["Zoë; \"Z\"".to_string(), "0,12".to_string()].into();
         e.error = Some("a; b".into());
+        e.name = None;
+        e.submitted_at = None;
+        e.ended_at = None;
+        e.failure_class = Some("invalid");
         write(
             dir.path(),
             Layout::Projects,
@@ -468,13 +541,13 @@ mod tests {
         let second = text.lines().nth(1).unwrap();
         assert_eq!(
             second,
-            "1;k1;invalid;p;;videos/k1.mp4;2;;\"a; b\";;\"Zoë; \"\"Z\"\"\";0,12"
+            "1;k1;invalid;p;;videos/k1.mp4;2;;\"a; b\";;;;;invalid;\"Zoë; \"\"Z\"\"\";0,12"
         );
         let mut r = csv::ReaderBuilder::new()
             .delimiter(b';')
             .from_reader(text.as_bytes());
         let rec = r.records().next().unwrap().unwrap();
-        assert_eq!(&rec[10], "Zoë; \"Z\"");
+        assert_eq!(&rec[14], "Zoë; \"Z\"");
         assert_eq!(
             std::fs::read(dir.path().join(MANIFEST_JSONL)).unwrap(),
             plain_jsonl

@@ -12,6 +12,11 @@
 //! created and not rendered). [`Named::draft`] says whether the project sent is a draft, from the
 //! flag or from the template's own `isExport: false`.
 //!
+//! With `--name TEMPLATE` ([`BodyEdits::name_as_given`]) the name is the body's own, as the CLI
+//! rendered it from the row, with [`RUN_PLACEHOLDER`] (what `{{@run}}` renders to) replaced by
+//! the run tag: the CLI has checked that no two rows share one, so lookups stay correct within
+//! the run.
+//!
 //! All are top-level members, so the edit is top-level only: the body's members are found by
 //! skipping each value with serde_json (strings, escapes and nesting are its business) and
 //! copied as they are; the scenes are never deserialised.
@@ -20,6 +25,10 @@ use std::ops::Range;
 
 use serde::de::DeserializeOwned;
 use serde::de::IgnoredAny;
+
+/// What `{{@run}}` in a `--name` template renders to before the engine knows the run tag; the
+/// engine replaces it with the tag.
+pub const RUN_PLACEHOLDER: &str = "\u{1}batchgen-run\u{1}";
 
 /// A body that is not one JSON object; the message reads after "failed to".
 #[derive(Debug, thiserror::Error)]
@@ -54,6 +63,9 @@ pub struct BodyEdits<'a> {
     pub workspace_id: Option<&'a str>,
     /// Set `isExport: false` (`--draft`): create the project without rendering it.
     pub draft: bool,
+    /// The body's `name` is the project's name as it is (`--name`), [`RUN_PLACEHOLDER`]
+    /// replaced by the run tag; blank, the default name is made.
+    pub name_as_given: bool,
 }
 
 /// A project body made ready to send.
@@ -80,12 +92,14 @@ pub fn edit_project(
         .iter()
         .find(|m| m.key == "name")
         .and_then(|m| serde_json::from_slice::<String>(raw(&m.value)).ok());
-    let base = base
-        .as_deref()
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .unwrap_or("batchgen");
-    let name = format!("{base} [{key}] #{tag}");
+    let own = base.as_deref().map(str::trim).filter(|s| !s.is_empty());
+    let name = match own {
+        Some(n) if edits.name_as_given => n.replace(RUN_PLACEHOLDER, tag),
+        _ => format!(
+            "{} [{key}] #{tag}",
+            own.unwrap_or("batchgen").replace(RUN_PLACEHOLDER, tag)
+        ),
+    };
     let quoted = |s: &str| serde_json::to_vec(s).expect("a string always serialises");
 
     let template_draft = members
@@ -246,6 +260,7 @@ mod tests {
             resolution: Some("4k"),
             workspace_id: Some("w1"),
             draft: true,
+            name_as_given: false,
         };
         let n = edit_project(
             br#"{"resolution":"1080","scenes":[],"isExport":true}"#,
@@ -274,6 +289,28 @@ mod tests {
         );
         let n = edit_project(br#"{"scenes":[]}"#, "k", "t", &BodyEdits::default()).unwrap();
         assert!(!n.draft);
+    }
+
+    #[test]
+    fn names_as_given_get_the_run_tag_for_the_placeholder() {
+        let edits = BodyEdits {
+            name_as_given: true,
+            ..BodyEdits::default()
+        };
+        let body =
+            serde_json::json!({"name": format!("Spring {RUN_PLACEHOLDER} Ann"), "scenes": []})
+                .to_string();
+        let n = edit_project(body.as_bytes(), "C1", "abc123", &edits).unwrap();
+        assert_eq!(n.name, "Spring abc123 Ann");
+        assert_eq!(
+            String::from_utf8(n.body).unwrap(),
+            r#"{"name":"Spring abc123 Ann","scenes":[]}"#
+        );
+        let n = edit_project(br#"{"name":"Ann"}"#, "C1", "t", &edits).unwrap();
+        assert_eq!(n.name, "Ann", "no key, no tag: as given");
+        // Blank: the default name.
+        let n = edit_project(br#"{"name":" "}"#, "C1", "t", &edits).unwrap();
+        assert_eq!(n.name, "batchgen [C1] #t");
     }
 
     #[test]

@@ -55,6 +55,7 @@ async fn lost_create(
     let (name, _) = job("k1", &tag);
     journal
         .record(Event::Submitting {
+            name: None,
             hash: None,
             row: 1,
             key: "k1".into(),
@@ -136,7 +137,7 @@ async fn resume_adopts_the_project_of_a_row_caught_while_submitting() {
     assert!(manifest.contains(created.as_str()), "{manifest}");
     // attempts counts the create sent by the first run.
     assert!(
-        manifest.contains(",ready,") && manifest.contains(",1,,,,k1"),
+        manifest.contains(",ready,") && manifest.contains(",1,,,,demo [k1] #"),
         "{manifest}"
     );
     sb.shutdown().await;
@@ -469,6 +470,7 @@ mod exports {
         for (row, at) in [(1, now), (2, now), (3, now), (4, now + 60_000)] {
             journal
                 .record(Event::Submitting {
+                    name: None,
                     hash: None,
                     row,
                     key: format!("k{row}"),

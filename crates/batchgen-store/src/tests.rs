@@ -63,6 +63,7 @@ fn submitting(row: u64, key: &str) -> Event {
     Event::Submitting {
         row,
         key: key.into(),
+        name: None,
         hash: Some("sha256:x".into()),
         at: now_ms(),
     }

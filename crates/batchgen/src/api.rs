@@ -88,6 +88,16 @@ impl ApiArgs {
         }
     }
 
+    /// Who the run acts as, without the secret: see [`account_tag`]. For `sandbox`, its key.
+    pub fn account(&self, sandbox: Option<&Sandbox>) -> crate::error::Result<String> {
+        match sandbox {
+            Some(sb) => Ok(account_tag(&Credentials::ApiKey(Secret::new(
+                sb.api_key().to_owned(),
+            )))),
+            None => Ok(account_tag(&self.credentials()?)),
+        }
+    }
+
     /// A client for these flags, or for `sandbox` when one runs in-process.
     pub fn client(&self, sandbox: Option<&Sandbox>) -> crate::error::Result<Client> {
         if let Some(sb) = sandbox {
@@ -129,6 +139,25 @@ pub fn sandbox_client(sb: &Sandbox) -> crate::error::Result<Client> {
     Ok(Client::new(config)?)
 }
 
+/// An identity of the account that cannot give the secret away, for a run's fingerprint:
+/// `app-id:<AppId>` (an identifier the vendor shows on the profile page, not a secret), or
+/// `api-key:<12 hex>`, the start of the SHA-256 of a domain-separated key: 48 bits of a hash of
+/// a high-entropy key, enough to tell two keys apart and useless to find one. The API offers no
+/// call that names the account behind a key (`GET /auth` answers only `isAuthenticated`), so a
+/// new key of the same account reads as another account.
+pub fn account_tag(credentials: &Credentials) -> String {
+    use sha2::{Digest, Sha256};
+    match credentials {
+        Credentials::App { app_id, .. } => format!("app-id:{app_id}"),
+        Credentials::ApiKey(key) => {
+            let mut h = Sha256::new();
+            h.update(b"batchgen account\0");
+            h.update(key.expose().as_bytes());
+            format!("api-key:{}", &hex::encode(h.finalize())[..12])
+        }
+    }
+}
+
 /// `scheme://host:port` of `url` (the port spelled out), for fingerprints.
 pub fn origin(url: &url::Url) -> String {
     format!(
@@ -160,7 +189,7 @@ pub async fn start_sandbox(config: SandboxConfig, quiet: bool) -> crate::error::
         .start("127.0.0.1:0".parse().expect("a valid address"))
         .await?;
     if !quiet {
-        eprintln!(
+        crate::output::say!(
             "sandbox: running against a local AI Studios emulator at {} with a generated key (nothing leaves this machine)",
             sb.base_url()
         );
@@ -186,6 +215,30 @@ mod tests {
         assert!(is_loopback(&u("http://LOCALHOST:1")));
         assert!(!is_loopback(&u("https://app.aistudios.com")));
         assert!(!is_loopback(&u("http://10.0.0.1")));
+    }
+
+    #[test]
+    fn account_tags_never_hold_the_key() {
+        let key = "sk-live-0123456789abcdef";
+        let tag = account_tag(&Credentials::ApiKey(Secret::new(key)));
+        assert!(
+            tag.starts_with("api-key:") && tag.len() == "api-key:".len() + 12,
+            "{tag}"
+        );
+        assert!(
+            !tag.contains(key) && !tag.contains("0123456789abcdef"),
+            "{tag}"
+        );
+        assert_eq!(tag, account_tag(&Credentials::ApiKey(Secret::new(key))));
+        assert_ne!(
+            tag,
+            account_tag(&Credentials::ApiKey(Secret::new("sk-live-other")))
+        );
+        let app = Credentials::App {
+            app_id: "app-7".into(),
+            user_key: Secret::new("uk-secret"),
+        };
+        assert_eq!(account_tag(&app), "app-id:app-7");
     }
 
     #[test]

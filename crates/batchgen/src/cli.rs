@@ -24,6 +24,14 @@ pub struct Global {
     /// More detail in logs (-v: debug, -vv: trace).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
+    /// How stderr is written: text for a person, or json: one JSON object per line (logs,
+    /// messages, progress, the rows listed and the summary; each line about a row has `row`
+    /// and `key`). stdout carries only a command's data either way.
+    #[arg(long, global = true, value_name = "FORMAT", default_value = "text", value_parser = ["text", "json"])]
+    pub log_format: String,
+    /// Colour stderr: auto (on a terminal, unless NO_COLOR is set), always or never.
+    #[arg(long, global = true, value_name = "WHEN", default_value = "auto", value_parser = ["auto", "always", "never"])]
+    pub color: String,
 }
 
 /// The commands.

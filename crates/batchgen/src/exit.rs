@@ -45,7 +45,7 @@ pub fn finish(result: crate::error::Result<Outcome>) -> ExitCode {
         Ok(outcome) => ExitCode::from(outcome.code()),
         Err(err) if err.is_broken_pipe() => ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("error: {}", crate::error::report(&err));
+            crate::output::say!("error: {}", crate::error::report(&err));
             ExitCode::from(err.exit_code())
         }
     }

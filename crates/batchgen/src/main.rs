@@ -6,7 +6,8 @@
 //! `batch/` (the one driver of `run` and `export` around the engine, and the engine's flags),
 //! `api` (where the API is and as whom: the flags, the in-process sandbox), `display` (the
 //! terminal display), `error` (the typed errors a command ends with, each with its exit code,
-//! and their one printer), `exit` (outcomes to exit codes), `output` (logging).
+//! and their one printer), `exit` (outcomes to exit codes), `output` (logging, messages,
+//! colours; what goes to stderr).
 
 mod api;
 mod batch;
@@ -24,7 +25,12 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
-    output::init_logging(cli.global.verbose, cli.global.quiet);
+    output::init(
+        cli.global.verbose,
+        cli.global.quiet,
+        output::LogFormat::from_arg(&cli.global.log_format),
+        output::ColorChoice::from_arg(&cli.global.color),
+    );
     let result = cmd::run(cli);
     exit::finish(result)
 }

@@ -87,6 +87,9 @@ pub struct RowReport {
     /// The first [`SHOW_INVALID`] invalid rows.
     pub first_invalid: Vec<Invalid>,
     empty: Vec<Empty>,
+    /// Every row's key and whether it is valid, in input order, when kept
+    /// ([`check_rows_where`] keeps them: a continued run says what is done and what remains).
+    keys: Option<Vec<(String, bool)>>,
 }
 
 impl RowReport {
@@ -99,12 +102,16 @@ impl RowReport {
             invalid: 0,
             first_invalid: Vec::new(),
             empty: vec![Empty::default(); columns.len()],
+            keys: None,
         }
     }
 
     /// Takes one rendered row into account.
     pub fn add(&mut self, r: &RenderedRow) {
         self.rows += 1;
+        if let Some(keys) = &mut self.keys {
+            keys.push((r.key.clone(), r.outcome.is_ok()));
+        }
         if let Err(e) = &r.outcome {
             self.add_invalid(Invalid {
                 row: r.row.number,
@@ -160,10 +167,10 @@ impl RowReport {
     /// Prints the empty-column lines and the blank rows skipped as warnings on stderr.
     pub fn warn_cells(&self, data: &Path) {
         for line in self.empty_lines() {
-            eprintln!("warning: {}: {line}", data.display());
+            crate::output::say!("warning: {}: {line}", data.display());
         }
         if self.blank > 0 {
-            eprintln!(
+            crate::output::say!(
                 "{}: {} blank {} skipped (every cell empty)",
                 data.display(),
                 self.blank,
@@ -197,6 +204,38 @@ impl RowReport {
             )?;
         }
         Ok(())
+    }
+
+    /// [`RowReport::print_invalid`] on stderr; with `--log-format json`, one line per row
+    /// listed (`kind: "row"`, with `row`, `key`, `line` and `error`) after the count.
+    pub fn report_invalid(&self) -> std::io::Result<()> {
+        if !crate::output::json() {
+            return self.print_invalid(&mut std::io::stderr().lock());
+        }
+        if self.invalid == 0 {
+            return Ok(());
+        }
+        crate::output::say!(
+            "warning: {} of {} rows are invalid and will not be sent",
+            self.invalid,
+            self.rows
+        );
+        for i in &self.first_invalid {
+            crate::output::say_row(
+                crate::output::Level::Warn,
+                "invalid",
+                i.row,
+                &i.key,
+                &i.reason,
+                &format!("row {} (line {}) is invalid", i.row, i.line),
+            );
+        }
+        Ok(())
+    }
+
+    /// Every row's key and whether it is valid, in input order (empty unless kept).
+    pub fn take_keys(&mut self) -> Vec<(String, bool)> {
+        self.keys.take().unwrap_or_default()
     }
 
     /// The invalid rows as the end-of-run summary lists them: (row, key, reason).
@@ -235,6 +274,7 @@ pub fn check_rows_where(
 ) -> crate::error::Result<RowReport> {
     let rows = RowReader::with_options(data, options)?;
     let mut report = RowReport::new(template.header().names());
+    report.keys = Some(Vec::new());
     let stats = render_stream(template, rows, &mut |r: RenderedRow| -> Result<
         (),
         std::convert::Infallible,

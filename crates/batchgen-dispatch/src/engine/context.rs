@@ -228,17 +228,20 @@ impl Ctx {
 
     pub(super) fn fail(&self, idx: usize, job: &Job, reason: FailReason, error: String) {
         tracing::warn!(row = job.row, key = %job.key, %error, "row failed");
+        let at = now_ms();
         self.journal.record_later(Event::Failed {
             row: job.row,
             key: job.key.clone(),
             reason,
             error: error.clone(),
-            at: now_ms(),
+            at,
         });
         inc(&self.counters.failed);
         self.update(idx, |e| {
             e.status = Status::Failed;
             e.error = Some(error);
+            e.ended_at = Some(at);
+            e.failure_class = Some(reason.as_str());
         });
     }
 }

@@ -199,16 +199,19 @@ impl Ctx {
     pub(super) fn unknown(&self, idx: usize, job: &Job, why: &str) -> Halt {
         let error = job.kind.unknown_message(&job.name, why);
         tracing::warn!(row = job.row, key = %job.key, %error, "row unknown");
+        let at = now_ms();
         self.journal.record_later(Event::Unknown {
             row: job.row,
             key: job.key.clone(),
             error: error.clone(),
-            at: now_ms(),
+            at,
         });
         inc(&self.counters.unknown);
         self.update(idx, |e| {
             e.status = Status::Unknown;
             e.error = Some(error);
+            e.ended_at = Some(at);
+            e.failure_class = Some("unknown");
         });
         Halt::Failed
     }

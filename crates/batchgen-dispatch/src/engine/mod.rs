@@ -58,7 +58,7 @@ use crate::counters::{ProgressHandle, Snapshot, inc};
 use crate::download::Downloader;
 use crate::error::EngineError;
 use crate::job::{JobInput, JobKind};
-use crate::journal::{Event, Replay, RowRecord, now_ms};
+use crate::journal::{Event, FailReason, Replay, RowRecord, RowState, now_ms};
 use crate::lookup::LookupSchedule;
 use crate::manifest::{self, Entry, Layout, Status};
 use crate::poll::PollConfig;
@@ -380,6 +380,15 @@ impl Engine {
                     error: r.error,
                     inputs: Vec::new().into(),
                     changed: false,
+                    failure_class: match r.state {
+                        RowState::Failed => r.reason.map(FailReason::as_str),
+                        RowState::Unknown => Some("unknown"),
+                        RowState::Invalid => Some("invalid"),
+                        _ => None,
+                    },
+                    name: r.name,
+                    submitted_at: r.submitted_at,
+                    ended_at: r.ended_at,
                 };
                 match ctx.config.layout {
                     Layout::Projects => entry.project_id = r.project_id,
@@ -571,11 +580,17 @@ async fn launch(
         },
     };
     let task_ctx = Arc::clone(ctx);
-    tasks.spawn(async move {
-        drive(Arc::clone(&task_ctx), idx, job, start, permit).await;
-        if let Some(rows) = task_ctx.journal.shared() {
-            rows.release(&key);
-        }
-    });
+    // Every line logged while the row runs (the client's included) carries its row and key: a
+    // span at the error level, so that no log filter leaves it out.
+    let span = tracing::error_span!("row", row = job.row, key = %job.key);
+    tasks.spawn(tracing::Instrument::instrument(
+        async move {
+            drive(Arc::clone(&task_ctx), idx, job, start, permit).await;
+            if let Some(rows) = task_ctx.journal.shared() {
+                rows.release(&key);
+            }
+        },
+        span,
+    ));
     Launched::Done
 }

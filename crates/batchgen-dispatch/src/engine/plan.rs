@@ -168,17 +168,23 @@ pub(super) fn admit(
     let job = match input.into_job(tag, ctx.config.webhook_urls.as_ref(), &ctx.config.projects) {
         Ok(job) => job,
         Err((row, key, error, inputs)) => {
-            let known = prior.remove(&key).is_some_and(|r| {
-                r.state == RowState::Invalid && r.error.as_deref() == Some(&error)
-            });
-            if !known {
-                ctx.journal.record_later(Event::Invalid {
-                    row,
-                    key: key.clone(),
-                    error: error.clone(),
-                    at: now_ms(),
-                });
-            }
+            let known = prior
+                .remove(&key)
+                .filter(|r| r.state == RowState::Invalid && r.error.as_deref() == Some(&error))
+                .map(|r| r.ended_at);
+            let ended_at = match known {
+                Some(at) => at,
+                None => {
+                    let at = now_ms();
+                    ctx.journal.record_later(Event::Invalid {
+                        row,
+                        key: key.clone(),
+                        error: error.clone(),
+                        at,
+                    });
+                    Some(at)
+                }
+            };
             inc(&ctx.counters.invalid);
             ctx.push(Entry {
                 row,
@@ -193,6 +199,10 @@ pub(super) fn admit(
                 error: Some(error),
                 inputs: inputs.into(),
                 changed: false,
+                name: None,
+                submitted_at: None,
+                ended_at,
+                failure_class: Some("invalid"),
             });
             return None;
         }
@@ -210,6 +220,10 @@ pub(super) fn admit(
         error: None,
         inputs: job.inputs.clone(),
         changed: false,
+        name: None,
+        submitted_at: None,
+        ended_at: None,
+        failure_class: None,
     };
     let Some(r) = prior.remove(&job.key) else {
         let start = Start::Submit {
@@ -221,6 +235,14 @@ pub(super) fn admit(
     };
     entry.attempts = r.attempts;
     set_remote(&mut entry, &job.kind, r.project_id.clone());
+    entry.submitted_at = r.submitted_at;
+    entry.ended_at = r.ended_at;
+    // The name the last create sent; journals of earlier versions did not record it, and
+    // then it is this job's when the row has not changed (the name is part of what is hashed).
+    entry.name = r.name.clone().or_else(|| {
+        (job.kind.named() && r.attempts > 0 && r.hash.as_ref().is_none_or(|h| *h == job.hash))
+            .then(|| job.name.clone())
+    });
     entry.download_url.clone_from(&r.download_url);
     entry.file.clone_from(&r.file);
     entry.credits = r.credits;
@@ -250,6 +272,11 @@ pub(super) fn admit(
                 set_remote(&mut entry, &job.kind, None);
                 entry.download_url = None;
             }
+            // Started again: it has not ended (what it had is kept only if it is followed).
+            if !matches!(start, Start::Poll { .. } | Start::Download { .. }) {
+                entry.ended_at = None;
+                entry.submitted_at = None;
+            }
             Some((job, start, entry))
         }
         Plan::Keep(status) => {
@@ -258,13 +285,18 @@ pub(super) fn admit(
                 Status::Failed => {
                     inc(&ctx.counters.failed);
                     entry.error = r.error;
+                    entry.failure_class = r.reason.map(FailReason::as_str);
                 }
                 Status::Draft => {}
                 Status::Unknown => {
                     inc(&ctx.counters.unknown);
                     entry.error = r.error;
+                    entry.failure_class = Some("unknown");
                 }
-                _ => inc(&ctx.counters.ready),
+                _ => {
+                    inc(&ctx.counters.ready);
+                    inc(&ctx.counters.kept_ready);
+                }
             }
             entry.status = status;
             ctx.push(entry);
@@ -327,6 +359,8 @@ mod tests {
             reason,
             abandoned: vec!["p0".into()],
             hash: Some("sha256:old".into()),
+            name: None,
+            ended_at: None,
         }
     }
 

@@ -39,7 +39,10 @@ pub(super) async fn drive(
                 Ok(Submitted::Remote(_)) if job.draft => {
                     // Created and not rendered: the row is done, nothing polls it.
                     ctx.finish_callbacks(job.row);
-                    ctx.update(idx, |e| e.status = Status::Draft);
+                    ctx.update(idx, |e| {
+                        e.status = Status::Draft;
+                        e.ended_at = e.submitted_at;
+                    });
                     return;
                 }
                 Ok(Submitted::Remote(id)) => {
@@ -75,7 +78,10 @@ pub(super) async fn drive(
     match &ctx.downloads {
         None => {
             inc(&ctx.counters.ready);
-            ctx.update(idx, |e| e.status = Status::Ready);
+            ctx.update(idx, |e| {
+                e.status = Status::Ready;
+                e.ended_at.get_or_insert_with(now_ms);
+            });
         }
         Some((downloader, slots)) => {
             let slot = tokio::select! {
@@ -102,6 +108,7 @@ pub(super) async fn drive(
                     ctx.update(idx, |e| {
                         e.status = Status::Ready;
                         e.file = Some(saved.file);
+                        e.ended_at.get_or_insert_with(now_ms);
                     });
                 }
                 Err(e) => ctx.fail(
@@ -155,18 +162,22 @@ async fn submit(
             match look(ctx, idx, job, exclude, since_ms).await? {
                 Looked::Found(id) => {
                     ctx.claims.hold(&id);
+                    let at = now_ms();
                     ctx.record(Event::Submitted {
                         row: job.row,
                         key: job.key.clone(),
                         id: id.clone(),
                         recovered: true,
                         draft: job.draft,
-                        at: now_ms(),
+                        at,
                     })
                     .await?;
                     inc(&ctx.counters.recovered);
                     tracing::info!(row = job.row, key = %job.key, id, "found what a create whose answer was lost made; adopting it");
-                    ctx.update(idx, |e| set_remote(e, &job.kind, Some(id.clone())));
+                    ctx.update(idx, |e| {
+                        set_remote(e, &job.kind, Some(id.clone()));
+                        e.submitted_at = Some(at);
+                    });
                     return Ok(Submitted::Remote(id));
                 }
                 Looked::CalledBack(outcome) => {
@@ -186,11 +197,17 @@ async fn submit(
             row: job.row,
             key: job.key.clone(),
             hash: Some(job.hash.clone()),
+            name: job.kind.named().then(|| job.name.clone()),
             at,
         })
         .await?;
         since_ms = Some(at);
-        ctx.update(idx, |e| e.attempts += 1);
+        ctx.update(idx, |e| {
+            e.attempts += 1;
+            if job.kind.named() {
+                e.name = Some(job.name.clone());
+            }
+        });
         ctx.sent();
         inc(&ctx.counters.creates);
         let created = job.kind.submit(&ctx.client).await;
@@ -202,15 +219,19 @@ async fn submit(
                 ctx.claims.hold(&id);
                 // Appended now, synced with the next batch: nothing waits for it. Lost in a
                 // crash, the row's last event is `submitting` and a resume looks it up.
+                let at = now_ms();
                 ctx.journal.record_later(Event::Submitted {
                     row: job.row,
                     key: job.key.clone(),
                     id: id.clone(),
                     recovered: false,
                     draft: job.draft,
-                    at: now_ms(),
+                    at,
                 });
-                ctx.update(idx, |e| set_remote(e, &job.kind, Some(id.clone())));
+                ctx.update(idx, |e| {
+                    set_remote(e, &job.kind, Some(id.clone()));
+                    e.submitted_at = Some(at);
+                });
                 return Ok(Submitted::Remote(id));
             }
             Err(e)
@@ -342,16 +363,19 @@ async fn follow_inner(
 
 /// The render is done: journal it (without waiting) and note the URL.
 fn ready(ctx: &Ctx, idx: usize, job: &Job, download_url: String, credits: Option<u64>) -> String {
+    let at = now_ms();
     ctx.journal.record_later(Event::Ready {
         row: job.row,
         key: job.key.clone(),
         download_url: download_url.clone(),
         credits,
-        at: now_ms(),
+        at,
     });
     ctx.update(idx, |e| {
         e.download_url = Some(download_url.clone());
         e.credits = credits;
+        // The render ended now (a download may follow).
+        e.ended_at = Some(at);
     });
     download_url
 }

@@ -26,9 +26,24 @@ pub const JOURNAL_VERSION: u32 = 1;
 /// let b = Fingerprint::new().bytes("data", b"id\n2\n").text("key", "id");
 /// assert_eq!(a.differences(&b), ["data"]);
 /// ```
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 #[serde(transparent)]
-pub struct Fingerprint(BTreeMap<String, String>);
+pub struct Fingerprint {
+    entries: BTreeMap<String, String>,
+    /// Entries added with [`Fingerprint::recorded_since`]: compared only with a journal that
+    /// records them (journals of earlier versions do not).
+    #[serde(skip)]
+    newer: std::collections::BTreeSet<String>,
+}
+
+/// Equal when the entries are (how they were added does not count).
+impl PartialEq for Fingerprint {
+    fn eq(&self, other: &Fingerprint) -> bool {
+        self.entries == other.entries
+    }
+}
+
+impl Eq for Fingerprint {}
 
 impl Fingerprint {
     /// An empty fingerprint.
@@ -38,7 +53,7 @@ impl Fingerprint {
 
     /// Adds `name` = the SHA-256 of `bytes` (hex), e.g. `sha256:9f86…`.
     pub fn bytes(mut self, name: &str, bytes: &[u8]) -> Fingerprint {
-        self.0.insert(
+        self.entries.insert(
             name.to_owned(),
             format!("sha256:{}", hex::encode(Sha256::digest(bytes))),
         );
@@ -53,35 +68,56 @@ impl Fingerprint {
 
     /// Adds `name` = `value` as is (never put a secret here: the header is plain text).
     pub fn text(mut self, name: &str, value: impl Into<String>) -> Fingerprint {
-        self.0.insert(name.to_owned(), value.into());
+        self.entries.insert(name.to_owned(), value.into());
         self
+    }
+
+    /// Adds `name` = `value` as [`Fingerprint::text`] does, as an entry that journals of
+    /// earlier versions do not record: a journal without it is continued (nothing to compare),
+    /// one that records another value is refused as usual.
+    ///
+    /// ```
+    /// use batchgen_dispatch::journal::Fingerprint;
+    /// let old = Fingerprint::new().text("key", "id");
+    /// let now = Fingerprint::new().text("key", "id").recorded_since("account", "api-key:ab12");
+    /// assert!(now.changed_since(&old).is_empty());
+    /// let other = Fingerprint::new().text("key", "id").text("account", "api-key:cd34");
+    /// assert_eq!(now.changed_since(&other), ["account"]);
+    /// ```
+    pub fn recorded_since(mut self, name: &str, value: impl Into<String>) -> Fingerprint {
+        self.newer.insert(name.to_owned());
+        self.text(name, value)
     }
 
     /// The names whose values differ between `self` and `other` (present in one only included).
     pub fn differences(&self, other: &Fingerprint) -> Vec<String> {
-        let mut names: Vec<&String> = self.0.keys().chain(other.0.keys()).collect();
+        let mut names: Vec<&String> = self.entries.keys().chain(other.entries.keys()).collect();
         names.sort();
         names.dedup();
         names
             .into_iter()
-            .filter(|n| self.0.get(*n) != other.0.get(*n))
+            .filter(|n| self.entries.get(*n) != other.entries.get(*n))
             .cloned()
             .collect()
     }
 
     /// The entries of `self` that `older` records differently or not at all. Entries only
-    /// `older` has (what earlier versions recorded, such as the CSV's digest) do not count.
+    /// `older` has (what earlier versions recorded, such as the CSV's digest) do not count, nor
+    /// do entries of [`Fingerprint::recorded_since`] that `older` does not record.
     pub fn changed_since(&self, older: &Fingerprint) -> Vec<String> {
-        self.0
+        self.entries
             .iter()
-            .filter(|(n, v)| older.0.get(*n) != Some(*v))
+            .filter(|(n, v)| match older.entries.get(*n) {
+                None => !self.newer.contains(*n),
+                Some(old) => old != *v,
+            })
             .map(|(n, _)| n.clone())
             .collect()
     }
 
     /// The value recorded for `name`.
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.0.get(name).map(String::as_str)
+        self.entries.get(name).map(String::as_str)
     }
 }
 
@@ -248,6 +284,17 @@ pub enum FailReason {
 }
 
 impl FailReason {
+    /// Its name, as the journal and the manifest's `failure_class` write it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailReason::RenderTimeout => "render_timeout",
+            FailReason::RetriesExhausted => "retries_exhausted",
+            FailReason::Download => "download",
+            FailReason::Rejected => "rejected",
+            FailReason::RenderFailed => "render_failed",
+        }
+    }
+
     /// Whether `--resume` alone re-attempts the row.
     pub fn is_transient(self) -> bool {
         matches!(
@@ -271,6 +318,10 @@ pub enum Event {
         /// row changed. Absent in journals of earlier versions.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         hash: Option<String>,
+        /// The name the project is sent with (what a lookup goes by, and the manifest's
+        /// `name`). Absent in journals of earlier versions.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        name: Option<String>,
         /// When.
         at: u64,
     },

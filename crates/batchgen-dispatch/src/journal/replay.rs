@@ -62,6 +62,11 @@ pub struct RowRecord {
     pub abandoned: Vec<String>,
     /// The digest of what the row's last create sent, when the journal has it.
     pub hash: Option<String>,
+    /// The name the row's last create sent, when the journal has it.
+    pub name: Option<String>,
+    /// When the row ended (ms since the epoch): ready, failed, unknown, invalid, or created as
+    /// a draft.
+    pub ended_at: Option<u64>,
 }
 
 impl RowRecord {
@@ -81,6 +86,8 @@ impl RowRecord {
             reason: None,
             abandoned: Vec::new(),
             hash: None,
+            name: None,
+            ended_at: None,
         }
     }
 }
@@ -202,10 +209,18 @@ impl Replay {
             r
         }
         match event {
-            Event::Submitting { row, key, hash, at } => {
+            Event::Submitting {
+                row,
+                key,
+                hash,
+                name,
+                at,
+            } => {
                 let r = entry(&mut self.rows, row, &key, RowState::Submitting);
                 r.attempts += 1;
                 r.hash = hash;
+                r.name = name;
+                r.ended_at = None;
                 r.submitting_at = Some(at);
                 if let Some(old) = r.project_id.take() {
                     r.abandoned.push(old);
@@ -232,6 +247,7 @@ impl Replay {
                 let r = entry(&mut self.rows, row, &key, state);
                 r.project_id = Some(id);
                 r.submitted_at = Some(at);
+                r.ended_at = draft.then_some(at);
                 r.error = None;
                 r.reason = None;
             }
@@ -240,9 +256,10 @@ impl Replay {
                 key,
                 download_url,
                 credits,
-                ..
+                at,
             } => {
                 let r = entry(&mut self.rows, row, &key, RowState::Ready);
+                r.ended_at = Some(at);
                 r.download_url = Some(download_url);
                 r.credits = credits;
                 r.error = None;
@@ -253,9 +270,10 @@ impl Replay {
                 key,
                 reason,
                 error,
-                ..
+                at,
             } => {
                 let r = entry(&mut self.rows, row, &key, RowState::Failed);
+                r.ended_at = Some(at);
                 r.error = Some(error);
                 r.reason = Some(reason);
             }
@@ -266,15 +284,25 @@ impl Replay {
                 r.reason = None;
             }
             Event::Invalid {
-                row, key, error, ..
+                row,
+                key,
+                error,
+                at,
+                ..
             } => {
                 let r = entry(&mut self.rows, row, &key, RowState::Invalid);
+                r.ended_at = Some(at);
                 r.error = Some(error);
             }
             Event::Unknown {
-                row, key, error, ..
+                row,
+                key,
+                error,
+                at,
+                ..
             } => {
                 let r = entry(&mut self.rows, row, &key, RowState::Unknown);
+                r.ended_at = Some(at);
                 r.error = Some(error);
                 r.reason = None;
             }

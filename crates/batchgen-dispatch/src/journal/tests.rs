@@ -25,6 +25,7 @@ async fn events_replay_into_row_records() {
     assert_eq!(j.header().run_tag().len(), 6);
     let k = |s: &str| s.to_owned();
     j.record(Event::Submitting {
+        name: None,
         hash: None,
         row: 1,
         key: k("a"),
@@ -33,6 +34,7 @@ async fn events_replay_into_row_records() {
     .await
     .unwrap();
     j.record(Event::Submitting {
+        name: None,
         hash: None,
         row: 1,
         key: k("a"),
@@ -62,6 +64,7 @@ async fn events_replay_into_row_records() {
         at: 5,
     });
     j.record(Event::Submitting {
+        name: None,
         hash: None,
         row: 3,
         key: k("c"),
@@ -87,6 +90,7 @@ async fn a_torn_last_line_is_ignored_and_cut_off_on_resume() {
     let path = dir.path().join(JOURNAL_FILE);
     let j = open_new(dir.path());
     j.record(Event::Submitting {
+        name: None,
         hash: None,
         row: 1,
         key: "a".into(),
@@ -230,6 +234,7 @@ async fn replay_keeps_the_time_of_the_last_submitting() {
     let j = open_new(dir.path());
     for at in [10, 20] {
         j.record(Event::Submitting {
+            name: None,
             hash: None,
             row: 1,
             key: "a".into(),
@@ -253,6 +258,7 @@ async fn group_commit_acknowledges_every_event() {
         let j = std::sync::Arc::clone(&j);
         tasks.push(tokio::spawn(async move {
             j.record(Event::Submitting {
+                name: None,
                 hash: None,
                 row: i,
                 key: format!("k{i}"),

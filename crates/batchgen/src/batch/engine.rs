@@ -19,6 +19,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::error::Error;
 use crate::exit::Outcome;
+use crate::output::{Level, paint, say_row};
 
 /// The engine's flags: budget, concurrency, retries, polling, downloads, resume, summary.
 #[derive(Debug, Args)]
@@ -220,20 +221,27 @@ pub fn open_journal(
         command,
         rows,
     } = spec;
+    let given = fingerprint.clone();
     match Journal::open_as(kind, out, fingerprint, command, Some(rows), resume) {
         Ok(Opened::New(j)) => {
             if resume && !quiet {
-                eprintln!("note: no journal in {}; starting a new run", out.display());
+                crate::output::say!("note: no journal in {}; starting a new run", out.display());
             }
             Ok((j, None))
         }
         Ok(Opened::Resumed(j, r)) => Ok((j, Some(*r))),
-        Err(e) => Err(journal_error(e, sandbox)),
+        Err(e) => Err(journal_error(e, sandbox, &given)),
     }
 }
 
-fn journal_error(e: JournalError, sandbox: bool) -> Error {
+fn journal_error(e: JournalError, sandbox: bool, given: &Fingerprint) -> Error {
     match e {
+        JournalError::Mismatch {
+            ref path,
+            ref changed,
+        } if !sandbox && changed.iter().any(|c| c == "account") => {
+            Error::Usage(account_changed(path, given))
+        }
         JournalError::Exists { path } if sandbox => {
             let dir = path.parent().unwrap_or(&path);
             Error::Usage(format!(
@@ -245,6 +253,20 @@ fn journal_error(e: JournalError, sandbox: bool) -> Error {
         e @ JournalError::Mismatch { .. } if sandbox => Error::SandboxResume(e),
         e => Error::Journal(e),
     }
+}
+
+/// Why a run directory refuses other credentials, naming both accounts by their tags (never a
+/// key), and what to do.
+fn account_changed(path: &Path, given: &Fingerprint) -> String {
+    let recorded = batchgen_dispatch::journal::Replay::read(path)
+        .ok()
+        .and_then(|r| r.header.fingerprint.get("account").map(str::to_owned))
+        .unwrap_or_else(|| "another account".into());
+    let now = given.get("account").unwrap_or("these credentials");
+    format!(
+        "failed to continue the run in {}: it was started as {recorded} and these credentials are {now} (an app id, or a short hash of the API key, never the key itself); its projects belong to that account, so this one could neither follow nor find them and would pay for every row again. Run with the credentials the run was started with, or choose another --out for this account (a new key of the same account reads as another account: the API cannot tell)",
+        path.parent().unwrap_or(path).display()
+    )
 }
 
 /// The command line as given, with the password of any URL in it (`--store`) redacted (it
@@ -300,12 +322,12 @@ pub async fn watch_signals(shutdown: CancellationToken, hint: String) {
         wait_signal().await;
         count += 1;
         if count == 1 {
-            eprintln!(
+            crate::output::say!(
                 "\ninterrupted: finishing the requests in flight, then stopping (Ctrl-C again to exit at once)"
             );
             shutdown.cancel();
         } else {
-            eprintln!("\nexiting at once; the journal is consistent\n{hint}");
+            crate::output::say!("\nexiting at once; the journal is consistent\n{hint}");
             std::process::exit(130);
         }
     }
@@ -392,7 +414,7 @@ pub fn finish(
             .action(|| format!("write {}", path.display()))?;
     }
     if let End::AuthRefused { message } = &report.end {
-        eprintln!(
+        crate::output::say!(
             "error: failed to {message}\nthe run stopped at the first refusal; nothing more was sent. Fix the key and run the same command with --resume"
         );
     }
@@ -400,49 +422,87 @@ pub fn finish(
     if !quiet || outcome != Outcome::Success {
         let (shown, all) = summary.invalid;
         for (row, key, error) in shown {
-            eprintln!("invalid: row {row} ({key}): {error}");
+            say_row(
+                Level::Warn,
+                "invalid",
+                *row,
+                key,
+                error,
+                &format!("invalid: row {row} ({key}): {error}"),
+            );
         }
         if all > shown.len() as u64 {
-            eprintln!(
+            crate::output::say!(
                 "... and {} more invalid rows: see {}",
                 all - shown.len() as u64,
                 manifest.display()
             );
         }
         for (row, key, error) in report.failures.iter().take(10) {
-            eprintln!("failed: row {row} ({key}): {error}");
+            say_row(
+                Level::Error,
+                "failed",
+                *row,
+                key,
+                error,
+                &format!("failed: row {row} ({key}): {error}"),
+            );
         }
         if report.failures.len() > 10 {
-            eprintln!(
+            crate::output::say!(
                 "... and {} more failed rows: see {}",
                 report.failures.len() - 10,
                 manifest.display()
             );
         }
         if let Some(why) = &report.lookups_unavailable {
-            eprintln!("note: failed to {why}");
+            crate::output::say!("note: failed to {why}");
         }
         for (row, key, error) in report.unknowns.iter().take(10) {
-            eprintln!("unknown: row {row} ({key}): {error}");
+            say_row(
+                Level::Warn,
+                "unknown",
+                *row,
+                key,
+                error,
+                &format!("unknown: row {row} ({key}): {error}"),
+            );
         }
         if report.unknowns.len() > 10 {
-            eprintln!(
+            crate::output::say!(
                 "... and {} more unknown rows: see {}",
                 report.unknowns.len() - 10,
                 manifest.display()
             );
         }
-        eprintln!(
-            "{}: {} ready, {}{} failed, {} invalid, {} pending{}{}{};{} {} requests ({:.1}/s) in {:.1}s; manifest: {}",
+        let text = format!(
+            "{}: {} ready{}, {}{} failed, {} invalid, {} pending{}{}{};{} {} requests ({:.1}/s) in {:.1}s; manifest: {}",
             summary.data.display(),
-            s.ready,
+            paint(s.ready, console::Style::green),
+            if p.kept_ready > 0 {
+                format!(
+                    " ({} made now, {} from earlier runs)",
+                    p.ready_here(),
+                    p.kept_ready
+                )
+            } else {
+                String::new()
+            },
             if s.draft > 0 {
                 format!("{} draft (created, not rendered), ", s.draft)
             } else {
                 String::new()
             },
-            s.failed,
-            s.invalid,
+            if s.failed > 0 {
+                paint(s.failed, console::Style::red)
+            } else {
+                s.failed.to_string()
+            },
+            if s.invalid > 0 {
+                paint(s.invalid, console::Style::yellow)
+            } else {
+                s.invalid.to_string()
+            },
             s.pending,
             if s.unknown > 0 {
                 format!(", {} unknown", s.unknown)
@@ -472,22 +532,41 @@ pub fn finish(
             p.elapsed.as_secs_f64(),
             manifest.display()
         );
+        let mut fields = serde_json::Map::new();
+        fields.insert("outcome".into(), word.into());
+        fields.insert("exit_code".into(), outcome.code().into());
+        fields.insert("out".into(), summary.out.display().to_string().into());
+        fields.insert("manifest".into(), manifest.display().to_string().into());
+        fields.insert(
+            "statuses".into(),
+            serde_json::to_value(s).unwrap_or_default(),
+        );
+        fields.insert("made_now".into(), p.ready_here().into());
+        fields.insert("kept_from_earlier_runs".into(), p.skipped.into());
+        fields.insert("requests".into(), p.requests.into());
+        fields.insert("elapsed_secs".into(), p.elapsed.as_secs_f64().into());
+        let level = if outcome == Outcome::Success {
+            Level::Info
+        } else {
+            Level::Warn
+        };
+        crate::output::say_with(level, "summary", &text, fields);
     }
     if let End::Unreachable { message } = &report.end {
-        eprintln!(
+        crate::output::say!(
             "error: failed to {message}\nno request of this run ever reached the API, so it stopped instead of failing every row; nothing was created.\nIf the service was down, resume once it is back (below). If --base-url is wrong, start again with the right one and a new --out (a journal is tied to its base URL; this one holds nothing worth keeping):"
         );
-        eprintln!("{hint}");
+        crate::output::say!("{hint}");
     }
     if let End::BudgetLost { message } = &report.end {
-        eprintln!(
+        crate::output::say!(
             "error: failed to {message}\nthe run stopped sending: with --shared-budget it never falls back to a budget of its own. Rows not finished are pending, renders in progress are journaled; nothing was sent twice. Once Redis answers again, continue with the same command:"
         );
-        eprintln!("{hint}");
+        crate::output::say!("{hint}");
     }
     if report.end == End::Interrupted {
         // Printed even with --quiet: it is the one thing the user needs next.
-        eprintln!("{hint}");
+        crate::output::say!("{hint}");
     }
     Ok(outcome)
 }

@@ -55,6 +55,9 @@ pub struct Batch {
     pub rows: u64,
     /// Invalid rows known before the run (row, key, error), and how many there are in all.
     pub invalid: (Vec<(u64, String, String)>, u64),
+    /// Every row's key and whether it is valid, in input order (a continued run says first
+    /// what is done and what remains).
+    pub keys: Vec<(String, bool)>,
     /// Rows are known by a key column (`--key`); without one, by their position.
     pub keyed: bool,
     /// An in-process sandbox run: it cannot be resumed.
@@ -100,12 +103,90 @@ pub fn out_dir(
     };
     let dir = std::path::Path::new("out").join(stem);
     if !quiet {
-        eprintln!(
+        crate::output::say!(
             "output: {}/ (journal, manifest, videos; the same command continues this run)",
             dir.display()
         );
     }
     dir
+}
+
+/// Where a continued run stands before it starts, said first: `continuing the run in DIR:
+/// 47 of 60 rows done (45 ready, 2 failed), 11 to send or follow, 2 invalid, 1 gone from
+/// the CSV`. Done: ready, draft, failed for good (unless `--retry-failed`) and unknown (unless
+/// `--resubmit-unknown`); a changed row that has a video counts as done (it is kept, unless
+/// `--rerender-changed`).
+fn say_continuing(
+    out: &std::path::Path,
+    keys: &[(String, bool)],
+    flags: &EngineArgs,
+    replay: &batchgen_dispatch::journal::Replay,
+) {
+    use batchgen_dispatch::journal::RowState;
+    let (mut ready, mut draft, mut failed, mut unknown, mut todo, mut invalid) = (0, 0, 0, 0, 0, 0);
+    let mut seen = std::collections::HashSet::with_capacity(keys.len());
+    for (key, valid) in keys {
+        seen.insert(key.as_str());
+        if !valid {
+            invalid += 1;
+            continue;
+        }
+        match replay.rows.get(key).map(|r| (r.state, r.reason)) {
+            Some((RowState::Ready, _)) => ready += 1,
+            Some((RowState::Draft, _)) => draft += 1,
+            Some((RowState::Failed, Some(reason)))
+                if !reason.is_transient() && !flags.retry_failed =>
+            {
+                failed += 1
+            }
+            Some((RowState::Unknown, _)) if !flags.resubmit_unknown => unknown += 1,
+            _ => todo += 1,
+        }
+    }
+    let gone = replay
+        .rows
+        .keys()
+        .filter(|k| !seen.contains(k.as_str()))
+        .count();
+    let done = ready + draft + failed + unknown;
+    let mut kinds = vec![format!("{ready} ready")];
+    for (n, word) in [
+        (draft, "draft"),
+        (failed, "failed for good"),
+        (unknown, "unknown"),
+    ] {
+        if n > 0 {
+            kinds.push(format!("{n} {word}"));
+        }
+    }
+    let mut text = format!(
+        "continuing the run in {}/ (started {}): {done} of {} rows done ({}), {todo} to send or follow",
+        out.display(),
+        replay.header.created_at,
+        keys.len(),
+        kinds.join(", ")
+    );
+    if invalid > 0 {
+        text.push_str(&format!(", {invalid} invalid"));
+    }
+    if gone > 0 {
+        text.push_str(&format!(", {gone} gone from the CSV (kept as removed)"));
+    }
+    let mut fields = serde_json::Map::new();
+    for (name, n) in [
+        ("rows", keys.len()),
+        ("done", done),
+        ("ready", ready),
+        ("draft", draft),
+        ("failed", failed),
+        ("unknown", unknown),
+        ("remain", todo),
+        ("invalid", invalid),
+        ("removed", gone),
+    ] {
+        fields.insert(name.into(), n.into());
+    }
+    crate::output::say_with(crate::output::Level::Info, "continuing", &text, fields);
 }
 
 /// Starts the runtime that [`drive`] runs on (the output directory is made first).
@@ -226,9 +307,12 @@ pub async fn drive(
         }
     };
     let shard_field = batch.shard.record(&batch.out)?;
+    if let (Some(replay), false) = (&replay, quiet) {
+        say_continuing(&batch.out, &batch.keys, &batch.engine, replay);
+    }
     let had_rows = replay.as_ref().and_then(|r| r.header.rows);
     if !batch.keyed && !quiet && had_rows.is_some_and(|n| n != batch.rows) {
-        eprintln!(
+        crate::output::say!(
             "note: without --key, rows are known by their position, and the CSV now has {} rows where the run had {}: if rows were inserted or removed, later rows are taken for the ones that were there (give --key COLUMN with a unique column in a new --out to avoid that)",
             batch.rows,
             had_rows.unwrap_or_default()
@@ -265,7 +349,7 @@ pub async fn drive(
         return Err(e.into());
     }
     if let (Some(line), false) = (batch.shard.summary_line(), quiet) {
-        eprintln!("{line}");
+        crate::output::say!("{line}");
     }
     engine::finish(
         Summary {

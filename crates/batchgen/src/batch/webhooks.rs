@@ -126,7 +126,7 @@ impl Hooks {
         };
         let (auth, ephemeral) = WebhookAuth::for_run(header);
         if ephemeral && !quiet {
-            eprintln!(
+            crate::output::say!(
                 "note: this journal predates webhook secrets; callbacks for projects sent before this resume cannot be verified and are polled instead"
             );
         }
@@ -136,7 +136,7 @@ impl Hooks {
         config.poll = PollConfig::safety_net(interval, self.poll_cap.max(interval));
         config.callbacks = Some(callbacks);
         if !quiet {
-            eprintln!(
+            crate::output::say!(
                 "webhooks: receiving on {} (the vendor calls {}/batchgen/v1/{}/<row> with a per-row token); safety-net polls from {}s after each submission",
                 w.listener
                     .local_addr()

@@ -244,7 +244,7 @@ impl AvatarCheck {
                     clothes: m.clothes.into_iter().map(|c| c.id).collect(),
                 }));
                 if !self.quiet {
-                    eprintln!(
+                    crate::output::say!(
                         "models: projects are checked against the account's avatars before they are sent (`batchgen models` lists them)"
                     );
                 }
@@ -252,7 +252,7 @@ impl AvatarCheck {
             }
             Err(e) => {
                 if !self.quiet {
-                    eprintln!(
+                    crate::output::say!(
                         "warning: failed to {e}; projects are not checked against the account's avatars (the vendor refuses one whose avatar the account lacks)"
                     );
                 }

@@ -30,7 +30,7 @@ fn on_error_too(
         if let Err(w) =
             batchgen_dispatch::manifest::write_atomic(path, |w| std::io::Write::write_all(w, &text))
         {
-            eprintln!("warning: cannot write {}: {w}", path.display());
+            crate::output::say!("warning: cannot write {}: {w}", path.display());
         }
     }
     result

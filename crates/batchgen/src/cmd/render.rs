@@ -73,17 +73,39 @@ pub struct Prepared {
 /// Loads the template and the CSV, compiles, and checks keys. Any failure here means nothing
 /// was done (exit 2).
 pub fn prepare(inputs: &Inputs, quiet: bool) -> crate::error::Result<Prepared> {
-    let source = TemplateSource::from_path(&inputs.template)?;
+    prepare_named(inputs, quiet, None)
+}
+
+/// [`prepare`], the template's top-level `name` replaced by `name` (`run --name`; see
+/// [`crate::cmd::run`]), `{{@run}}` in it made [`batchgen_dispatch::naming::RUN_PLACEHOLDER`]
+/// for the engine to fill in.
+pub fn prepare_named(
+    inputs: &Inputs,
+    quiet: bool,
+    name: Option<&str>,
+) -> crate::error::Result<Prepared> {
+    let mut source = TemplateSource::from_path(&inputs.template)?;
+    if let Some(name) = name {
+        let mut document = source.document().clone();
+        if let Some(object) = document.as_object_mut() {
+            let mut text = name.to_owned();
+            for run in ["{{@run}}", "{{ @run }}"] {
+                text = text.replace(run, batchgen_dispatch::naming::RUN_PLACEHOLDER);
+            }
+            object.insert("name".into(), text.into());
+        }
+        source = TemplateSource::from_value(&inputs.template, document)?;
+    }
     if !quiet {
         for w in source.warnings() {
-            eprintln!("warning: {}", w.message);
+            crate::output::say!("warning: {}", w.message);
         }
     }
     let options = report::read_options(inputs.cells.encoding.as_deref())?;
     let rows = RowReader::with_options(&inputs.data, options)?;
     if !quiet {
         if let Some(w) = report::encoding_warning(&inputs.data, rows.encoding()) {
-            eprintln!("{w}");
+            crate::output::say!("{w}");
         }
     }
     let style = report::manifest_style(rows.delimiter(), rows.encoding());
@@ -131,7 +153,7 @@ pub fn render(args: RenderArgs, quiet: bool) -> crate::error::Result<Outcome> {
                         Ok(project) => write_jsonl(&mut out, &r, project),
                         Err(e) => {
                             if !quiet {
-                                eprintln!("invalid: {e}");
+                                crate::output::say!("invalid: {e}");
                             }
                             Ok(())
                         }
@@ -187,7 +209,7 @@ pub fn render(args: RenderArgs, quiet: bool) -> crate::error::Result<Outcome> {
                         }
                         Err(e) => {
                             if !quiet {
-                                eprintln!("invalid: {e}");
+                                crate::output::say!("invalid: {e}");
                             }
                             ("invalid", e.summary())
                         }
@@ -295,7 +317,7 @@ fn summarise(data: &Path, stats: batchgen_core::RenderStats, quiet: bool, out: O
     let place = out
         .map(|d| format!(" into {}", d.display()))
         .unwrap_or_default();
-    eprintln!(
+    crate::output::say!(
         "{}: rendered {} of {} rows{place}; {} invalid",
         data.display(),
         stats.rendered,

@@ -25,7 +25,7 @@ use crate::batch::engine::EngineArgs;
 use crate::batch::webhooks::{Hooks, WebhookArgs};
 use crate::batch::{self, Batch, Extras, Feed};
 use crate::cmd::account::AvatarCheck;
-use crate::cmd::render::{Inputs, Prepared, prepare};
+use crate::cmd::render::{Inputs, Prepared, prepare_named};
 use crate::error::IoAction as _;
 use crate::exit::Outcome;
 use crate::report;
@@ -57,6 +57,12 @@ pub struct RunArgs {
     /// Workspace id set in every project (`batchgen workspaces` lists them).
     #[arg(long, value_name = "ID")]
     pub workspace: Option<String>,
+    /// Name each project with this Handlebars template over the row ({{column}}, {{@key}},
+    /// {{@row}}, and {{@run}}: the run's tag) instead of "<template name> [<key>] #<run tag>".
+    /// Lookups after a lost answer go by name, so a template that gives two rows the same name
+    /// is refused (exit 2), naming them.
+    #[arg(long, value_name = "TEMPLATE")]
+    pub name: Option<String>,
     /// Refuse to send anything when any row is invalid (exit 3): a partly bad batch never
     /// spends credits by accident.
     #[arg(long)]
@@ -79,18 +85,28 @@ pub struct RunArgs {
 
 pub fn run(args: RunArgs, quiet: bool) -> crate::error::Result<Outcome> {
     let mut tally = Tally::new(args.shard.resolve()?);
-    let prepared = prepare(&args.inputs, quiet)?;
+    let prepared = prepare_named(&args.inputs, quiet, args.name.as_deref())?;
+    let mut names = args.name.as_deref().map(Names::new);
     // Every row is checked before anything is sent: the reasons come before any credit is spent.
     let checked = report::check_rows_where(
         &prepared.template,
         &args.inputs.data,
         prepared.options,
-        &mut |r| tally.take(r.row.number, &r.key),
+        &mut |r| {
+            let takes = tally.take(r.row.number, &r.key);
+            if let (true, Some(names), Ok(body)) = (takes, &mut names, &r.outcome) {
+                names.add(r.row.number, &r.key, body);
+            }
+            takes
+        },
     )?;
+    if let Some(names) = names {
+        names.check(quiet)?;
+    }
     if !quiet {
         checked.warn_cells(&args.inputs.data);
         checked
-            .print_invalid(&mut std::io::stderr().lock())
+            .report_invalid()
             .action(|| "write to stderr".into())?;
     }
     checked.refuse_if_strict(args.strict, &args.inputs.data)?;
@@ -107,6 +123,7 @@ async fn run_async(
     quiet: bool,
 ) -> crate::error::Result<Outcome> {
     let rows = checked.rows;
+    let mut checked = checked;
     // Where to, and as whom.
     let sandbox = if args.sandbox {
         Some(start_run_sandbox(&args, quiet).await?)
@@ -114,6 +131,7 @@ async fn run_async(
         None
     };
     let client = args.api.client(sandbox.as_ref())?;
+    let account = args.api.account(sandbox.as_ref())?;
     let hooks = Hooks::bind(&args.webhooks, &args.engine, &client, rows).await?;
     let extras = RunExtras {
         hooks,
@@ -124,6 +142,7 @@ async fn run_async(
             resolution: args.resolution.clone(),
             workspace_id: args.workspace.clone(),
             draft: args.draft,
+            names_as_given: args.name.is_some(),
         },
     };
 
@@ -168,7 +187,7 @@ async fn run_async(
     });
     let batch = Batch {
         kind: RunKind::Run,
-        fingerprint: fingerprint(&args, &client)?,
+        fingerprint: fingerprint(&args, &client, &account)?,
         data: args.inputs.data,
         out,
         engine: args.engine,
@@ -177,6 +196,7 @@ async fn run_async(
         manifest_csv: style,
         rows,
         invalid: (checked.shown(), checked.invalid),
+        keys: checked.take_keys(),
         keyed: args.inputs.key.is_some(),
         sandbox: args.sandbox,
         quiet,
@@ -213,10 +233,17 @@ impl Extras for RunExtras {
         let unknown = self.avatars.invalid();
         if !self.quiet {
             for (row, key, error) in unknown.iter().take(10) {
-                eprintln!("invalid: row {row} ({key}): {error}");
+                crate::output::say_row(
+                    crate::output::Level::Warn,
+                    "invalid",
+                    *row,
+                    key,
+                    error,
+                    &format!("invalid: row {row} ({key}): {error}"),
+                );
             }
             if unknown.len() > 10 {
-                eprintln!(
+                crate::output::say!(
                     "... and {} more rows whose avatar the account does not have: see the manifest",
                     unknown.len() - 10
                 );
@@ -233,20 +260,112 @@ impl Extras for RunExtras {
     }
 }
 
+/// The names `--name` gives the rows, checked before anything is sent: no two rows may share
+/// one (lookups after a lost answer go by name).
+struct Names {
+    template: String,
+    seen: std::collections::HashMap<String, RowId>,
+    /// The first name two rows share, and the two rows.
+    clash: Option<(String, RowId, RowId)>,
+    blank: Vec<u64>,
+}
+
+/// A row by its number and key.
+type RowId = (u64, String);
+
+impl Names {
+    fn new(template: &str) -> Names {
+        Names {
+            template: template.to_owned(),
+            seen: std::collections::HashMap::new(),
+            clash: None,
+            blank: Vec::new(),
+        }
+    }
+
+    /// Takes in the name row `row` (key `key`) renders in its project `body`.
+    fn add(&mut self, row: u64, key: &str, body: &[u8]) {
+        #[derive(serde::Deserialize)]
+        struct Named {
+            name: Option<String>,
+        }
+        let name = serde_json::from_slice::<Named>(body)
+            .ok()
+            .and_then(|n| n.name)
+            .unwrap_or_default();
+        if name.trim().is_empty() {
+            self.blank.push(row);
+            return;
+        }
+        if self.clash.is_some() {
+            return;
+        }
+        match self.seen.entry(name) {
+            std::collections::hash_map::Entry::Occupied(first) => {
+                self.clash = Some((
+                    first.key().clone(),
+                    first.get().clone(),
+                    (row, key.to_owned()),
+                ));
+            }
+            std::collections::hash_map::Entry::Vacant(v) => {
+                v.insert((row, key.to_owned()));
+            }
+        }
+    }
+
+    /// Refuses (exit 2) a template that gave two rows one name; warns of blank names and of
+    /// names without `{{@run}}`.
+    fn check(self, quiet: bool) -> crate::error::Result<()> {
+        if let Some((name, (r1, k1), (r2, k2))) = self.clash {
+            let shown = name.replace(batchgen_dispatch::naming::RUN_PLACEHOLDER, "<run tag>");
+            return Err(crate::error::Error::Usage(format!(
+                "failed to start: --name {:?} gives rows {r1} ({k1}) and {r2} ({k2}) the same project name {shown:?}; nothing was sent. A project is found again by its name after a lost answer, so each row needs its own: put {{{{@key}}}} or a column that is unique per row in the template",
+                self.template
+            )));
+        }
+        if quiet {
+            return Ok(());
+        }
+        if !self.blank.is_empty() {
+            let rows: Vec<String> = self.blank.iter().take(8).map(u64::to_string).collect();
+            crate::output::say!(
+                "warning: --name renders an empty name for {} rows ({}{}); they are named \"batchgen [<key>] #<run tag>\"",
+                self.blank.len(),
+                rows.join(", "),
+                if self.blank.len() > 8 { ", …" } else { "" }
+            );
+        }
+        if !self.template.contains("@run") {
+            crate::output::say!(
+                "note: --name has no {{{{@run}}}}: names are unique within this run, but a project of another run (another --out) may have the same name, and a lookup after a lost answer could adopt it; add {{{{@run}}}} to rule that out"
+            );
+        }
+        Ok(())
+    }
+}
+
 /// The engine stopped taking rows.
 #[derive(Debug)]
 struct Stop;
 
-/// What cannot change within one run directory: where the projects are (the API's origin) and
-/// how rows are known (the key column). The CSV, the template and the patch may change: each
+/// What cannot change within one run directory: where the projects are (the API's origin), whose
+/// they are (the account, as [`crate::api::account_tag`] names it without the secret) and how
+/// rows are known (the key column). The CSV, the template and the patch may change: each
 /// row's project is compared with what its last create sent (see the journal's hash).
-fn fingerprint(args: &RunArgs, client: &Client) -> crate::error::Result<Fingerprint> {
+fn fingerprint(
+    args: &RunArgs,
+    client: &Client,
+    account: &str,
+) -> crate::error::Result<Fingerprint> {
     Ok(Fingerprint::new()
         .text(
             "key",
             args.inputs.key.clone().unwrap_or_else(|| "row-N".into()),
         )
-        .text("base_url", origin(client.base_url())))
+        .text("base_url", origin(client.base_url()))
+        // Journals of earlier versions did not record the account: they continue.
+        .recorded_since("account", account))
 }
 
 async fn start_run_sandbox(args: &RunArgs, quiet: bool) -> crate::error::Result<Sandbox> {

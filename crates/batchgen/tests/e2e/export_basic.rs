@@ -72,7 +72,7 @@ fn folders_direct_watermarks_invalid_rows_and_downloads() {
 
     let (header, rows) = manifest(&env.out());
     assert_eq!(
-        &header[..11],
+        &header[..15],
         [
             "row",
             "key",
@@ -84,11 +84,15 @@ fn folders_direct_watermarks_invalid_rows_and_downloads() {
             "attempts",
             "credits",
             "error",
-            "changed"
+            "changed",
+            "project_name",
+            "submitted_at",
+            "ended_at",
+            "failure_class"
         ]
     );
     assert_eq!(
-        header[11..],
+        header[15..],
         [
             "key",
             "project_id",
@@ -110,7 +114,7 @@ fn folders_direct_watermarks_invalid_rows_and_downloads() {
     );
     for r in rows.iter().filter(|r| r[2] == "ready") {
         assert!(r[4].starts_with("export_"), "{r:?}");
-        assert_eq!(r[3], r[12], "project_id is the project exported: {r:?}");
+        assert_eq!(r[3], r[16], "project_id is the project exported: {r:?}");
         assert_eq!(r[6], format!("videos/{}.mp4", r[1]));
         let video = std::fs::read(env.out().join(&r[6])).unwrap();
         assert_eq!(video, batchgen_sandbox::sample_video(), "{r:?}");

@@ -159,7 +159,60 @@ fn what_cannot_change_in_a_run_directory_is_refused_with_the_why() {
         stderr.contains("made against another API (base_url changed)"),
         "{stderr}"
     );
+
+    // Another account: refused before anything is sent, naming both accounts by a tag that
+    // holds neither key.
+    let other = "other-key-0d9e8f7a6b5c4d3e2f1a0b9c8d7e6f5a";
+    let out = batchgen()
+        .env("AISTUDIOS_API_KEY", other)
+        .arg("run")
+        .arg(&csv)
+        .arg(repo().join("templates/welcome.json"))
+        .arg("--out")
+        .arg(env.out())
+        .args(["--key", "email", "--base-url", &base])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("it was started as api-key:")
+            && stderr.contains("these credentials are api-key:")
+            && stderr.contains("choose another --out for this account"),
+        "{stderr}"
+    );
+    let journal = std::fs::read_to_string(env.out().join("journal.jsonl")).unwrap();
+    for secret in [KEY, other, &KEY[9..], &other[10..]] {
+        assert!(!stderr.contains(secret), "the key leaked: {stderr}");
+        assert!(!journal.contains(secret), "the key is in the journal");
+    }
+    assert!(
+        journal
+            .lines()
+            .next()
+            .unwrap()
+            .contains(r#""account":"api-key:"#)
+    );
     assert_eq!(env.stats().requests, before, "nothing was sent");
+
+    // A journal of an earlier version, which did not record the account, continues.
+    let path = env.out().join("journal.jsonl");
+    let mut lines: Vec<String> = journal.lines().map(str::to_owned).collect();
+    let mut header: serde_json::Value = serde_json::from_str(&lines[0]).unwrap();
+    header["fingerprint"]
+        .as_object_mut()
+        .unwrap()
+        .remove("account");
+    lines[0] = header.to_string();
+    std::fs::write(&path, lines.join("\n") + "\n").unwrap();
+    let out = run_with(&env, &csv, &["--key", "email", "--base-url", &base]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(env.stats().submissions, 3, "nothing paid again");
 }
 
 #[test]

@@ -211,7 +211,7 @@ pub fn run(args: ExportArgs, quiet: bool) -> crate::error::Result<Outcome> {
         }
         checked.warn_cells(&args.data);
         checked
-            .print_invalid(&mut std::io::stderr().lock())
+            .report_invalid()
             .action(|| "write to stderr".into())?;
     }
     checked.refuse_if_strict(args.strict, &args.data)?;
@@ -246,6 +246,7 @@ pub fn run(args: ExportArgs, quiet: bool) -> crate::error::Result<Outcome> {
         resolution: args.resolution.clone(),
         workspace_id: args.workspace.clone(),
         draft: false,
+        names_as_given: false,
     };
     let hooks = runtime.block_on(Hooks::bind(
         &args.webhooks,
@@ -269,6 +270,7 @@ pub fn run(args: ExportArgs, quiet: bool) -> crate::error::Result<Outcome> {
         manifest_csv: style,
         rows: checked.rows,
         invalid: (checked.shown(), checked.invalid),
+        keys: checked.take_keys(),
         keyed: args.key.is_some(),
         sandbox: false,
         quiet,
