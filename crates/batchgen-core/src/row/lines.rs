@@ -52,6 +52,13 @@ impl Quotes {
                     None => return,
                     Some(j) => i += j,
                 }
+            } else if self.state == State::Unquoted {
+                // Fast path: inside an unquoted cell only a line end or a delimiter matters (a
+                // quote there is text, as the parser reads it).
+                match memchr::memchr3(b'\n', b'\r', self.delimiter, &bytes[i..]) {
+                    None => return,
+                    Some(j) => i += j,
+                }
             }
             let b = bytes[i];
             match (self.state, b) {
