@@ -3,7 +3,7 @@
 //! ever shows in an error or its Debug output.
 
 use std::fmt::{Debug, Display};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use batchgen_aistudios::{
     ApiError, ApiErrorKind, Client, ClientConfig, Credentials, ErrorClass, ExportRequest,
@@ -72,15 +72,26 @@ fn project_body(name: &str) -> Vec<u8> {
     serde_json::to_vec(&body).unwrap()
 }
 
+/// How long a test waits for what must happen before calling it a hang: far beyond the
+/// renders here (well under a second), so only a hang trips it. A guard, not a margin.
+const HANG_GUARD: Duration = Duration::from_secs(60);
+
+/// Polls until the render has finished (done or failed), under [`HANG_GUARD`].
 async fn poll_until_done(client: &Client, id: &ProjectId) -> Progress {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let p = client.progress(id).await.unwrap();
-        if p.is_finished() || Instant::now() > deadline {
-            return p;
+    let poll = async {
+        loop {
+            let p = client.progress(id).await.unwrap();
+            if p.is_finished() {
+                return p;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    };
+    tokio::time::timeout(HANG_GUARD, poll)
+        .await
+        .unwrap_or_else(|_| {
+            panic!("the render of {id:?} never finished (hang guard {HANG_GUARD:?})")
+        })
 }
 
 #[tokio::test]
@@ -193,23 +204,25 @@ async fn every_v2_call_happy_path() {
         .unwrap();
     assert_eq!(d.folder_id, None);
 
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let (ready, ready_direct) = loop {
-        let a = client
-            .export_status(Some(&seeded.folder_id), &seeded.project_id, &e.id)
-            .await
-            .unwrap();
-        let b = client
-            .export_status(None, pid.as_str(), &d.id)
-            .await
-            .unwrap();
-        if (a.status != ExportStatus::Processing && b.status != ExportStatus::Processing)
-            || Instant::now() > deadline
-        {
-            break (a, b);
+    // Polled until neither is processing, under the hang guard (a guard, not a margin).
+    let (ready, ready_direct) = tokio::time::timeout(HANG_GUARD, async {
+        loop {
+            let a = client
+                .export_status(Some(&seeded.folder_id), &seeded.project_id, &e.id)
+                .await
+                .unwrap();
+            let b = client
+                .export_status(None, pid.as_str(), &d.id)
+                .await
+                .unwrap();
+            if a.status != ExportStatus::Processing && b.status != ExportStatus::Processing {
+                break (a, b);
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    })
+    .await
+    .expect("both v2 exports finished within the hang guard");
     for x in [&ready, &ready_direct] {
         assert_eq!(x.status, ExportStatus::Ready, "{x:?}");
         assert!(
@@ -536,7 +549,9 @@ async fn render_failures_are_answers() {
     );
 }
 
-#[tokio::test]
+/// On paused time (the sandbox's tokens and the client's cache keep tokio's clock): the five
+/// calls all fall inside the token's 1.5 s, the next one after it, however busy the machine.
+#[tokio::test(start_paused = true)]
 async fn app_credentials_fetch_one_token_reuse_it_and_renew_it_when_refused() {
     let sandbox = start(SandboxConfig::default().token_ttl(Duration::from_millis(1500))).await;
     let client = client_with(&sandbox, app(USER_KEY));
@@ -558,7 +573,9 @@ async fn app_credentials_fetch_one_token_reuse_it_and_renew_it_when_refused() {
     assert_eq!(sandbox.stats().tokens_issued, 2, "the new token is reused");
 }
 
-#[tokio::test]
+/// On paused time: the call 500 ms in is past the 400 ms refresh age and inside the 900 ms
+/// life, exactly.
+#[tokio::test(start_paused = true)]
 async fn app_tokens_are_renewed_ahead_of_expiry() {
     let sandbox = start(SandboxConfig::default().token_ttl(Duration::from_millis(900))).await;
     let client = Client::new(

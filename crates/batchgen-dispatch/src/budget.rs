@@ -533,6 +533,10 @@ enum Pacing {
     Adaptive(Arc<Mutex<Aimd>>),
     /// `--shared-budget`: each cell granted by Redis.
     Shared(Arc<SharedBudget>),
+    /// Tests: the fixed rate's quota on tokio's clock, waited for with tokio's timer, so that
+    /// paused time drives it (governor's own clock and timer are real time).
+    #[cfg(test)]
+    FixedOnTokio(tests::TokioLimiter),
 }
 
 /// The fixed rate's quota: one cell per [`Rate::period`], a burst of one.
@@ -572,6 +576,8 @@ async fn pace(shared: Arc<Shared>, pacing: Pacing) {
             // governor's own wait (a timer thread, sub-millisecond). tokio's timer rounds up
             // to whole milliseconds: at 100/s (10.4 ms apart) that lost ~8 % of the budget.
             Pacing::Fixed(limiter) => limiter.until_ready().await,
+            #[cfg(test)]
+            Pacing::FixedOnTokio(limiter) => limiter.until_ready().await,
             Pacing::Adaptive(aimd) => {
                 let rate = aimd
                     .lock()
@@ -620,6 +626,64 @@ mod tests {
     use super::*;
     use std::time::Duration;
 
+    use governor::clock::Clock;
+    use governor::nanos::Nanos;
+
+    /// governor's clock read from tokio's: paused time in a test is the limiter's time.
+    #[derive(Clone)]
+    pub(super) struct TokioClock(Instant);
+
+    impl Clock for TokioClock {
+        type Instant = Nanos;
+
+        fn now(&self) -> Nanos {
+            Nanos::from(self.0.elapsed())
+        }
+    }
+
+    /// The fixed rate's limiter ([`quota`]) on [`TokioClock`].
+    pub(super) struct TokioLimiter {
+        limiter: RateLimiter<
+            governor::state::NotKeyed,
+            governor::state::InMemoryState,
+            TokioClock,
+            governor::middleware::NoOpMiddleware<Nanos>,
+        >,
+        clock: TokioClock,
+    }
+
+    impl TokioLimiter {
+        /// What governor's `until_ready` does, with tokio's timer instead of its own.
+        pub(super) async fn until_ready(&self) {
+            while let Err(not_until) = self.limiter.check() {
+                tokio::time::sleep(not_until.wait_time_from(self.clock.now())).await;
+            }
+        }
+    }
+
+    impl Budget {
+        /// A fixed-rate budget whose pacer runs on tokio's clock (the same quota, queue,
+        /// priorities and charges as [`Budget::new`]), for tests on paused time.
+        fn on_tokio_clock(rate: Rate) -> Budget {
+            let clock = TokioClock(Instant::now());
+            let limiter = TokioLimiter {
+                limiter: RateLimiter::direct_with_clock(quota(rate), clock.clone()),
+                clock,
+            };
+            let setting = RateSetting::Fixed(rate);
+            let shared = Budget::state(setting);
+            let pacer = tokio::spawn(pace(Arc::clone(&shared), Pacing::FixedOnTokio(limiter)));
+            Budget {
+                setting,
+                adaptive: None,
+                shared,
+                pacer,
+                remote: None,
+                reports: Mutex::new(Vec::new()),
+            }
+        }
+    }
+
     #[test]
     fn rates_parse() {
         assert_eq!("5".parse::<Rate>().unwrap().to_string(), "5/s");
@@ -645,11 +709,14 @@ mod tests {
     }
 
     /// No 1-second window holds more than the rate, even with many tasks waiting at once
-    /// (the budget's own count of grants per window, taken as it grants).
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    /// (the budget's own count of grants per window, taken as each task resumes). On paused
+    /// time, so a task that a busy machine wakes late cannot bunch the count.
+    #[tokio::test(start_paused = true)]
     async fn grants_never_exceed_the_rate_in_any_window() {
-        let budget = Arc::new(Budget::new("40/s".parse().unwrap()));
+        let rate: Rate = "40/s".parse().unwrap();
+        let budget = Arc::new(Budget::on_tokio_clock(rate));
         let stop = CancellationToken::new();
+        let t0 = Instant::now();
         let mut tasks = Vec::new();
         for _ in 0..60 {
             let (b, s) = (Arc::clone(&budget), stop.clone());
@@ -657,17 +724,21 @@ mod tests {
                 b.acquire(Priority::Poll, &s).await.unwrap();
             }));
         }
-        // A hang guard, not a margin: 60 grants at 40/s take about 1.5 s.
-        tokio::time::timeout(Duration::from_secs(60), async {
-            for t in tasks {
-                t.await.unwrap();
-            }
-        })
-        .await
-        .expect("every waiter is served");
+        for t in tasks {
+            t.await.unwrap();
+        }
         assert_eq!(budget.granted(), 60);
+        // The first grant is due at once, each next one a period (or, as tokio's timer
+        // rounds up to whole milliseconds, under a millisecond more) later.
+        let took = t0.elapsed();
+        assert!(
+            took >= rate.period() * 59 && took < (rate.period() + Duration::from_millis(1)) * 59,
+            "{took:?}"
+        );
+        // At most the rate in any second, and the budget used: a grant every 26-27 ms puts
+        // 38 or 39 in the busiest second.
         let peak = budget.peak_per_window();
-        assert!((1..=40).contains(&peak), "{peak}");
+        assert!((38..=40).contains(&peak), "{peak}");
     }
 
     /// The fixed rate's quota on governor's fake clock: cells come exactly one period apart,
@@ -719,12 +790,17 @@ mod tests {
         assert_eq!(budget.pauses(), 1);
     }
 
-    #[tokio::test]
+    /// Waiters queued while the pacer waits for its next cell are served by priority, then in
+    /// order. On paused time: the waiters queue 0-3 ms after the first grant, the next cell is
+    /// 52 ms away, so all four wait together.
+    #[tokio::test(start_paused = true)]
     async fn submits_are_served_before_polls() {
-        let budget = Arc::new(Budget::new("20/s".parse().unwrap()));
+        let rate: Rate = "20/s".parse().unwrap();
+        let budget = Arc::new(Budget::on_tokio_clock(rate));
         let stop = CancellationToken::new();
         // Occupy the pacer so the next waiters queue up together.
         budget.acquire(Priority::Poll, &stop).await.unwrap();
+        let t0 = Instant::now();
         let order = Arc::new(Mutex::new(Vec::new()));
         let mut tasks = Vec::new();
         for (i, p) in [
@@ -740,7 +816,7 @@ mod tests {
             tasks.push(tokio::spawn(async move {
                 tokio::time::sleep(Duration::from_millis(i as u64)).await;
                 b.acquire(p, &s).await.unwrap();
-                o.lock().unwrap().push(p);
+                o.lock().unwrap().push((p, i));
             }));
         }
         for t in tasks {
@@ -750,26 +826,35 @@ mod tests {
         assert_eq!(
             order,
             [
-                Priority::Submit,
-                Priority::Submit,
-                Priority::Poll,
-                Priority::Poll
+                (Priority::Submit, 2),
+                (Priority::Submit, 3),
+                (Priority::Poll, 0),
+                (Priority::Poll, 1)
             ]
         );
+        // Four cells after the first: four periods (each under a millisecond of rounding).
+        let took = t0.elapsed();
+        assert!(
+            took >= rate.period() * 4 && took < (rate.period() + Duration::from_millis(1)) * 4,
+            "{took:?}"
+        );
+        assert_eq!(budget.granted(), 5);
     }
 
-    #[tokio::test]
+    /// On paused time: two charged cells go first, so the acquire gets the third, exactly two
+    /// periods later (not one, not three); a stopped run's acquire gives up.
+    #[tokio::test(start_paused = true)]
     async fn charges_take_cells_and_stopping_gives_up() {
-        let budget = Budget::new("10/s".parse().unwrap());
+        let rate: Rate = "10/s".parse().unwrap();
+        let budget = Budget::on_tokio_clock(rate);
         let stop = CancellationToken::new();
         budget.charge(2);
         let t0 = Instant::now();
         budget.acquire(Priority::Submit, &stop).await.unwrap();
-        // Two charged cells went first: the acquire waited for the third.
+        let took = t0.elapsed();
         assert!(
-            t0.elapsed() >= Duration::from_millis(190),
-            "{:?}",
-            t0.elapsed()
+            took >= rate.period() * 2 && took < rate.period() * 2 + Duration::from_millis(2),
+            "{took:?}"
         );
         assert_eq!(budget.granted(), 3);
         stop.cancel();
@@ -777,6 +862,7 @@ mod tests {
             budget.acquire(Priority::Submit, &stop).await,
             Err(AcquireError::Stopped)
         );
+        assert_eq!(budget.granted(), 3);
     }
 
     /// A waiter whose run stops gives up at once, though its cell is a minute away.

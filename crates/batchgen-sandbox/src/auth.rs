@@ -3,7 +3,7 @@
 //!
 //! No message here ever repeats what the caller sent.
 
-use std::time::Instant;
+use tokio::time::Instant;
 
 use axum::http::{HeaderMap, header};
 

@@ -1,6 +1,6 @@
 //! v2 exports: the export object of `reference/aistudios-v2-exports.txt` and its store.
 
-use std::time::Instant;
+use tokio::time::Instant;
 
 use serde_json::{Value, json};
 

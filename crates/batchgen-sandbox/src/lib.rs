@@ -14,6 +14,13 @@
 //! every answer computes its progress, so 10,000 renders in flight cost about 10 MiB and
 //! no CPU while nobody polls (`examples/scale.rs` measures it).
 //!
+//! Every duration the sandbox keeps (renders, the rate limit and its schedule, tokens,
+//! latency, webhook deliveries, the peak-rate window) is measured with `tokio::time::Instant`:
+//! the same as std's in a real run, and paused time in a test that starts the sandbox on a
+//! `#[tokio::test(start_paused = true)]` runtime, where a render of a minute takes no time
+//! and a rate limit refills only when the test advances the clock. The times in answers
+//! (`createdAt`, `RateLimit-Reset`'s date) stay on the wall clock.
+//!
 //! Layout: `server` (start, serve, stop), `routes/` (one module per family of calls),
 //! `state` (what handlers share), `config` (what a sandbox is told to be), `auth` (who
 //! calls), `project` and `export` (the stores), `catalog` (avatars, workspaces), `envelope`,

@@ -7,7 +7,8 @@ use std::collections::BinaryHeap;
 use std::fmt;
 use std::str::FromStr;
 use std::sync::Mutex;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tokio::time::Instant;
 
 use axum::http::{HeaderMap, HeaderValue};
 

@@ -3,7 +3,8 @@
 use std::collections::HashMap;
 use std::ops::Range;
 use std::sync::{Mutex, RwLock};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
+use tokio::time::Instant;
 
 use rand::rngs::StdRng;
 use serde::{Deserialize, Serialize};

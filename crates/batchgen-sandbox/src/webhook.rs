@@ -15,7 +15,8 @@
 use std::cmp::Ordering as CmpOrdering;
 use std::collections::BinaryHeap;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+use tokio::time::Instant;
 
 use rand::RngExt;
 use rand::rngs::StdRng;
@@ -171,7 +172,7 @@ pub(crate) async fn run(shared: Arc<Shared>, cancel: CancellationToken) {
 
 async fn sleep_until(due: Option<Instant>) {
     if let Some(due) = due {
-        tokio::time::sleep_until(tokio::time::Instant::from_std(due)).await;
+        tokio::time::sleep_until(due).await;
     }
 }
 

@@ -225,33 +225,95 @@ async fn an_expired_lease_is_taken_over_and_its_holder_can_no_longer_submit() {
     );
 }
 
+/// How long a test waits for what must happen before calling it a hang: far beyond the leases
+/// used here, so only a hang trips it.
+const HANG_GUARD: Duration = Duration::from_secs(60);
+
+/// The row's lease as the database sees it: (lease_until, now()) in µs since the epoch (exact:
+/// timestamptz keeps microseconds), on the database's clock, the clock that decides expiry.
+async fn lease_of(pool: &sqlx::PgPool, key: &str) -> (i64, i64) {
+    sqlx::query_as(
+        "SELECT (extract(epoch FROM lease_until) * 1000000)::bigint, (extract(epoch FROM now()) * 1000000)::bigint FROM batchgen_rows WHERE run = 'people' AND key = $1",
+    )
+    .bind(key)
+    .fetch_one(pool)
+    .await
+    .unwrap()
+}
+
+/// Waits (checking every 20 ms) until `f` gives `Some`, under [`HANG_GUARD`]; `what` says what
+/// never happened.
+async fn until<T, F: std::future::Future<Output = Option<T>>>(
+    what: &str,
+    mut f: impl FnMut() -> F,
+) -> T {
+    let wait = async {
+        loop {
+            if let Some(t) = f().await {
+                return t;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    tokio::time::timeout(HANG_GUARD, wait)
+        .await
+        .unwrap_or_else(|_| panic!("{what} did not happen within {HANG_GUARD:?}"))
+}
+
+/// A live holder's renewals move its lease on, each to the database's now() plus the lease, past
+/// the end of its first lease; a holder that stops renewing (as after kill -9) loses the row to
+/// another worker once it runs out. Watched on the database's clock, with no fixed sleep: the
+/// waits are hang guards, and the only timing left is the product's own (the lease outlives
+/// two missed renewals).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_live_holder_renews_its_lease_and_a_dead_one_loses_it() {
     let Some(url) = test_db().await else { return };
-    // A 1.5 s lease, renewed every 500 ms by a live worker.
-    let (a, _) = PgStore::open(&url, worker(1500), spec(RunKind::Run, "email"))
+    // A 3 s lease, renewed every second.
+    let lease_ms = 3000;
+    let lease_us = lease_ms as i64 * 1000;
+    let (a, _) = PgStore::open(&url, worker(lease_ms), spec(RunKind::Run, "email"))
         .await
         .unwrap();
-    let (b, _) = PgStore::open(&url, worker(1500), spec(RunKind::Run, "email"))
+    let (b, _) = PgStore::open(&url, worker(lease_ms), spec(RunKind::Run, "email"))
         .await
         .unwrap();
+    let pool = connect(&url, 1).await.unwrap();
     assert_eq!(a.claim(1, "k1").await.unwrap(), Claim::Taken(None));
-    tokio::time::sleep(Duration::from_millis(4000)).await;
+    let (first_until, claimed_at) = lease_of(&pool, "k1").await;
+    assert!(
+        first_until > claimed_at && first_until - claimed_at <= lease_us,
+        "a claim holds for the lease: {first_until} - {claimed_at}"
+    );
+    // Renewals move the lease on: wait for one that reaches past the end of the first lease
+    // by a whole renewal period (two renewals at least), on the database's clock.
+    let every = lease_us / 3;
+    let (until_us, now_us) = until("a renewal past the first lease", || async {
+        let (until_us, now_us) = lease_of(&pool, "k1").await;
+        (until_us >= first_until + every).then_some((until_us, now_us))
+    })
+    .await;
+    assert!(
+        until_us - now_us <= lease_us,
+        "a renewal sets the lease to now() plus the lease, never more: {until_us} - {now_us}"
+    );
+    // Just renewed, it has most of a lease to run: the other worker is held off.
     assert_eq!(
         b.claim(1, "k1").await.unwrap(),
         Claim::Held,
         "renewed past its first lease"
     );
-    // A worker that stops renewing (as after kill -9) loses its rows once the lease runs out.
+    // A worker that stops renewing loses its rows once the lease runs out: how soon is the
+    // lease's business (not asserted here), that it happens is.
     drop(a);
-    let mut taken = false;
-    for _ in 0..100 {
-        if b.claim(1, "k1").await.unwrap() != Claim::Held {
-            taken = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(taken, "the dead worker's lease never ran out");
+    until("the dead worker's row taken over", || async {
+        (b.claim(1, "k1").await.unwrap() != Claim::Held).then_some(())
+    })
+    .await;
+    let (_, taken_at) = lease_of(&pool, "k1").await;
+    assert!(
+        taken_at >= until_us,
+        "taken over only once the last renewal ran out: {taken_at} < {until_us}"
+    );
+    pool.close().await;
     b.close().await.unwrap();
 }

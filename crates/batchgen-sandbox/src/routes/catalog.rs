@@ -1,7 +1,7 @@
 //! API v3 account lists: avatars (`/model`, `/dropdown/models`) and workspaces.
 
 use std::sync::Arc;
-use std::time::Instant;
+use tokio::time::Instant;
 
 use axum::extract::State;
 use axum::http::HeaderMap;

@@ -3,7 +3,7 @@
 //! No authentication and no rate limit, as a CDN link needs neither.
 
 use std::sync::Arc;
-use std::time::Instant;
+use tokio::time::Instant;
 
 use axum::body::Body;
 use axum::extract::{Path, State};

@@ -6,7 +6,8 @@
 //! parameters (the docs define none, so any sent are ignored).
 
 use std::sync::Arc;
-use std::time::{Instant, SystemTime};
+use std::time::SystemTime;
+use tokio::time::Instant;
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;

@@ -4,7 +4,8 @@
 //! the v3 error envelope `{"success":false,"error":{"code","msg"}}` with the HTTP status.
 
 use std::sync::Arc;
-use std::time::{Instant, SystemTime};
+use std::time::SystemTime;
+use tokio::time::Instant;
 
 use axum::Json;
 use axum::body::Bytes;

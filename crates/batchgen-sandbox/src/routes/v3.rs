@@ -2,7 +2,8 @@
 
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
-use std::time::{Instant, SystemTime};
+use std::time::SystemTime;
+use tokio::time::Instant;
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;

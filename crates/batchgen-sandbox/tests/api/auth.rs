@@ -90,7 +90,9 @@ async fn wrong_app_credentials_are_401_and_bad_bodies_400() {
     assert_eq!(ok.status(), StatusCode::OK);
 }
 
-#[tokio::test]
+/// On paused time (the sandbox's tokens keep tokio's clock): the token is used at once, well
+/// inside its 300 ms, and again 400 ms later, past it; no machine's speed changes either.
+#[tokio::test(start_paused = true)]
 async fn tokens_expire_after_their_ttl() {
     let sb = start(fast().token_ttl(Duration::from_millis(300))).await;
     let api = Api::new(&sb);
@@ -103,7 +105,11 @@ async fn tokens_expire_after_their_ttl() {
             .send()
     };
     assert_eq!(list().await.unwrap().status(), StatusCode::OK);
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    // Still good 1 ms before the end of its life…
+    tokio::time::sleep(Duration::from_millis(299)).await;
+    assert_eq!(list().await.unwrap().status(), StatusCode::OK);
+    // …and expired after it.
+    tokio::time::sleep(Duration::from_millis(101)).await;
     let msg = expect_error(
         list().await.unwrap(),
         StatusCode::UNAUTHORIZED,

@@ -10,7 +10,7 @@ use crate::common::{Api, PROJECT, fast, start};
 /// A finished project's download URL.
 async fn ready_video(api: &Api<'_>) -> String {
     let id = api.create(PROJECT).await;
-    let v = api.wait_done(&id, Duration::from_secs(5)).await;
+    let v = api.wait_done(&id).await;
     v["data"]["downloadUrl"].as_str().unwrap().to_owned()
 }
 

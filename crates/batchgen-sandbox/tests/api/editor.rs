@@ -71,7 +71,7 @@ async fn get_project_has_every_documented_field() {
     assert_eq!(p["download_url"], Value::Null);
     let created = p["createdAt"].as_str().unwrap();
     assert!(created.len() == 20 && created.ends_with('Z'), "{created}");
-    api.wait_done(&id, Duration::from_secs(5)).await;
+    api.wait_done(&id).await;
     let p = project(&api, &id).await;
     assert_eq!(p["state"], "exported");
     assert_eq!(p["progress"], 100);
@@ -88,8 +88,8 @@ async fn the_list_shows_only_exported_projects_and_ignores_query_parameters() {
     let api = Api::new(&sb);
     let done_a = api.create(&project_with(json!({"name": "a"}))).await;
     let done_b = api.create(&project_with(json!({"name": "b"}))).await;
-    api.wait_done(&done_a, Duration::from_secs(5)).await;
-    api.wait_done(&done_b, Duration::from_secs(5)).await;
+    api.wait_done(&done_a).await;
+    api.wait_done(&done_b).await;
     let _draft = api
         .create(&project_with(json!({"name": "a", "isExport": false})))
         .await;
@@ -145,9 +145,9 @@ async fn exporting_a_draft_renders_it_and_calls_the_exports_webhook() {
     assert_eq!(status, StatusCode::OK, "{v}");
     assert_eq!(v["data"]["projectId"], id.as_str(), "{v}");
     assert_eq!(project(&api, &id).await["state"], "rendering");
-    let last = api.wait_done(&id, Duration::from_secs(5)).await;
+    let last = api.wait_done(&id).await;
     assert_eq!(last["data"]["progress"], 100);
-    let got = rx.wait_for(1, Duration::from_secs(5)).await;
+    let got = rx.wait_for(1).await;
     assert_eq!(got[0]["progress"], 100);
     assert!(got[0]["credit"].as_u64().unwrap() >= 1);
     let s = sb.stats();
@@ -164,13 +164,13 @@ async fn exporting_again_renders_and_charges_again() {
     // Once while the first render runs (it restarts), once after it is done.
     let r = export(&api, json!({"projectId": id, "webhookUrl": url})).await;
     assert_eq!(r.status(), StatusCode::OK);
-    api.wait_done(&id, Duration::from_secs(5)).await;
-    rx.wait_for(1, Duration::from_secs(5)).await;
+    api.wait_done(&id).await;
+    rx.wait_for(1).await;
     let r = export(&api, json!({"projectId": id, "webhookUrl": url})).await;
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(project(&api, &id).await["state"], "rendering");
-    api.wait_done(&id, Duration::from_secs(5)).await;
-    let got = rx.wait_for(2, Duration::from_secs(5)).await;
+    api.wait_done(&id).await;
+    let got = rx.wait_for(2).await;
     tokio::time::sleep(Duration::from_millis(400)).await;
     assert_eq!(
         rx.received().len(),

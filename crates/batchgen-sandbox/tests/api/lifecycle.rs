@@ -5,7 +5,7 @@ use std::time::Duration;
 use batchgen_sandbox::{SandboxConfig, SandboxError};
 use reqwest::StatusCode;
 
-use crate::common::{client, fast, start};
+use crate::common::{HANG_GUARD, client, fast, start, until};
 
 #[tokio::test]
 async fn base_url_is_loopback_without_trailing_slash() {
@@ -46,16 +46,14 @@ async fn dropping_the_sandbox_stops_the_server_too() {
     let url = format!("{}/__sandbox/stats", sb.base_url());
     assert!(client().get(&url).send().await.is_ok());
     drop(sb);
-    // The accept loop notices the drop on its next turn.
-    let mut stopped = false;
-    for _ in 0..50 {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-        if client().get(&url).send().await.is_err() {
-            stopped = true;
-            break;
+    // The accept loop notices the drop on its next turn (a hang guard, not a margin).
+    let stopped = tokio::time::timeout(HANG_GUARD, async {
+        while client().get(&url).send().await.is_ok() {
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
-    }
-    assert!(stopped);
+    })
+    .await;
+    assert!(stopped.is_ok(), "the server still answers after the drop");
 }
 
 #[tokio::test]
@@ -67,7 +65,8 @@ async fn shutdown_lets_an_answer_in_flight_finish() {
     let (c, key) = (client(), sb.api_key().to_owned());
     let url = format!("{}/api/odin/v3/editor/project", sb.base_url());
     let pending = tokio::spawn(async move { c.get(url).header("Authorization", key).send().await });
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    // The call has arrived (it is counted before its 300 ms latency), not "100 ms have passed".
+    until("the call's arrival", || sb.stats().requests == 1).await;
     sb.shutdown().await;
     let r = pending.await.unwrap().unwrap();
     assert_eq!(r.status(), StatusCode::OK);
