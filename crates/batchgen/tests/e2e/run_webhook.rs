@@ -74,8 +74,17 @@ fn every_row_ends_by_webhook_with_one_request_each_despite_duplicates() {
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     let (_, rows) = manifest(&env.out());
     assert!(rows.iter().all(|r| r[2] == "ready"), "{rows:?}");
-    // Let the sandbox's second deliveries (50–300 ms later) land before counting.
-    std::thread::sleep(Duration::from_millis(100));
+    // The sandbox counts a duplicate as it decides it, right after reading a first delivery's
+    // 200 and before sending it, so `ignored <= duplicated` holds at any moment; the last
+    // decisions may come a moment after the binary has exited, so wait for one (a hang guard,
+    // not a margin).
+    assert!(
+        wait_for(crate::support::HANG_GUARD, || env
+            .stats()
+            .webhooks_duplicated
+            > 0),
+        "the seeded sandbox never duplicated a delivery"
+    );
     let stats = env.stats();
     let s = summary(&path);
     // One request per row, the create, and the account's model list once before the first.

@@ -156,6 +156,54 @@ pub fn wait_for(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
     false
 }
 
+/// How long an end-to-end test lets the binary run before calling it a hang: far beyond what
+/// any run here takes (seconds), so only a hang trips it. A guard, not a margin.
+pub const HANG_GUARD: Duration = Duration::from_secs(120);
+
+/// Runs `cmd` to the end like [`Command::output`], under [`HANG_GUARD`]: a binary still
+/// running then is killed, and the test fails saying it hung, with what it had printed.
+#[track_caller]
+pub fn output_unless_hung(cmd: &mut Command) -> Output {
+    use std::io::Read;
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Drained as it runs, so a full pipe never blocks the child.
+    let drain = |mut pipe: Box<dyn Read + Send>| {
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            let _ = pipe.read_to_end(&mut buf);
+            buf
+        })
+    };
+    let out = drain(Box::new(child.stdout.take().unwrap()));
+    let err = drain(Box::new(child.stderr.take().unwrap()));
+    let t0 = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if t0.elapsed() > HANG_GUARD {
+            child.kill().unwrap();
+            child.wait().unwrap();
+            let stderr = err.join().unwrap();
+            panic!(
+                "batchgen hung: still running after {HANG_GUARD:?}, killed; its stderr:\n{}",
+                String::from_utf8_lossy(&stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    Output {
+        status,
+        stdout: out.join().unwrap(),
+        stderr: err.join().unwrap(),
+    }
+}
+
 /// How many `submitted` events the journal holds.
 pub fn submitted_count(out: &Path) -> usize {
     std::fs::read_to_string(out.join("journal.jsonl"))
