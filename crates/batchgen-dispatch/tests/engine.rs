@@ -117,9 +117,13 @@ async fn resume_adopts_the_project_of_a_row_caught_while_submitting() {
     assert_eq!(sb.stats().submissions, 1);
     // The vendor lists a project only once it is exported: resume after its render ended
     // (a lookup during the render finds nothing; issue 10 item 4 makes lookups patient).
-    while !client.progress(&created).await.unwrap().is_finished() {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    tokio::time::timeout(Duration::from_secs(60), async {
+        while !client.progress(&created).await.unwrap().is_finished() {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("the render ended within the hang guard");
 
     let (journal, replay) = open(dir.path(), true);
     let report = run(&client, dir.path(), journal, replay, input, false).await;
@@ -611,8 +615,28 @@ mod webhooks {
         assert_eq!(report.progress.webhooks, n);
         assert_eq!(report.progress.polls, 0);
         assert_eq!(report.progress.requests, n);
-        // Let the sandbox deliver its second copies (50–300 ms after the first).
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        // The sandbox's second copies come 50-300 ms after the first, and the last duplicate
+        // decisions right after the run's last callbacks: wait (a hang guard, not a margin)
+        // until every delivery it decided on has been made and received.
+        tokio::time::timeout(Duration::from_secs(60), async {
+            loop {
+                let d = sb.stats();
+                if d.webhooks_sent == n + d.webhooks_duplicated
+                    && receiver.stats().ignored >= d.webhooks_duplicated
+                {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+        .await
+        .unwrap_or_else(|_| {
+            panic!(
+                "the duplicates never all arrived: {:?} {:?}",
+                sb.stats(),
+                receiver.stats()
+            )
+        });
         let stats = receiver.stats();
         let dup = sb.stats().webhooks_duplicated;
         assert!(dup > 0, "the seed gives duplicates");

@@ -155,7 +155,10 @@ mod tests {
         );
     }
 
-    #[tokio::test]
+    /// On paused time: the 20 ms sleep puts the waiter to sleep before the delivery (it runs
+    /// whenever the test task yields), and the timeouts are hang guards only (time moves only
+    /// when nothing can run, so they fire only if the wake-up never comes).
+    #[tokio::test(start_paused = true)]
     async fn a_delivery_wakes_the_waiting_row_even_if_it_came_first() {
         let c = Callbacks::new(2);
         // Delivered before the row waits: the stored permit wakes it at once.

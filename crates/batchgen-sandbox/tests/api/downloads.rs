@@ -141,7 +141,8 @@ async fn unknown_or_unfinished_videos_are_404() {
     assert_eq!(sb.stats().downloads, 0);
 }
 
-#[tokio::test]
+/// On paused time: 1.1 s is past the render (150-300 ms) and refills the 2/s budget, exactly.
+#[tokio::test(start_paused = true)]
 async fn downloads_need_no_key_and_spend_no_budget() {
     let sb = start(fast().rate_limit(2)).await;
     let api = Api::new(&sb);

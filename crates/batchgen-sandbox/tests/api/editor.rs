@@ -155,7 +155,8 @@ async fn exporting_a_draft_renders_it_and_calls_the_exports_webhook() {
     assert_eq!(s.webhooks_sent, 1, "the draft's own webhookUrl is not used");
 }
 
-#[tokio::test]
+/// On paused time: the wait after the second delivery covers any later one exactly.
+#[tokio::test(start_paused = true)]
 async fn exporting_again_renders_and_charges_again() {
     let (rx, url) = Receiver::start(0).await;
     let sb = start(fast()).await;

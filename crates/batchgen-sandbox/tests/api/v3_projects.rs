@@ -185,7 +185,8 @@ async fn unknown_ids_are_404() {
     expect_error(r, StatusCode::METHOD_NOT_ALLOWED, "METHOD_NOT_ALLOWED").await;
 }
 
-#[tokio::test]
+/// On paused time: 400 ms is past any render `fast()` draws (150-300 ms), exactly.
+#[tokio::test(start_paused = true)]
 async fn is_export_false_saves_a_draft_that_never_renders() {
     let sb = start(fast()).await;
     let api = Api::new(&sb);

@@ -1,4 +1,6 @@
-//! Webhooks, received by a real little axum server in the test.
+//! Webhooks, received by a real little axum server in the test. On paused time (the sandbox's
+//! renders and delivery queue keep tokio's clock): renders, backoffs and the 50-300 ms delay of
+//! a duplicate take no real time, and a wait for "nothing more arrives" covers them exactly.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -61,7 +63,7 @@ async fn receive(State(r): State<Receiver>, Json(body): Json<Value>) -> StatusCo
     StatusCode::OK
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn completion_posts_the_documented_payload_once() {
     let (rx, url) = Receiver::start(0).await;
     let sb = start(fast()).await;
@@ -106,7 +108,7 @@ async fn completion_posts_the_documented_payload_once() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_500_from_the_receiver_is_retried_with_backoff() {
     let (rx, url) = Receiver::start(2).await;
     let sb = start(fast().webhook_retry(5, Duration::from_millis(100))).await;
@@ -125,7 +127,7 @@ async fn a_500_from_the_receiver_is_retried_with_backoff() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn deliveries_give_up_after_the_last_attempt() {
     let (rx, url) = Receiver::start(usize::MAX).await;
     let sb = start(fast().webhook_retry(3, Duration::from_millis(50))).await;
@@ -141,7 +143,7 @@ async fn deliveries_give_up_after_the_last_attempt() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_receiver_that_is_down_is_retried_too() {
     // Bind and drop a listener: nothing listens on that port any more.
     let port = std::net::TcpListener::bind("127.0.0.1:0")
@@ -159,7 +161,7 @@ async fn a_receiver_that_is_down_is_retried_too() {
     assert_eq!(sb.stats().webhooks_retried, 1);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn duplicate_probability_delivers_the_same_payload_twice() {
     let (rx, url) = Receiver::start(0).await;
     let sb = start(fast().webhook_duplicate_probability(1.0)).await;
@@ -185,7 +187,7 @@ async fn duplicate_probability_delivers_the_same_payload_twice() {
     assert_eq!((s.webhooks_sent, s.webhooks_duplicated), (6, 3));
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn duplicate_probability_with_a_seed_duplicates_some() {
     let (rx, url) = Receiver::start(0).await;
     let sb = start(fast().webhook_duplicate_probability(0.3).seed(3)).await;
@@ -207,7 +209,7 @@ async fn duplicate_probability_with_a_seed_duplicates_some() {
     assert_eq!(rx.received().len() as u64, 20 + dup);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_failed_render_posts_where_it_stopped_without_credit_or_url() {
     let (rx, url) = Receiver::start(0).await;
     let sb = start(fast().render_fail_probability(1.0)).await;
@@ -223,7 +225,7 @@ async fn a_failed_render_posts_where_it_stopped_without_credit_or_url() {
     assert_eq!(keys, ["progress", "backendTaskId"], "{p}");
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn drafts_send_no_webhook() {
     let (rx, url) = Receiver::start(0).await;
     let sb = start(SandboxConfig::default().render_time(Duration::ZERO..Duration::ZERO)).await;
