@@ -27,10 +27,27 @@ use std::sync::Arc;
 /// How rows of one template are validated.
 #[derive(Debug)]
 pub(crate) struct SiteChecker {
+    /// Tells this checker's [`CheckScratch`] from another's.
+    id: u64,
     validator: &'static ProjectValidator,
     fixed: Vec<Violation>,
     plan: Plan,
 }
+
+/// What the site checker reuses from row to row on one rendering thread, so that checking a
+/// row allocates only for the values its sites wrote.
+#[derive(Debug, Default)]
+pub(crate) struct CheckScratch {
+    /// The checker these scenes belong to ([`SiteChecker::id`]); 0 before the first row.
+    owner: u64,
+    /// Each slot's value in the row being checked, kept only for slots that feed rules.
+    values: Vec<Option<Value>>,
+    /// Per [`SceneCheck`], its rule fields with the last row's values laid over them.
+    scenes: Vec<Value>,
+}
+
+/// Numbers checkers from 1, so that a scratch never mistakes one for another.
+static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
 #[derive(Debug)]
 enum Plan {
@@ -51,6 +68,8 @@ struct Slot {
     sites: Vec<usize>,
     /// When every site falls through (empty binding cells): is the template's own value valid here?
     fallback_ok: bool,
+    /// Whether a scene's script rules or the `sceneIdx` check read this slot's value.
+    feeds: bool,
     /// The template's own value here, when no hole is at this place.
     fallback: Option<Value>,
     /// The schema that applies here; `None` when anything goes.
@@ -66,8 +85,33 @@ struct SceneCheck {
     scene: usize,
     /// The template's values of the fields the rules read ([`script::rule_fields`]).
     fields: Value,
-    /// `(slot, pointer inside the scene)` for each slot feeding the rules, outermost first.
-    overlays: Vec<(usize, String)>,
+    /// The slots feeding the rules, outermost first.
+    overlays: Vec<Overlay>,
+}
+
+/// A slot whose value a scene's script rules read.
+#[derive(Debug)]
+struct Overlay {
+    slot: usize,
+    /// The pointer inside the scene (`/clips/0/script/org`).
+    inside: String,
+    /// Its reference tokens, unescaped.
+    tokens: Vec<String>,
+    /// The template's value there; `None` when the template's fields lack the place.
+    original: Option<Value>,
+    /// Whether an earlier (outer) overlay's place holds this one's.
+    covered: bool,
+}
+
+impl Overlay {
+    /// The place in `fields` this overlay writes; `None` when the row's outer values lack it.
+    fn place<'a>(&self, fields: &'a mut Value) -> Option<&'a mut Value> {
+        self.tokens.iter().try_fold(fields, |at, token| match at {
+            Value::Object(map) => map.get_mut(token),
+            Value::Array(items) => token.parse::<usize>().ok().and_then(|i| items.get_mut(i)),
+            _ => None,
+        })
+    }
 }
 
 /// Where a scene's `sceneIdx` comes from, when some scene's comes from a site.
@@ -113,6 +157,7 @@ impl SiteChecker {
             plan_sites(document, doc).unwrap_or_else(|reason| Plan::Full { reason })
         };
         SiteChecker {
+            id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             validator,
             fixed,
             plan,
@@ -132,12 +177,14 @@ impl SiteChecker {
         }
     }
 
-    /// Checks a rendered (unpatched) project, `spans` being what each site wrote into `bytes`.
+    /// Checks a rendered (unpatched) project, `spans` being what each site wrote into `bytes`;
+    /// `scratch` is this thread's, reused from row to row.
     pub fn check_rendered(
         &self,
         bytes: &[u8],
         spans: &[Span],
         doc: &Doc,
+        scratch: &mut CheckScratch,
     ) -> Result<(), Vec<Problem>> {
         if let Plan::Sites {
             slots,
@@ -145,7 +192,12 @@ impl SiteChecker {
             indexes,
         } = &self.plan
         {
-            if sites_are_valid(bytes, spans, slots, scenes, indexes.as_deref()) {
+            if scratch.owner != self.id {
+                scratch.owner = self.id;
+                scratch.scenes = scenes.iter().map(|c| c.fields.clone()).collect();
+            }
+            let row = Row { bytes, spans };
+            if row.sites_are_valid(slots, scenes, indexes.as_deref(), scratch) {
                 return Ok(());
             }
         }
@@ -470,6 +522,7 @@ fn plan_sites(document: &Value, doc: &Doc) -> Result<Plan, String> {
         let mut slot = Slot {
             sites: sites.clone(),
             fallback_ok: true,
+            feeds: false,
             fallback,
             schema,
             url,
@@ -485,11 +538,21 @@ fn plan_sites(document: &Value, doc: &Doc) -> Result<Plan, String> {
     for (k, (p, _)) in by_pointer.iter().enumerate() {
         let tokens = pointer::tokens(p).expect("site pointers are canonical");
         match scene_place(&tokens) {
-            Some((i, rest)) if rest == ["sceneIdx"] => index_slots.push((i, k)),
+            Some((i, rest)) if rest == ["sceneIdx"] => {
+                index_slots.push((i, k));
+                slots[k].feeds = true;
+            }
             Some((i, rest)) if script::feeds_rules(&rest) => {
-                let inside = p[format!("/scenes/{i}").len()..].to_string();
+                slots[k].feeds = true;
+                let overlay = Overlay {
+                    slot: k,
+                    inside: p[format!("/scenes/{i}").len()..].to_string(),
+                    tokens: rest.iter().map(|t| t.to_string()).collect(),
+                    original: None,
+                    covered: false,
+                };
                 match scenes.iter_mut().find(|c| c.scene == i) {
-                    Some(c) => c.overlays.push((k, inside)),
+                    Some(c) => c.overlays.push(overlay),
                     None => {
                         let scene = document
                             .pointer(&format!("/scenes/{i}"))
@@ -497,7 +560,7 @@ fn plan_sites(document: &Value, doc: &Doc) -> Result<Plan, String> {
                         scenes.push(SceneCheck {
                             scene: i,
                             fields: script::rule_fields(scene),
-                            overlays: vec![(k, inside)],
+                            overlays: vec![overlay],
                         });
                     }
                 }
@@ -507,7 +570,13 @@ fn plan_sites(document: &Value, doc: &Doc) -> Result<Plan, String> {
     }
     for c in &mut scenes {
         // Outermost first, so that a value inside lands in what an outer site wrote.
-        c.overlays.sort_by_key(|(_, p)| p.matches('/').count());
+        c.overlays.sort_by_key(|o| o.tokens.len());
+        for n in 0..c.overlays.len() {
+            let (outer, rest) = c.overlays.split_at_mut(n);
+            let o = &mut rest[0];
+            o.original = c.fields.pointer(&o.inside).cloned();
+            o.covered = outer.iter().any(|q| is_within(&o.inside, &q.inside));
+        }
     }
     let indexes = if index_slots.is_empty() {
         None
@@ -564,85 +633,104 @@ fn value_ok(slot: &Slot, v: &Value) -> bool {
     true
 }
 
-/// The value at a slot in the last row: `Ok(None)` when not reached, `Err(())` when it does not parse.
-fn slot_value(slot: &Slot, bytes: &[u8], spans: &[Span]) -> Result<Option<Value>, ()> {
-    for &site in &slot.sites {
-        match spans.get(site).copied().unwrap_or(Span::NotRun) {
-            Span::NotRun => return Ok(None),
-            Span::FellThrough => continue,
-            Span::Wrote(start, end) => {
-                return serde_json::from_slice(&bytes[start as usize..end as usize])
-                    .map(Some)
-                    .map_err(|_| ());
-            }
-        }
-    }
-    Ok(slot.fallback.clone())
+/// One rendered row as the site checker reads it: its bytes and what each site wrote there.
+struct Row<'a> {
+    bytes: &'a [u8],
+    spans: &'a [Span],
 }
 
-fn sites_are_valid(
-    bytes: &[u8],
-    spans: &[Span],
-    slots: &[Slot],
-    scenes: &[SceneCheck],
-    indexes: Option<&[IndexSource]>,
-) -> bool {
-    for slot in slots {
-        // When every site falls through to a fixed template value, its validity is known.
-        let falls = slot
-            .sites
-            .iter()
-            .all(|&s| spans.get(s) == Some(&Span::FellThrough));
-        if falls && slot.fallback.is_some() {
-            if !slot.fallback_ok {
-                return false;
-            }
-            continue;
-        }
-        match slot_value(slot, bytes, spans) {
-            Ok(Some(v)) => {
-                if !value_ok(slot, &v) {
-                    return false;
+impl Row<'_> {
+    /// The value at `slot`: `Ok(None)` when not reached, `Err(())` when it does not parse.
+    fn value(&self, slot: &Slot) -> Result<Option<Value>, ()> {
+        for &site in &slot.sites {
+            match self.spans.get(site).copied().unwrap_or(Span::NotRun) {
+                Span::NotRun => return Ok(None),
+                Span::FellThrough => continue,
+                Span::Wrote(start, end) => {
+                    return serde_json::from_slice(&self.bytes[start as usize..end as usize])
+                        .map(Some)
+                        .map_err(|_| ());
                 }
             }
-            Ok(None) => {}
-            Err(()) => return false,
         }
+        Ok(slot.fallback.clone())
     }
-    let mut found = Vec::new();
-    for c in scenes {
-        let mut fields = c.fields.clone();
-        for (k, inside) in &c.overlays {
-            match slot_value(&slots[*k], bytes, spans) {
-                Ok(Some(v)) => match fields.pointer_mut(inside) {
-                    Some(place) => *place = v,
-                    None => return false, // not where the template had it: let full validation say
-                },
-                Ok(None) => {}
+
+    /// Whether the row is valid at its sites: each slot's value where it stands, then the script
+    /// rules of the scenes they feed, then `sceneIdx` uniqueness. `false` means "validate in full".
+    fn sites_are_valid(
+        &self,
+        slots: &[Slot],
+        scenes: &[SceneCheck],
+        indexes: Option<&[IndexSource]>,
+        scratch: &mut CheckScratch,
+    ) -> bool {
+        let values = &mut scratch.values;
+        values.clear();
+        for slot in slots {
+            // When every site falls through to a fixed template value, its validity is known.
+            let falls = slot
+                .sites
+                .iter()
+                .all(|&s| self.spans.get(s) == Some(&Span::FellThrough));
+            if falls && slot.fallback.is_some() {
+                if !slot.fallback_ok {
+                    return false;
+                }
+                values.push(if slot.feeds {
+                    slot.fallback.clone()
+                } else {
+                    None
+                });
+                continue;
+            }
+            match self.value(slot) {
+                Ok(Some(v)) => {
+                    if !value_ok(slot, &v) {
+                        return false;
+                    }
+                    values.push(slot.feeds.then_some(v));
+                }
+                Ok(None) => values.push(None),
                 Err(()) => return false,
             }
         }
-        script::check_scene(c.scene, &fields, &mut found);
-        if !found.is_empty() {
-            return false;
+        let mut found = Vec::new();
+        for (c, fields) in scenes.iter().zip(&mut scratch.scenes) {
+            // Every overlay is written in each row (outer first), so nothing of the last row's
+            // values is left in `fields`.
+            for o in &c.overlays {
+                let value = match values[o.slot].take() {
+                    Some(v) => v,
+                    None if o.covered => continue, // what the outer site wrote stands
+                    None => match &o.original {
+                        Some(v) => v.clone(),
+                        None => continue,
+                    },
+                };
+                match o.place(fields) {
+                    Some(place) => *place = value,
+                    None => return false, // not where the template had it: let full validation say
+                }
+            }
+            script::check_scene(c.scene, fields, &mut found);
+            if !found.is_empty() {
+                return false;
+            }
         }
+        if let Some(indexes) = indexes {
+            let refs: Vec<Option<&Value>> = indexes
+                .iter()
+                .map(|source| match source {
+                    IndexSource::Fixed(v) => v.as_ref(),
+                    IndexSource::Slot(k) => values[*k].as_ref(),
+                })
+                .collect();
+            rules::check_scene_indexes(&refs, &mut found);
+            if !found.is_empty() {
+                return false;
+            }
+        }
+        true
     }
-    if let Some(indexes) = indexes {
-        let mut values: Vec<Option<Value>> = Vec::with_capacity(indexes.len());
-        for source in indexes {
-            values.push(match source {
-                IndexSource::Fixed(v) => v.clone(),
-                IndexSource::Slot(k) => match slot_value(&slots[*k], bytes, spans) {
-                    Ok(v) => v,
-                    Err(()) => return false,
-                },
-            });
-        }
-        let refs: Vec<Option<&Value>> = values.iter().map(Option::as_ref).collect();
-        rules::check_scene_indexes(&refs, &mut found);
-        if !found.is_empty() {
-            return false;
-        }
-    }
-    true
 }

@@ -3,7 +3,7 @@
 //! only if the full validator finds nothing wrong with the same row rendered without validation.
 
 use batchgen_core::validate::validate_project;
-use batchgen_core::{Header, Row, Template, TemplateSource};
+use batchgen_core::{Header, Row, Scratch, Template, TemplateSource};
 use proptest::prelude::*;
 use serde_json::{Value, json};
 
@@ -218,6 +218,34 @@ fn agree(pair: &Pair, cells: &[String]) -> Result<(), TestCaseError> {
     Ok(())
 }
 
+/// As [`agree`], for rows rendered one after another with one [`Scratch`], as a rendering thread
+/// does: what the site checker keeps between rows must never decide the next row.
+fn agree_in_sequence(pair: &Pair, rows: &[Vec<String>]) -> Result<(), TestCaseError> {
+    let Some(checked) = &pair.checked else {
+        return Ok(());
+    };
+    let mut scratch = Scratch::default();
+    let mut out = Vec::new();
+    for (n, cells) in rows.iter().enumerate() {
+        let row = Row::new(n as u64 + 1, cells.iter().map(String::as_str));
+        let Ok(bytes) = pair.unchecked.render_row(&row) else {
+            continue;
+        };
+        let full = validate_project(&serde_json::from_slice(&bytes).unwrap());
+        let fast = checked.render_into(&row, "k", &mut scratch, &mut out);
+        prop_assert_eq!(
+            fast.is_ok(),
+            full.is_empty(),
+            "row {} of {}: full: {:?}; fast: {:?}",
+            n + 1,
+            rows.len(),
+            full,
+            fast.err()
+        );
+    }
+    Ok(())
+}
+
 fn shipped_columns() -> Vec<&'static str> {
     COLUMNS[..7]
         .iter()
@@ -244,6 +272,16 @@ proptest! {
     #[test]
     fn site_checks_agree_on_the_scene_level_form(cells in scene_level_cells()) {
         agree(&SCENE_LEVEL, &cells)?;
+    }
+
+    #[test]
+    fn site_checks_agree_row_after_row(rows in proptest::collection::vec(row_cells(), 2..6)) {
+        agree_in_sequence(&SCRIPTED, &rows)?;
+    }
+
+    #[test]
+    fn site_checks_agree_row_after_row_on_the_scene_level_form(rows in proptest::collection::vec(scene_level_cells(), 2..6)) {
+        agree_in_sequence(&SCENE_LEVEL, &rows)?;
     }
 
     #[test]

@@ -26,6 +26,7 @@ mod doc_api {
     #[derive(Debug, Default)]
     pub struct Scratch {
         pub(crate) inner: super::doc::Scratch,
+        pub(crate) checks: crate::site_check::CheckScratch,
     }
 }
 
@@ -317,11 +318,9 @@ impl Template {
         );
         if !problems.is_empty() {
             // Report the row's other problems too, so one pass shows everything to fix.
-            if let Some(Err(more)) = self
-                .validator
-                .as_ref()
-                .map(|v| v.check_rendered(out, &scratch.inner.spans, &self.doc))
-            {
+            if let Some(Err(more)) = self.validator.as_ref().map(|v| {
+                v.check_rendered(out, &scratch.inner.spans, &self.doc, &mut scratch.checks)
+            }) {
                 for p in more {
                     if !problems.iter().any(|q| q.pointer == p.pointer) {
                         problems.push(p);
@@ -341,7 +340,7 @@ impl Template {
         if self.patch_file.is_none() && patch_cell.is_none() && merge_cell.is_none() {
             return match &self.validator {
                 Some(v) => v
-                    .check_rendered(out, &scratch.inner.spans, &self.doc)
+                    .check_rendered(out, &scratch.inner.spans, &self.doc, &mut scratch.checks)
                     .map_err(fail),
                 None => Ok(()),
             };

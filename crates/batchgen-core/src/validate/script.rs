@@ -137,7 +137,7 @@ pub(crate) fn feeds_rules(tokens: &[&str]) -> bool {
 
 /// The script rules of scene `i`, appended to `out` in document order.
 pub(crate) fn check_scene(i: usize, scene: &Value, out: &mut Vec<Violation>) {
-    let base = format!("/scenes/{i}");
+    let base = Place::scene(i, "");
     let clips: &[Value] = scene
         .get("clips")
         .and_then(Value::as_array)
@@ -184,7 +184,7 @@ pub(crate) fn check_scene(i: usize, scene: &Value, out: &mut Vec<Violation>) {
 
 /// The 1.5+ form: `scenes[i].scripts[0]`, against the scene's avatars.
 fn check_scene_script(i: usize, entry: &Value, live: &[(usize, &Value)], out: &mut Vec<Violation>) {
-    let at = format!("/scenes/{i}/scripts/0");
+    let at = Place::scene(i, "/scripts/0");
     let violation = |pointer: String, message: String, related: Vec<String>| {
         Violation::new(pointer, message).with_kind(ViolationKind::Script { scene: i, related })
     };
@@ -196,7 +196,7 @@ fn check_scene_script(i: usize, entry: &Value, live: &[(usize, &Value)], out: &m
             Vec::new(),
         ));
     }
-    check_tts(entry, &at, i, out);
+    check_tts(entry, at, i, out);
     let model_id = entry.get("modelId").and_then(Value::as_str);
     // The avatar this script is for: the live one it names, else the first.
     let Some((j, clip)) = live
@@ -208,7 +208,7 @@ fn check_scene_script(i: usize, entry: &Value, live: &[(usize, &Value)], out: &m
     else {
         return;
     };
-    let clip_at = format!("/scenes/{i}/clips/{j}");
+    let clip_at = Place::clip(i, *j, "");
     for (script_key, model_key, what) in [
         ("modelId", "ai_name", "model ID"),
         ("clothId", "emotion", "clothing ID"),
@@ -237,7 +237,7 @@ fn check_scene_script(i: usize, entry: &Value, live: &[(usize, &Value)], out: &m
         let Some(script) = clip.get("script").filter(|s| s.is_object()) else {
             continue;
         };
-        let clip_at = format!("/scenes/{i}/clips/{j}/script");
+        let clip_at = Place::clip(i, *j, "/script");
         for key in ["org", "isTTS", "tts"] {
             let (Some(theirs), Some(ours)) = (script.get(key), entry.get(key)) else {
                 continue;
@@ -259,7 +259,7 @@ fn check_scene_script(i: usize, entry: &Value, live: &[(usize, &Value)], out: &m
 
 /// The 1.4 form: the live avatar `clip` (`/scenes/i/clips/j`) has a `script` of its own.
 fn check_clip_script(i: usize, j: usize, clip: &Value, out: &mut Vec<Violation>) {
-    let at = format!("/scenes/{i}/clips/{j}");
+    let at = Place::clip(i, j, "");
     let violation = |pointer: String, message: String| {
         Violation::new(pointer, message).with_kind(ViolationKind::Script {
             scene: i,
@@ -269,7 +269,7 @@ fn check_clip_script(i: usize, j: usize, clip: &Value, out: &mut Vec<Violation>)
     let Some(script) = clip.get("script").filter(|s| s.is_object()) else {
         if clip.get("script").is_none() {
             out.push(violation(
-                at,
+                at.to_string(),
                 format!(
                     "the avatar has no script: give the scene \"scripts\": [{{\"org\": \"...\", \"isTTS\": false, \"tts\": null, \"modelId\": <model.ai_name>, \"clothId\": <model.emotion>}}] at /scenes/{i}/scripts (the 1.5+ form), or the clip \"script\": {{\"org\": \"...\"}} (the 1.4 form)"
                 ),
@@ -285,12 +285,49 @@ fn check_clip_script(i: usize, j: usize, clip: &Value, out: &mut Vec<Violation>)
         )),
         Some(_) => {} // the schema's to report
     }
-    check_tts(script, &format!("{at}/script"), i, out);
+    check_tts(script, Place::clip(i, j, "/script"), i, out);
+}
+
+/// A pointer into scene `scene` (and clip `clip`) followed by `tail`, written only when a
+/// violation needs it: checking a valid row builds no pointer.
+#[derive(Debug, Clone, Copy)]
+struct Place {
+    scene: usize,
+    clip: Option<usize>,
+    tail: &'static str,
+}
+
+impl Place {
+    fn scene(scene: usize, tail: &'static str) -> Place {
+        Place {
+            scene,
+            clip: None,
+            tail,
+        }
+    }
+
+    fn clip(scene: usize, clip: usize, tail: &'static str) -> Place {
+        Place {
+            scene,
+            clip: Some(clip),
+            tail,
+        }
+    }
+}
+
+impl std::fmt::Display for Place {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "/scenes/{}", self.scene)?;
+        if let Some(j) = self.clip {
+            write!(f, "/clips/{j}")?;
+        }
+        f.write_str(self.tail)
+    }
 }
 
 /// `tts` is `null` for the avatar's own voice (`isTTS: false`) and TTS data for another voice
 /// (`isTTS: true`). Checked where `isTTS` is a boolean.
-fn check_tts(script: &Value, at: &str, scene: usize, out: &mut Vec<Violation>) {
+fn check_tts(script: &Value, at: Place, scene: usize, out: &mut Vec<Violation>) {
     let tts = script.get("tts");
     let kind = || ViolationKind::Script {
         scene,

@@ -296,6 +296,10 @@ fn check_url_cases() {
         "http://localhost:8080/x",
         "/images/a.png",
         "HTTPS://A.B",
+        "hTtP://a?b",
+        "https://a#b",
+        "https://cdn.example.com/v/caf%C3%A9.mp4",
+        "https://cdn.example.com/v/café.mp4",
     ] {
         assert!(
             check_url(ok, UrlRule::AbsoluteOrRootRelative).is_ok(),
@@ -311,6 +315,15 @@ fn check_url_cases() {
         "https:///x",
         "a.png",
         "javascript:alert(1)",
+        "https://?q",
+        "https://#f",
+        "https://:80/x",
+        "https://@host/x",
+        "http:/a.b",
+        "https://a.b/c\t",
+        "https://a.b/\u{7f}",
+        "https://a.b/\u{a0}x",
+        "https://a.b/x\u{2003}",
     ] {
         assert!(
             check_url(bad, UrlRule::AbsoluteOrRootRelative).is_err(),
