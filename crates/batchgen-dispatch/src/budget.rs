@@ -18,7 +18,8 @@
 //! - **Priorities**: [`Priority::Submit`] before [`Priority::Poll`]. When the budget is the
 //!   bottleneck, polls wait while projects are still to be submitted; by the time a poll is
 //!   served its render has usually finished, so one poll per project suffices. Renders run on
-//!   the vendor's side whether or not we look, so this costs no time.
+//!   the vendor's side whether or not we look, so this costs no time. The polls of a few
+//!   renders the run times ([`Priority::Probe`]) go before everything.
 //! - **Retry-After** from any answer pauses everyone: [`Budget::pause_until`] sets a shared
 //!   "not before" instant that the pacer honours before granting the next cell.
 //! - Requests made behind the caller's back (an access-token fetch inside a client call) are
@@ -172,13 +173,17 @@ impl FromStr for RateSetting {
 /// How urgent a request is. Lower variants are served first.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Priority {
-    /// Creating a project, or looking up one whose create answer was lost.
-    Submit = 0,
-    /// Following a render.
-    Poll = 1,
+    /// Following one of the few renders the run times (a probe): served even before creates,
+    /// so that render times are known while the budget is busy. See the engine's
+    /// `render_time` module.
+    Probe = 0,
+    /// Creating a project.
+    Submit = 1,
+    /// Following a render, or looking up a project whose create answer was lost.
+    Poll = 2,
 }
 
-const CLASSES: usize = 3;
+const CLASSES: usize = 4;
 /// Internal class for [`Budget::charge`]: paid before anything else.
 const CHARGE: usize = 0;
 

@@ -14,7 +14,8 @@
 //! - then after [`LookupSchedule::first`] (5 s), doubling each time up to
 //!   [`LookupSchedule::cap`] (60 s): 5, 10, 20, 40, 60, 60, … s;
 //! - until the time a render can take has passed since the create was sent: twice the longest
-//!   render this run has seen end, plus [`LookupSchedule::first`], and never more than
+//!   render of this run (as the engine's `render_time` module measures it, from tight brackets
+//!   of polls and from webhooks), plus [`LookupSchedule::first`], and never more than
 //!   [`LookupSchedule::window`] (15 min, `--lookup-window`; the whole window while no render of
 //!   the run has ended yet). Only then is the project deemed never made, and the create sent
 //!   again.

@@ -20,7 +20,7 @@ use crate::manifest::Status;
 use crate::retry::{Action, decide};
 use crate::store::Store;
 
-use super::{EngineConfig, Ledger};
+use super::{EngineConfig, Ledger, RenderTimes};
 
 /// Shared by every row task.
 pub(super) struct Ctx {
@@ -49,8 +49,8 @@ pub(super) struct Ctx {
     /// Set once when the API turns out to have no project list (404/405): why lookups cannot
     /// be made. Rows whose create may have been applied then end `unknown`.
     pub(super) list_missing: OnceLock<String>,
-    /// The longest render of this run seen to end (ms from its create to its end), or 0.
-    pub(super) longest_render_ms: AtomicU64,
+    /// How long this run's renders take, as well as polls and webhooks tell.
+    pub(super) render_times: RenderTimes,
 }
 
 /// How a phase ended early.
@@ -202,18 +202,9 @@ impl Ctx {
         }
     }
 
-    /// Notes a render that ended `took` after its create.
-    pub(super) fn render_took(&self, took: Duration) {
-        self.longest_render_ms
-            .fetch_max(took.as_millis() as u64, Ordering::Relaxed);
-    }
-
-    /// The longest render of this run seen to end, if any.
+    /// The longest render of this run, as well as it is known (see [`RenderTimes::longest`]).
     pub(super) fn longest_render(&self) -> Option<Duration> {
-        match self.longest_render_ms.load(Ordering::Relaxed) {
-            0 => None,
-            ms => Some(Duration::from_millis(ms)),
-        }
+        self.render_times.longest()
     }
 
     /// Whether some API call of the run got an answer from the server.

@@ -33,11 +33,13 @@ mod context;
 mod ledger;
 mod lookup;
 mod plan;
+mod render_time;
 mod row;
 
 use context::{Ctx, Halt};
 use ledger::{Ledger, refresh_manifest};
 use plan::{Start, admit, refuse};
+use render_time::RenderTimes;
 use row::drive;
 
 use std::collections::HashMap;
@@ -298,7 +300,7 @@ impl Engine {
             downloads,
             tokens_seen: AtomicU64::new(0),
             list_missing: OnceLock::new(),
-            longest_render_ms: AtomicU64::new(0),
+            render_times: RenderTimes::default(),
             config,
         });
         let refresher_done = CancellationToken::new();

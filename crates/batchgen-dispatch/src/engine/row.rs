@@ -287,6 +287,15 @@ async fn follow_inner(
     let mut schedule = PollSchedule::new(ctx.config.poll);
     let mut wait = schedule.first().saturating_sub(already);
     let mut failures = 0u32;
+    // A probe's polls go before creates, so that its render is timed (see `render_time`).
+    let probe = ctx.render_times.probe();
+    let priority = if probe {
+        Priority::Probe
+    } else {
+        Priority::Poll
+    };
+    // When a poll last found the render going, after the create.
+    let mut last_going: Option<Duration> = None;
     let callbacks = ctx.config.callbacks.as_ref();
     let watch = callbacks.map(|c| c.watch(job.row));
     loop {
@@ -297,10 +306,8 @@ async fn follow_inner(
                 let due = Instant::now() + wait;
                 loop {
                     if let Some(outcome) = callbacks.and_then(|c| c.take(job.row)) {
-                        {
-                            ctx.render_took(started.elapsed());
-                            return called_back(ctx, idx, job, id, outcome);
-                        }
+                        ctx.render_times.called_back(started.elapsed());
+                        return called_back(ctx, idx, job, id, outcome);
                     }
                     tokio::select! {
                         () = tokio::time::sleep_until(due) => break,
@@ -323,15 +330,14 @@ async fn follow_inner(
             );
             return Err(Halt::Failed);
         }
-        ctx.acquire(Priority::Poll).await?;
+        ctx.acquire(priority).await?;
         // A webhook may have come while this poll waited for the budget: the request is not
         // needed any more (its slot goes unused).
         if let Some(outcome) = callbacks.and_then(|c| c.take(job.row)) {
-            {
-                ctx.render_took(started.elapsed());
-                return called_back(ctx, idx, job, id, outcome);
-            }
+            ctx.render_times.called_back(started.elapsed());
+            return called_back(ctx, idx, job, id, outcome);
         }
+        let sent = started.elapsed();
         ctx.sent();
         inc(&ctx.counters.polls);
         let answer = job.kind.poll(&ctx.client, id).await;
@@ -342,10 +348,12 @@ async fn follow_inner(
         match answer {
             Ok(Polled::Rendering { percent }) => {
                 failures = 0;
+                last_going = Some(sent);
+                ctx.render_times.still_rendering(sent);
                 wait = schedule.next(percent, started.elapsed());
             }
             Ok(Polled::Done { download_url }) => {
-                ctx.render_took(started.elapsed());
+                ctx.render_times.ended(last_going, started.elapsed());
                 return Ok(ready(ctx, idx, job, download_url, None));
             }
             Ok(Polled::Failed { message }) => {
