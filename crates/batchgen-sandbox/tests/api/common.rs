@@ -9,7 +9,12 @@ use serde_json::Value;
 /// A valid project body: the vendor's own authentication-page example.
 pub const PROJECT: &str = include_str!("../fixtures/v3-authentication-curl.json");
 
-/// Starts a sandbox on an ephemeral loopback port.
+/// Starts a sandbox on an ephemeral loopback port, on the test's runtime: under
+/// `#[tokio::test(start_paused = true)]` its renders, budgets, tokens, latency and webhook
+/// queue run on the paused clock. Real sockets and paused time: tokio moves the paused clock
+/// only when no task can run and no I/O event is ready; a loopback write is readable at once,
+/// so a call in flight does not let the clock jump (if it ever did, it would jump to the
+/// client's 10 s timeout and fail loudly, never miscount quietly).
 pub async fn start(cfg: SandboxConfig) -> Sandbox {
     cfg.start("127.0.0.1:0".parse().unwrap())
         .await
