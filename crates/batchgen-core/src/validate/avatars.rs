@@ -4,8 +4,50 @@
 //! row with it before paying for a create.
 
 use super::{Violation, ViolationKind};
+use serde::Deserialize;
 use serde_json::Value;
 use std::collections::HashMap;
+
+/// What [`AvatarList::check`] reads of a project; everything else is skipped unread. Leaves stay
+/// [`Value`]s, so a value of another type is passed over as in a tree (the schema reports it).
+/// A project whose scenes, clips or models are not the lists and objects the schema demands
+/// (the rows checked have passed it) has nothing to check.
+#[derive(Deserialize)]
+struct ProjectAvatars {
+    #[serde(default)]
+    scenes: Option<Vec<SceneAvatars>>,
+}
+
+#[derive(Deserialize)]
+struct SceneAvatars {
+    #[serde(default)]
+    clips: Option<Vec<ClipAvatar>>,
+    #[serde(default)]
+    scripts: Option<Vec<ScriptAvatar>>,
+}
+
+#[derive(Deserialize)]
+struct ClipAvatar {
+    #[serde(rename = "type")]
+    kind: Option<Value>,
+    #[serde(rename = "isDelete")]
+    is_delete: Option<Value>,
+    model: Option<ModelIds>,
+}
+
+#[derive(Deserialize)]
+struct ModelIds {
+    ai_name: Option<Value>,
+    emotion: Option<Value>,
+}
+
+#[derive(Deserialize)]
+struct ScriptAvatar {
+    #[serde(rename = "modelId")]
+    model_id: Option<Value>,
+    #[serde(rename = "clothId")]
+    cloth_id: Option<Value>,
+}
 
 /// One avatar of the account: its model id (`M000045058`) and the ids of its clothes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,36 +102,47 @@ impl AvatarList {
     /// without a live avatar its script's `modelId`/`clothId`. Each violation names the closest
     /// known id. Values that are missing or not strings are the schema's to report.
     pub fn check(&self, project: &Value) -> Vec<Violation> {
+        ProjectAvatars::deserialize(project).map_or_else(|_| Vec::new(), |p| self.check_avatars(&p))
+    }
+
+    /// [`AvatarList::check`] on a project's JSON text, reading only the fields it checks (no
+    /// tree of the whole project is built). Text that is not a project's JSON has nothing to
+    /// check.
+    pub fn check_json(&self, project: &[u8]) -> Vec<Violation> {
+        serde_json::from_slice::<ProjectAvatars>(project)
+            .map_or_else(|_| Vec::new(), |p| self.check_avatars(&p))
+    }
+
+    fn check_avatars(&self, project: &ProjectAvatars) -> Vec<Violation> {
         let mut out = Vec::new();
-        let Some(scenes) = project.get("scenes").and_then(Value::as_array) else {
-            return out;
-        };
-        for (i, scene) in scenes.iter().enumerate() {
+        for (i, scene) in project.scenes.iter().flatten().enumerate() {
             let mut live = false;
-            let clips = scene.get("clips").and_then(Value::as_array);
-            for (j, clip) in clips.into_iter().flatten().enumerate() {
-                let is_avatar = clip.get("type").and_then(Value::as_str) == Some("aiModel")
-                    && clip.get("isDelete").and_then(Value::as_bool) != Some(true);
+            for (j, clip) in scene.clips.iter().flatten().enumerate() {
+                let is_avatar = clip.kind.as_ref().and_then(Value::as_str) == Some("aiModel")
+                    && clip.is_delete.as_ref().and_then(Value::as_bool) != Some(true);
                 if !is_avatar {
                     continue;
                 }
                 live = true;
-                let at = format!("/scenes/{i}/clips/{j}/model");
-                let model = clip.get("model");
+                let model = clip.model.as_ref();
                 self.check_pair(
-                    model.and_then(|m| m.get("ai_name")),
-                    model.and_then(|m| m.get("emotion")),
-                    (&format!("{at}/ai_name"), &format!("{at}/emotion")),
+                    model.and_then(|m| m.ai_name.as_ref()),
+                    model.and_then(|m| m.emotion.as_ref()),
+                    |field| {
+                        format!(
+                            "/scenes/{i}/clips/{j}/model/{}",
+                            ["ai_name", "emotion"][field]
+                        )
+                    },
                     &mut out,
                 );
             }
             if !live {
-                if let Some(entry) = scene.pointer("/scripts/0") {
-                    let at = format!("/scenes/{i}/scripts/0");
+                if let Some(entry) = scene.scripts.as_ref().and_then(|s| s.first()) {
                     self.check_pair(
-                        entry.get("modelId"),
-                        entry.get("clothId"),
-                        (&format!("{at}/modelId"), &format!("{at}/clothId")),
+                        entry.model_id.as_ref(),
+                        entry.cloth_id.as_ref(),
+                        |field| format!("/scenes/{i}/scripts/0/{}", ["modelId", "clothId"][field]),
                         &mut out,
                     );
                 }
@@ -98,11 +151,12 @@ impl AvatarList {
         out
     }
 
+    /// Checks one avatar (`model`) and its clothes; `at(0)` / `at(1)` are their pointers.
     fn check_pair(
         &self,
         model: Option<&Value>,
         cloth: Option<&Value>,
-        (model_at, cloth_at): (&str, &str),
+        at: impl Fn(usize) -> String,
         out: &mut Vec<Violation>,
     ) {
         let Some(model) = model.and_then(Value::as_str) else {
@@ -119,8 +173,7 @@ impl AvatarList {
                 ),
             };
             out.push(
-                Violation::new(model_at, message)
-                    .with_kind(ViolationKind::UnknownAvatar { closest }),
+                Violation::new(at(0), message).with_kind(ViolationKind::UnknownAvatar { closest }),
             );
             return;
         };
@@ -136,8 +189,7 @@ impl AvatarList {
                 None => format!("avatar {model:?} has no clothes {cloth:?} and no clothes at all"),
             };
             out.push(
-                Violation::new(cloth_at, message)
-                    .with_kind(ViolationKind::UnknownAvatar { closest }),
+                Violation::new(at(1), message).with_kind(ViolationKind::UnknownAvatar { closest }),
             );
         }
     }
@@ -171,6 +223,26 @@ mod tests {
                 clothes: vec!["BG00007441".into()],
             },
         ])
+    }
+
+    /// The text check reads the same fields as the tree check: escaped ids, deleted and
+    /// non-avatar clips, a scene with only a script, nulls and values of other types.
+    #[test]
+    fn the_text_check_agrees_with_the_tree_check() {
+        let text = br#"{"name": "x", "scenes": [
+            {"sceneIdx": 0, "clips": [
+                {"type": "image", "model": {"ai_name": "nobody"}},
+                {"type": "aiModel", "isDelete": true, "model": {"ai_name": "M9"}},
+                {"type": "aiModel", "model": {"ai_name": "M00004505\u0038", "emotion": "BG2", "editor": {"scale": 0.3}}}]},
+            {"clips": [], "scripts": [{"org": "hi", "modelId": "M000320746", "clothId": "BG7"}]},
+            {"clips": null, "scripts": [{"modelId": 5, "clothId": null}]},
+            {"clips": [{"type": "aiModel", "model": {"ai_name": 12, "emotion": "BG00002320"}}]}]}"#;
+        let p: Value = serde_json::from_slice(text).unwrap();
+        let tree = list().check(&p);
+        assert_eq!(tree.len(), 2, "{tree:?}");
+        assert_eq!(list().check_json(text), tree);
+        assert_eq!(list().check_json(b"not json"), []);
+        assert_eq!(list().check_json(br#"{"scenes": 3}"#), []);
     }
 
     #[test]

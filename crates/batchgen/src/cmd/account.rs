@@ -264,8 +264,7 @@ impl AvatarCheck {
     /// `None` when it does not (or when the list could not be read).
     pub fn check(&self, row: u64, key: &str, body: &[u8]) -> Option<String> {
         let list = self.list.get()?;
-        let project: Value = serde_json::from_slice(body).ok()?;
-        let violations = list.check(&project);
+        let violations = list.check_json(body);
         if violations.is_empty() {
             return None;
         }
