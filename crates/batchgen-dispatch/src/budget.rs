@@ -177,9 +177,9 @@ pub enum Priority {
     /// so that render times are known while the budget is busy. See the engine's
     /// `render_time` module.
     Probe = 0,
-    /// Creating a project.
+    /// Creating a project, or looking up one whose create answer was lost.
     Submit = 1,
-    /// Following a render, or looking up a project whose create answer was lost.
+    /// Following a render.
     Poll = 2,
 }
 

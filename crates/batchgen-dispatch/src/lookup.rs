@@ -21,7 +21,7 @@
 //!   again.
 //!
 //! So a lost answer costs at most 19 list requests (drawn from the one request budget, at
-//! polling priority) and at most one window of delay for that row; it never costs a second
+//! the priority of creates) and at most one window of delay for that row; it never costs a second
 //! render. A create whose request never reached the server (a connection dropped before it
 //! was read) waits as long — no answer tells the two apart. A webhook for the row (its per-row
 //! token identifies it) ends the wait at once.

@@ -69,7 +69,10 @@ pub(super) async fn look(
                 None => return Err(ctx.unknown(idx, job, why)),
             }
         }
-        ctx.acquire(Priority::Poll).await?;
+        // At creates' priority: a lookup decides whether the row's create is sent again, and its
+        // window is counted from the lost create; a lookup queued behind every poll of the run
+        // would keep the row waiting past it.
+        ctx.acquire(Priority::Submit).await?;
         ctx.sent();
         inc(&ctx.counters.lookups);
         let found = job
