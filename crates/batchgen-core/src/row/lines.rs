@@ -25,66 +25,91 @@ pub(crate) struct BadQuote {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
-    CellStart,
-    Unquoted,
+    /// Not in a quoted cell.
+    Outside,
+    /// In a quoted cell.
     Quoted,
+    /// In a quoted cell, just after a `"`: the next byte says whether it was `""` or the end.
     QuoteSeen,
 }
 
-/// Follows the quoting of the text as the parser will.
+/// Follows the quoting of the text as the parser will. Outside quoted cells it looks only for
+/// the next `"` (a memchr over the text); lines and cells are counted over the stretches it
+/// skips, and only when they are needed: where a quote opens, and at the end of each read.
 #[derive(Debug)]
 struct Quotes {
     delimiter: u8,
     state: State,
+    /// The byte before the next one fed; `None` at the start of the text.
+    prev: Option<u8>,
+    /// The line of the next byte fed (1-based).
     line: u64,
+    /// Cells of the current record's line ended before the next byte fed (outside quotes).
     column: usize,
     open: (u64, u64, usize),
     bad: Option<BadQuote>,
 }
 
 impl Quotes {
+    fn new(delimiter: u8) -> Quotes {
+        Quotes {
+            delimiter,
+            state: State::Outside,
+            prev: None,
+            line: 1,
+            column: 0,
+            open: (0, 0, 0),
+            bad: None,
+        }
+    }
+
     fn feed(&mut self, offset: u64, bytes: &[u8]) {
         let mut i = 0;
         while i < bytes.len() && self.bad.is_none() {
-            if self.state == State::Quoted {
-                // Fast path: skip to the next quote or newline.
-                match memchr::memchr2(b'"', b'\n', &bytes[i..]) {
-                    None => return,
-                    Some(j) => i += j,
+            match self.state {
+                State::Outside => {
+                    let Some(j) = memchr::memchr(b'"', &bytes[i..]) else {
+                        self.skip(&bytes[i..]);
+                        return;
+                    };
+                    let q = i + j;
+                    self.skip(&bytes[i..q]);
+                    // A quote opens a quoted cell only at the start of a cell.
+                    let d = self.delimiter;
+                    if self.prev.is_none_or(|p| p == b'\n' || p == b'\r' || p == d) {
+                        self.state = State::Quoted;
+                        self.open = (offset + q as u64, self.line, self.column + 1);
+                    }
+                    self.prev = Some(b'"');
+                    i = q + 1;
                 }
-            } else if self.state == State::Unquoted {
-                // Fast path: inside an unquoted cell only a line end or a delimiter matters (a
-                // quote there is text, as the parser reads it).
-                match memchr::memchr3(b'\n', b'\r', self.delimiter, &bytes[i..]) {
-                    None => return,
-                    Some(j) => i += j,
+                State::Quoted => {
+                    let Some(j) = memchr::memchr2(b'"', b'\n', &bytes[i..]) else {
+                        self.prev = bytes.last().copied();
+                        return;
+                    };
+                    let k = i + j;
+                    if bytes[k] == b'\n' {
+                        self.line += 1;
+                    } else {
+                        self.state = State::QuoteSeen;
+                    }
+                    self.prev = Some(bytes[k]);
+                    i = k + 1;
                 }
-            }
-            let b = bytes[i];
-            match (self.state, b) {
-                (State::Quoted, b'"') => self.state = State::QuoteSeen,
-                (State::Quoted, b'\n') => self.line += 1,
-                (State::QuoteSeen, b'"') => self.state = State::Quoted,
-                (State::CellStart, b'"') => {
-                    self.state = State::Quoted;
-                    self.open = (offset + i as u64, self.line, self.column + 1);
-                }
-                (_, b'\n') => {
-                    self.line += 1;
-                    self.column = 0;
-                    self.state = State::CellStart;
-                }
-                (_, b'\r') => {
-                    self.column = 0;
-                    self.state = State::CellStart;
-                }
-                (_, d) if d == self.delimiter => {
-                    self.column += 1;
-                    self.state = State::CellStart;
-                }
-                (State::QuoteSeen, _) => {
+                State::QuoteSeen => {
+                    let b = bytes[i];
+                    if b == b'"' {
+                        // `""`: a quote inside the cell.
+                        self.state = State::Quoted;
+                        self.prev = Some(b);
+                        i += 1;
+                        continue;
+                    }
+                    // The cell is closed; text other than a cell or line end follows it here.
+                    let ends_cell = b == b'\n' || b == b'\r' || b == self.delimiter;
                     let (at, line, column) = self.open;
-                    if line != self.line {
+                    if !ends_cell && line != self.line {
                         self.bad = Some(BadQuote {
                             at,
                             line,
@@ -92,12 +117,24 @@ impl Quotes {
                             closes: Some(self.line),
                         });
                     }
-                    self.state = State::Unquoted;
+                    self.state = State::Outside;
                 }
-                _ => self.state = State::Unquoted,
             }
-            i += 1;
         }
+    }
+
+    /// Counts the lines and cells of `text`, outside quoted cells and holding no quote.
+    fn skip(&mut self, text: &[u8]) {
+        let Some(&last) = text.last() else {
+            return;
+        };
+        self.line += memchr::memchr_iter(b'\n', text).count() as u64;
+        let delimiters = |t: &[u8]| memchr::memchr_iter(self.delimiter, t).count();
+        match memchr::memrchr2(b'\n', b'\r', text) {
+            Some(p) => self.column = delimiters(&text[p + 1..]),
+            None => self.column += delimiters(text),
+        }
+        self.prev = Some(last);
     }
 
     fn end(&mut self) {
@@ -131,14 +168,7 @@ impl<R> Lines<R> {
             offset: 0,
             newlines: VecDeque::new(),
             before: 0,
-            quotes: Quotes {
-                delimiter,
-                state: State::CellStart,
-                line: 1,
-                column: 0,
-                open: (0, 0, 0),
-                bad: None,
-            },
+            quotes: Quotes::new(delimiter),
         }
     }
 
@@ -175,6 +205,136 @@ impl<R: Read> Read for Lines<R> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    enum RefState {
+        CellStart,
+        Unquoted,
+        Quoted,
+        QuoteSeen,
+    }
+
+    /// The tracker as first written, byte by byte: the reference the fast one must agree with.
+    #[derive(Debug)]
+    struct RefQuotes {
+        delimiter: u8,
+        state: RefState,
+        line: u64,
+        column: usize,
+        open: (u64, u64, usize),
+        bad: Option<BadQuote>,
+    }
+
+    impl RefQuotes {
+        fn feed(&mut self, offset: u64, bytes: &[u8]) {
+            let mut i = 0;
+            while i < bytes.len() && self.bad.is_none() {
+                if self.state == RefState::Quoted {
+                    // Fast path: skip to the next quote or newline.
+                    match memchr::memchr2(b'"', b'\n', &bytes[i..]) {
+                        None => return,
+                        Some(j) => i += j,
+                    }
+                } else if self.state == RefState::Unquoted {
+                    // Fast path: inside an unquoted cell only a line end or a delimiter matters (a
+                    // quote there is text, as the parser reads it).
+                    match memchr::memchr3(b'\n', b'\r', self.delimiter, &bytes[i..]) {
+                        None => return,
+                        Some(j) => i += j,
+                    }
+                }
+                let b = bytes[i];
+                match (self.state, b) {
+                    (RefState::Quoted, b'"') => self.state = RefState::QuoteSeen,
+                    (RefState::Quoted, b'\n') => self.line += 1,
+                    (RefState::QuoteSeen, b'"') => self.state = RefState::Quoted,
+                    (RefState::CellStart, b'"') => {
+                        self.state = RefState::Quoted;
+                        self.open = (offset + i as u64, self.line, self.column + 1);
+                    }
+                    (_, b'\n') => {
+                        self.line += 1;
+                        self.column = 0;
+                        self.state = RefState::CellStart;
+                    }
+                    (_, b'\r') => {
+                        self.column = 0;
+                        self.state = RefState::CellStart;
+                    }
+                    (_, d) if d == self.delimiter => {
+                        self.column += 1;
+                        self.state = RefState::CellStart;
+                    }
+                    (RefState::QuoteSeen, _) => {
+                        let (at, line, column) = self.open;
+                        if line != self.line {
+                            self.bad = Some(BadQuote {
+                                at,
+                                line,
+                                column,
+                                closes: Some(self.line),
+                            });
+                        }
+                        self.state = RefState::Unquoted;
+                    }
+                    _ => self.state = RefState::Unquoted,
+                }
+                i += 1;
+            }
+        }
+
+        fn end(&mut self) {
+            if self.state == RefState::Quoted && self.bad.is_none() {
+                let (at, line, column) = self.open;
+                self.bad = Some(BadQuote {
+                    at,
+                    line,
+                    column,
+                    closes: None,
+                });
+            }
+        }
+    }
+
+    /// Both trackers over `text` fed in pieces of `piece` bytes.
+    fn both(text: &[u8], piece: usize) -> (Option<BadQuote>, Option<BadQuote>) {
+        let mut fast = Quotes::new(b',');
+        let mut slow = RefQuotes {
+            delimiter: b',',
+            state: RefState::CellStart,
+            line: 1,
+            column: 0,
+            open: (0, 0, 0),
+            bad: None,
+        };
+        let mut offset = 0;
+        for chunk in text.chunks(piece.max(1)) {
+            fast.feed(offset, chunk);
+            slow.feed(offset, chunk);
+            offset += chunk.len() as u64;
+        }
+        fast.end();
+        slow.end();
+        (fast.bad, slow.bad)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 4000, ..ProptestConfig::default() })]
+
+        /// The fast tracker finds the same bad quote (or none) as the byte-by-byte one, however
+        /// the text is split into reads.
+        #[test]
+        fn the_fast_tracker_agrees_with_the_byte_by_byte_one(
+            text in proptest::collection::vec(prop_oneof![
+                Just(b'"'), Just(b','), Just(b'\n'), Just(b'\r'), Just(b'a'), Just(b' ')
+            ], 0..60),
+            piece in 1usize..9,
+        ) {
+            let (fast, slow) = both(&text, piece);
+            prop_assert_eq!(fast, slow, "{:?}", String::from_utf8_lossy(&text));
+        }
+    }
 
     fn bad(text: &str) -> Option<BadQuote> {
         let mut lines = Lines::new(text.as_bytes(), b',');
