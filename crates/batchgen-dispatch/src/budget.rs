@@ -616,10 +616,13 @@ async fn pace(shared: Arc<Shared>, pacing: Pacing) {
                     break;
                 }
                 Some(tx) => {
+                    // Counted before the waiter wakes, so `granted()` never lags an acquire
+                    // that has returned; taken back if the waiter is gone.
+                    shared.granted.fetch_add(1, Ordering::Relaxed);
                     if tx.send(()).is_ok() {
-                        shared.granted.fetch_add(1, Ordering::Relaxed);
                         break;
                     }
+                    shared.granted.fetch_sub(1, Ordering::Relaxed);
                 }
             }
         }
