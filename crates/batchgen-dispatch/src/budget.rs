@@ -799,10 +799,10 @@ mod tests {
     }
 
     /// Waiters queued while the pacer waits for its next cell are served by priority, then in
-    /// order. On paused time: the waiters queue 0-3 ms after the first grant, the next cell is
-    /// 52 ms away, so all four wait together.
+    /// order: a probe's poll, then creates, then polls. On paused time: the waiters queue 0-4 ms
+    /// after the first grant, the next cell is 52 ms away, so all five wait together.
     #[tokio::test(start_paused = true)]
-    async fn submits_are_served_before_polls() {
+    async fn probes_go_first_then_submits_then_polls() {
         let rate: Rate = "20/s".parse().unwrap();
         let budget = Arc::new(Budget::on_tokio_clock(rate));
         let stop = CancellationToken::new();
@@ -816,6 +816,7 @@ mod tests {
             Priority::Poll,
             Priority::Submit,
             Priority::Submit,
+            Priority::Probe,
         ]
         .into_iter()
         .enumerate()
@@ -834,19 +835,20 @@ mod tests {
         assert_eq!(
             order,
             [
+                (Priority::Probe, 4),
                 (Priority::Submit, 2),
                 (Priority::Submit, 3),
                 (Priority::Poll, 0),
                 (Priority::Poll, 1)
             ]
         );
-        // Four cells after the first: four periods (each under a millisecond of rounding).
+        // Five cells after the first: five periods (each under a millisecond of rounding).
         let took = t0.elapsed();
         assert!(
-            took >= rate.period() * 4 && took < (rate.period() + Duration::from_millis(1)) * 4,
+            took >= rate.period() * 5 && took < (rate.period() + Duration::from_millis(1)) * 5,
             "{took:?}"
         );
-        assert_eq!(budget.granted(), 5);
+        assert_eq!(budget.granted(), 6);
     }
 
     /// On paused time: two charged cells go first, so the acquire gets the third, exactly two

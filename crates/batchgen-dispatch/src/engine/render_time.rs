@@ -17,7 +17,8 @@
 //! brackets while the budget is busy, a few renders are *probes*: the first
 //! [`FIRST_PROBES`] the run follows and one in [`PROBE_EVERY`] after them poll at
 //! [`Priority::Probe`](crate::budget::Priority::Probe), ahead of creates. They cost a few
-//! requests per probe, well under 1 % of a run's requests.
+//! requests per probe, about 1 % of a run's requests (1,000 rows: 1.023 polls per row against
+//! 1.000 without probes).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
