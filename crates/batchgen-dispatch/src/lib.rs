@@ -28,7 +28,8 @@
 //! - `claims`: which remote objects the run's rows hold (export lookups adopt no other);
 //! - [`engine`]: the run loop (task orchestration, cancellation), the resume plan (a pure
 //!   function from a row's journaled state and the flags to where it starts), the row driver
-//!   (submit, follow, download) and the ledger that refreshes the manifest;
+//!   (submit, follow, download), the render times behind the lookup window (with its probe
+//!   renders) and the ledger that refreshes the manifest;
 //! - [`webhook`]: the webhook receiver and the per-row tokens, and [`webhook::callbacks`], the
 //!   per-row slots a callback fills; a render ends on a callback or a poll, whichever first;
 //! - [`lookup`]: when to look again for what a lost create may have made;

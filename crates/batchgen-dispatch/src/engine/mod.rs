@@ -25,9 +25,11 @@
 //!
 //! One idea a module: this one runs the loop (read inputs, admit each row, spawn its task,
 //! wait, write the final manifest); `plan` decides where a row starts from what the journal
-//! knows of it (a pure function); `row` drives one row (submit, follow, download); the
-//! ledger keeps the manifest entries and refreshes the manifest; `context` is what every row
-//! task shares.
+//! knows of it (a pure function); `row` drives one row (submit, follow, download); `lookup`
+//! looks for what a create whose answer was lost made; `render_time` keeps what polls and
+//! webhooks tell of how long renders take (the lookups' window) and picks the probe renders;
+//! the ledger keeps the manifest entries and refreshes the manifest; `context` is what every
+//! row task shares.
 
 mod context;
 mod ledger;
