@@ -5,13 +5,13 @@
 //! with [`Aimd::granted`] and 429s with [`Aimd::rate_limited`]; every method takes `now`, so
 //! tests drive it on a fake clock.
 //!
-//! The rate rises in *rounds*. A round ends once it has lasted [`ROUND`] and granted enough
+//! The rate rises in *rounds*. A round ends once it has lasted `ROUND` (250 ms) and granted enough
 //! requests (a few in slow start and while climbing back, [`PROBE_ROUND_GRANTS`] while probing
 //! above the safe share of the ceiling, so a probe costs about one 429 per hundred requests
 //! whatever the limit); a round in which the run did not use most of the rate restarts
 //! without a rise, so an idle run never climbs on no evidence.
 //!
-//! A 429 starts a *hold* of [`HOLD_AFTER_CUT`]: 429s within it answer requests sent before
+//! A 429 starts a *hold* of `HOLD_AFTER_CUT`: 429s within it answer requests sent before
 //! the cut and do not cut again, but they are counted. A hold that saw 429s measured the
 //! limit: a rate limiter that refuses some calls passes exactly its limit, so the calls it
 //! passed in the hold (grants less refusals) are the limit, and the rate goes just under it.
