@@ -197,6 +197,40 @@ pub async fn start_sandbox(config: SandboxConfig, quiet: bool) -> crate::error::
     Ok(sb)
 }
 
+/// Calls `call`, retrying what is retryable (429, 5xx, dropped connections) a few times; refused
+/// credentials exit 4.
+pub(crate) async fn with_retries<
+    T,
+    F: std::future::Future<Output = Result<T, batchgen_aistudios::ApiError>>,
+>(
+    what: &str,
+    mut call: impl FnMut() -> F,
+) -> crate::error::Result<T> {
+    use batchgen_dispatch::retry::{Action, Backoff, decide};
+    let backoff = Backoff {
+        max_attempts: 4,
+        ..Backoff::default()
+    };
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let e = match call().await {
+            Ok(v) => return Ok(v),
+            Err(e) => e,
+        };
+        match decide(&e, attempt, &backoff) {
+            Action::Retry { after, .. } => {
+                tracing::debug!(error = %e, attempt, "retrying: {what}");
+                tokio::time::sleep(after).await;
+            }
+            Action::StopRun => {
+                return Err(Error::AuthRefused(e));
+            }
+            Action::GiveUp | Action::FailRow => return Err(Error::Api(e)),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -4,20 +4,18 @@
 //! its first create ([`AvatarCheck`]).
 
 use std::fmt::Write as _;
-use std::future::Future;
 use std::sync::{Arc, Mutex, OnceLock};
 
-use batchgen_aistudios::{ApiError, Client, Model, Workspace};
+use batchgen_aistudios::{Client, Model, Workspace};
 use batchgen_core::validate::{Avatar, AvatarList};
 use batchgen_dispatch::CreateGate;
 use batchgen_dispatch::gate::BoxFuture;
-use batchgen_dispatch::retry::{Action, Backoff, decide};
 use batchgen_sandbox::SandboxConfig;
 use clap::Args;
 use serde_json::{Value, json};
 
-use crate::api::{ApiArgs, SANDBOX_CONFLICTS, start_sandbox};
-use crate::error::{Error, IoAction as _};
+use crate::api::{ApiArgs, SANDBOX_CONFLICTS, start_sandbox, with_retries};
+use crate::error::IoAction as _;
 use crate::exit::Outcome;
 
 /// `batchgen models` and `batchgen workspaces`.
@@ -89,36 +87,6 @@ fn json_text(v: &Value) -> String {
         "{}\n",
         serde_json::to_string_pretty(v).expect("JSON serialises")
     )
-}
-
-/// Calls `call`, retrying what is retryable (429, 5xx, dropped connections) a few times; refused
-/// credentials exit 4.
-async fn with_retries<T, F: Future<Output = Result<T, ApiError>>>(
-    what: &str,
-    mut call: impl FnMut() -> F,
-) -> crate::error::Result<T> {
-    let backoff = Backoff {
-        max_attempts: 4,
-        ..Backoff::default()
-    };
-    let mut attempt = 0;
-    loop {
-        attempt += 1;
-        let e = match call().await {
-            Ok(v) => return Ok(v),
-            Err(e) => e,
-        };
-        match decide(&e, attempt, &backoff) {
-            Action::Retry { after, .. } => {
-                tracing::debug!(error = %e, attempt, "retrying: {what}");
-                tokio::time::sleep(after).await;
-            }
-            Action::StopRun => {
-                return Err(Error::AuthRefused(e));
-            }
-            Action::GiveUp | Action::FailRow => return Err(Error::Api(e)),
-        }
-    }
 }
 
 /// The models as the vendor names their fields (`id`, `label`, `thumbnail`, `clothes`).

@@ -5,13 +5,12 @@ use std::fmt::Write as _;
 use std::time::Duration;
 
 use batchgen_aistudios::{Client, Export, ExportRequest, Watermark};
-use batchgen_dispatch::retry::{Action, Backoff, decide};
 use batchgen_sandbox::SandboxConfig;
 use clap::{Args, Subcommand};
 use serde_json::{Value, json};
 
-use crate::api::{ApiArgs, SANDBOX_CONFLICTS, sandbox_client, start_sandbox};
-use crate::error::{Error, IoAction as _};
+use crate::api::{ApiArgs, SANDBOX_CONFLICTS, sandbox_client, start_sandbox, with_retries};
+use crate::error::IoAction as _;
 use crate::exit::Outcome;
 
 /// `batchgen exports`.
@@ -90,34 +89,16 @@ async fn list(args: ListArgs, quiet: bool) -> crate::error::Result<Outcome> {
     Ok(Outcome::Success)
 }
 
-/// Lists, retrying what is retryable (429, 5xx, dropped connections) with the run's backoff.
+/// Lists, retrying what is retryable (429, 5xx, dropped connections) a few times.
 async fn fetch(
     client: &Client,
     folder: Option<&str>,
     project: Option<&str>,
 ) -> crate::error::Result<Vec<Export>> {
-    let backoff = Backoff {
-        max_attempts: 4,
-        ..Backoff::default()
-    };
-    let mut attempt = 0;
-    loop {
-        attempt += 1;
-        let e = match client.list_exports(folder, project).await {
-            Ok(v) => return Ok(v),
-            Err(e) => e,
-        };
-        match decide(&e, attempt, &backoff) {
-            Action::Retry { after, .. } => {
-                tracing::debug!(error = %e, attempt, "retrying the export list");
-                tokio::time::sleep(after).await;
-            }
-            Action::StopRun => {
-                return Err(Error::AuthRefused(e));
-            }
-            Action::GiveUp | Action::FailRow => return Err(e.into()),
-        }
-    }
+    with_retries("read the export list", || {
+        client.list_exports(folder, project)
+    })
+    .await
 }
 
 /// A sandbox with six seeded projects (two folders) and four exports of them, one with a
