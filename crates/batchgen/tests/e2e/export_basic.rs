@@ -104,7 +104,7 @@ fn folders_direct_watermarks_invalid_rows_and_downloads() {
             "note"
         ]
     );
-    let status: Vec<&str> = rows.iter().map(|r| r[2].as_str()).collect();
+    let status: Vec<&str> = rows.iter().map(|r| r["status"].as_str()).collect();
     assert_eq!(
         status,
         [
@@ -112,20 +112,24 @@ fn folders_direct_watermarks_invalid_rows_and_downloads() {
         ],
         "{rows:?}"
     );
-    for r in rows.iter().filter(|r| r[2] == "ready") {
-        assert!(r[4].starts_with("export_"), "{r:?}");
-        assert_eq!(r[3], r[16], "project_id is the project exported: {r:?}");
-        assert_eq!(r[6], format!("videos/{}.mp4", r[1]));
-        let video = std::fs::read(env.out().join(&r[6])).unwrap();
+    for r in rows.iter().filter(|r| r["status"] == "ready") {
+        assert!(r["export_id"].starts_with("export_"), "{r:?}");
+        assert_eq!(
+            r["project_id"],
+            *r.last("project_id"),
+            "project_id is the project exported: {r:?}"
+        );
+        assert_eq!(r["file"], format!("videos/{}.mp4", r["key"]));
+        let video = std::fs::read(env.out().join(&r["file"])).unwrap();
         assert_eq!(video, batchgen_sandbox::sample_video(), "{r:?}");
     }
     assert!(
-        rows[5][9].starts_with("line 7, column project_id: project id \"a/b\" contains '/'"),
+        rows[5]["error"].starts_with("line 7, column project_id: project id \"a/b\" contains '/'"),
         "{:?}",
         rows[5]
     );
     assert_eq!(
-        rows[6][9],
+        rows[6]["error"],
         "line 8, column watermark_pos_x: 2 is outside 0..1; give a position from 0 to 1"
     );
 
@@ -200,12 +204,12 @@ fn without_a_watermark_image_cells_are_invalid_and_bad_flags_stop_before_anythin
     assert_eq!(out.status.code(), Some(3), "{stderr}");
     let (_, rows) = manifest(&env.out());
     assert_eq!(
-        (rows[0][1].as_str(), rows[0][2].as_str()),
+        (rows[0]["key"].as_str(), rows[0]["status"].as_str()),
         ("row-1", "ready")
     );
-    assert_eq!(rows[1][2], "invalid");
+    assert_eq!(rows[1]["status"], "invalid");
     assert_eq!(
-        rows[1][9],
+        rows[1]["error"],
         "line 3, column watermark_pos_x: is set but there is no watermark image: fill watermark_src_url or pass --watermark URL"
     );
     let creates = proxy.creates();

@@ -53,14 +53,14 @@ fn faults_end_every_row_ready_or_failed_and_nothing_is_exported_twice() {
     let seeded = env.sandbox().seeded_projects().to_vec();
     let mut failed = 0;
     for r in &rows {
-        match r[2].as_str() {
+        match r["status"].as_str() {
             "ready" => {
-                let video = std::fs::read(env.out().join(&r[6])).unwrap();
+                let video = std::fs::read(env.out().join(&r["file"])).unwrap();
                 assert_eq!(video, batchgen_sandbox::sample_video());
             }
             "failed" => {
                 failed += 1;
-                assert!(!r[9].is_empty(), "a failed row says why: {r:?}");
+                assert!(!r["error"].is_empty(), "a failed row says why: {r:?}");
             }
             other => panic!("row {r:?} ended {other}"),
         }
@@ -69,7 +69,7 @@ fn faults_end_every_row_ready_or_failed_and_nothing_is_exported_twice() {
     assert!(failed > 0, "{rows:?}");
     assert!(
         rows.iter()
-            .any(|r| r[9].contains("Export failed: the renderer stopped unexpectedly")),
+            .any(|r| r["error"].contains("Export failed: the renderer stopped unexpectedly")),
         "{rows:?}"
     );
     for p in &seeded {
@@ -127,6 +127,6 @@ fn rate_limited_answers_are_waited_out() {
         serde_json::from_str(&std::fs::read_to_string(&summary).unwrap()).unwrap();
     assert_eq!(s["progress"]["rate_limited"], stats.rate_limited, "{s}");
     let (_, rows) = manifest(&env.out());
-    assert!(rows.iter().all(|r| r[2] == "ready"), "{rows:?}");
+    assert!(rows.iter().all(|r| r["status"] == "ready"), "{rows:?}");
     assert_eq!(stats.exports, 15, "{stats:?}");
 }

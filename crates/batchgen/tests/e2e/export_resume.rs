@@ -41,7 +41,7 @@ fn kill_9_mid_export_then_resume_exports_no_project_twice() {
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     let (_, rows) = manifest(&env.out());
     assert_eq!(rows.len(), 40);
-    assert!(rows.iter().all(|r| r[2] == "ready"), "{rows:?}");
+    assert!(rows.iter().all(|r| r["status"] == "ready"), "{rows:?}");
     for p in env.sandbox().seeded_projects() {
         assert_eq!(exports_of(&env, &p.project_id), 1, "{}", p.project_id);
     }
@@ -95,7 +95,7 @@ fn ctrl_c_exits_130_and_the_printed_command_finishes_the_export() {
         "{hint}"
     );
     let (_, rows) = manifest(&env.out());
-    assert!(rows.iter().any(|r| r[2] == "pending"), "{rows:?}");
+    assert!(rows.iter().any(|r| r["status"] == "pending"), "{rows:?}");
 
     // The same arguments with --resume (the hint quotes nothing here: plain paths).
     let words: Vec<&str> = hint

@@ -48,11 +48,12 @@ fn write_csv(env: &Env, rows: &[(String, String)]) -> std::path::PathBuf {
 
 /// Status and `changed` of every manifest row, by key.
 fn by_key(out: &Path) -> std::collections::BTreeMap<String, (String, String)> {
-    let (header, rows) = manifest(out);
-    let col = |n: &str| header.iter().position(|h| h == n).unwrap();
-    let (k, s, c) = (col("key"), col("status"), col("changed"));
+    let (_, rows) = manifest(out);
     rows.iter()
-        .map(|r| (r[k].clone(), (r[s].clone(), r[c].clone())))
+        .map(|r| {
+            let cell = |n: &str| r[n].clone();
+            (cell("key"), (cell("status"), cell("changed")))
+        })
         .collect()
 }
 

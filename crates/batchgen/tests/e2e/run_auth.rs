@@ -59,8 +59,8 @@ fn a_wrong_key_stops_at_once_with_exit_4() {
     assert_eq!(creates[0]["row"], 1, "{events:?}");
     let (_, rows) = crate::support::manifest(&env.out());
     assert_eq!(rows.len(), 50);
-    assert!(rows.iter().all(|r| r[2] == "pending"), "{rows:?}");
-    let attempts: Vec<&str> = rows.iter().map(|r| r[6].as_str()).collect();
+    assert!(rows.iter().all(|r| r["status"] == "pending"), "{rows:?}");
+    let attempts: Vec<&str> = rows.iter().map(|r| r["attempts"].as_str()).collect();
     assert_eq!(attempts[0], "1", "{attempts:?}");
     assert!(attempts[1..].iter().all(|&a| a == "0"), "{attempts:?}");
 }
@@ -133,7 +133,10 @@ fn an_unreachable_api_stops_the_run_with_rows_pending() {
     assert_eq!(rows.len(), 40);
     // It did not retry forever, counted: no row was tried more than --max-attempts times, the
     // row that ran out was, and every attempt is in the journal (a `submitting` before each).
-    let attempts: Vec<u32> = rows.iter().map(|r| r[6].parse().unwrap()).collect();
+    let attempts: Vec<u32> = rows
+        .iter()
+        .map(|r| r["attempts"].parse().unwrap())
+        .collect();
     assert!(attempts.iter().all(|&a| a <= 2), "{attempts:?}");
     assert!(attempts.contains(&2), "{attempts:?}");
     let journaled = crate::support::journal_events(&env.out())
@@ -145,7 +148,7 @@ fn an_unreachable_api_stops_the_run_with_rows_pending() {
         attempts.iter().sum::<u32>() as usize,
         "{attempts:?}"
     );
-    assert!(rows.iter().all(|r| r[2] == "pending"), "{rows:?}");
+    assert!(rows.iter().all(|r| r["status"] == "pending"), "{rows:?}");
     let events = crate::support::journal_events(&env.out());
     assert!(
         !events

@@ -73,22 +73,31 @@ fn under_faults_every_row_ends_ready_or_failed_with_a_reason_and_nothing_is_sent
     assert_eq!(rows.len(), 80);
     let mut ready = 0;
     for r in &rows {
-        match r[2].as_str() {
+        match r["status"].as_str() {
             "ready" => {
                 ready += 1;
-                assert!(!r[3].is_empty() && !r[4].is_empty(), "{r:?}");
-                assert_eq!(r[5], format!("videos/{}.mp4", r[1].replace('@', "_")));
-                let video = std::fs::read(env.out().join(&r[5])).unwrap();
-                assert_eq!(video, batchgen_sandbox::sample_video(), "{}", r[5]);
+                assert!(
+                    !r["project_id"].is_empty() && !r["download_url"].is_empty(),
+                    "{r:?}"
+                );
+                assert_eq!(
+                    r["file"],
+                    format!("videos/{}.mp4", r["key"].replace('@', "_"))
+                );
+                let video = std::fs::read(env.out().join(&r["file"])).unwrap();
+                assert_eq!(video, batchgen_sandbox::sample_video(), "{}", r["file"]);
             }
-            "failed" => assert!(!r[8].is_empty(), "a failed row without a reason: {r:?}"),
+            "failed" => assert!(
+                !r["error"].is_empty(),
+                "a failed row without a reason: {r:?}"
+            ),
             other => panic!("row ended {other}: {r:?}"),
         }
-        assert!(r[6].parse::<u32>().unwrap() >= 1, "{r:?}");
+        assert!(r["attempts"].parse::<u32>().unwrap() >= 1, "{r:?}");
     }
     assert!(ready >= 50, "only {ready} of 80 ready");
     assert!(
-        rows.iter().any(|r| r[8].contains("render failed")),
+        rows.iter().any(|r| r["error"].contains("render failed")),
         "no failed render reported"
     );
 
@@ -199,15 +208,21 @@ fn a_row_the_vendor_refuses_though_batchgen_accepts_it_fails_alone() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(3), "{stderr}");
     let (_, rows) = manifest(&env.out());
-    let by_key = |k: &str| rows.iter().find(|r| r[1] == k).unwrap().clone();
+    let by_key = |k: &str| rows.iter().find(|r| r["key"] == k).unwrap().clone();
     for k in ["a@example.com", "c@example.com"] {
-        assert_eq!(by_key(k)[2], "ready", "{:?}", by_key(k));
+        assert_eq!(by_key(k)["status"], "ready", "{:?}", by_key(k));
     }
     let refused = by_key("b@example.com");
-    assert_eq!(refused[2], "failed", "{refused:?}");
-    assert_eq!(refused[3], "", "no project was created: {refused:?}");
-    assert_eq!(refused[6], "1", "a 400 is not retried: {refused:?}");
-    let error = &refused[8];
+    assert_eq!(refused["status"], "failed", "{refused:?}");
+    assert_eq!(
+        refused["project_id"], "",
+        "no project was created: {refused:?}"
+    );
+    assert_eq!(
+        refused["attempts"], "1",
+        "a 400 is not retried: {refused:?}"
+    );
+    let error = &refused["error"];
     assert!(
         error.contains("server answered 400 INVALID_PARAMETER")
             && error.contains("/scenes/0/clips/0/script/org: the text is")
@@ -253,17 +268,17 @@ fn without_a_project_list_lost_answers_end_unknown_never_paid_twice() {
     assert!(stats.faults_lost > 0, "{stats:?}");
     let (_, rows) = manifest(&env.out());
     assert_eq!(rows.len(), 40);
-    let unknown = rows.iter().filter(|r| r[2] == "unknown").count();
-    let ready = rows.iter().filter(|r| r[2] == "ready").count();
+    let unknown = rows.iter().filter(|r| r["status"] == "unknown").count();
+    let ready = rows.iter().filter(|r| r["status"] == "ready").count();
     assert!(unknown > 0, "the seed loses some create answers");
     assert_eq!(
         unknown + ready,
         40,
         "no row fails for want of a lookup: {rows:?}"
     );
-    for r in rows.iter().filter(|r| r[2] == "unknown") {
+    for r in rows.iter().filter(|r| r["status"] == "unknown") {
         assert!(
-            r[8].contains("may exist") && r[8].contains("--resubmit-unknown"),
+            r["error"].contains("may exist") && r["error"].contains("--resubmit-unknown"),
             "{r:?}"
         );
     }
@@ -291,7 +306,7 @@ fn without_a_project_list_lost_answers_end_unknown_never_paid_twice() {
         .output()
         .unwrap();
     let (_, rows) = manifest(&env.out());
-    let still = rows.iter().filter(|r| r[2] == "unknown").count();
+    let still = rows.iter().filter(|r| r["status"] == "unknown").count();
     assert!(
         env.stats().submissions > before && still < unknown,
         "{:?} {}",

@@ -45,7 +45,7 @@ fn two_runs_started_together_one_works_the_other_exits_2_and_sends_nothing() {
     assert_eq!(stats.submissions, 40, "{stats:?}");
     assert_eq!(stats.duplicate_names, 0, "{stats:?}");
     let (_, rows) = manifest(&env.out());
-    assert!(rows.iter().all(|r| r[2] == "ready"), "{rows:?}");
+    assert!(rows.iter().all(|r| r["status"] == "ready"), "{rows:?}");
     // The journal reads.
     let status = batchgen().arg("status").arg(env.out()).output().unwrap();
     expect_exit(&status, 0);

@@ -48,7 +48,7 @@ fn kill_9_mid_run_then_resume_finishes_with_no_duplicate() {
     assert_eq!(stats.submissions, 60, "{stats:?}");
     let (_, rows) = manifest(&env.out());
     assert_eq!(rows.len(), 60);
-    assert!(rows.iter().all(|r| r[2] == "ready"), "{rows:?}");
+    assert!(rows.iter().all(|r| r["status"] == "ready"), "{rows:?}");
     assert!(
         journal_events(&env.out())
             .iter()
@@ -93,7 +93,7 @@ fn ctrl_c_exits_130_prints_the_resume_command_and_the_journal_resumes() {
     // The manifest lists every row, finished or not.
     let (_, rows) = manifest(&env.out());
     assert_eq!(rows.len(), 60);
-    assert!(rows.iter().any(|r| r[2] == "pending"));
+    assert!(rows.iter().any(|r| r["status"] == "pending"));
 
     // Run exactly the printed command (minus the program, which is the same binary).
     let words = shell_words(hint.trim_start_matches("resume with: "));
@@ -246,8 +246,8 @@ fn status_reports_counts_and_failed_rows() {
         .unwrap();
     expect_exit(&out, 3);
     let (_, rows) = manifest(&env.out());
-    let invalid = rows.iter().filter(|r| r[2] == "invalid").count();
-    let ready = rows.iter().filter(|r| r[2] == "ready").count();
+    let invalid = rows.iter().filter(|r| r["status"] == "invalid").count();
+    let ready = rows.iter().filter(|r| r["status"] == "ready").count();
     assert!(invalid > 0 && ready > 0, "{rows:?}");
 
     let out = batchgen().arg("status").arg(env.out()).output().unwrap();

@@ -73,7 +73,7 @@ fn every_row_ends_by_webhook_with_one_request_each_despite_duplicates() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     let (_, rows) = manifest(&env.out());
-    assert!(rows.iter().all(|r| r[2] == "ready"), "{rows:?}");
+    assert!(rows.iter().all(|r| r["status"] == "ready"), "{rows:?}");
     // The sandbox counts a duplicate as it decides it, right after reading a first delivery's
     // 200 and before sending it, so `ignored <= duplicated` holds at any moment; the last
     // decisions may come a moment after the binary has exited, so wait for one (a hang guard,
@@ -193,10 +193,10 @@ fn forged_and_unknown_callbacks_change_nothing() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     let (_, rows) = manifest(&env.out());
-    assert!(rows.iter().all(|r| r[2] == "ready"), "{rows:?}");
+    assert!(rows.iter().all(|r| r["status"] == "ready"), "{rows:?}");
     assert!(
         rows.iter()
-            .all(|r| r[4].starts_with(&env.sandbox().base_url())),
+            .all(|r| r["download_url"].starts_with(&env.sandbox().base_url())),
         "a forged URL got in: {rows:?}"
     );
     let s = summary(&path);
@@ -253,7 +253,7 @@ fn kill_9_then_resume_still_takes_the_callbacks_of_projects_sent_before() {
         "{stats:?}"
     );
     let (_, rows) = manifest(&env.out());
-    assert!(rows.iter().all(|r| r[2] == "ready"), "{rows:?}");
+    assert!(rows.iter().all(|r| r["status"] == "ready"), "{rows:?}");
     let s = summary(&path);
     // Every render ended by callback, those of projects sent before the kill included: the
     // run secret in the journal header verified their tokens.
@@ -321,7 +321,7 @@ fn a_lost_create_is_adopted_by_its_webhook_while_it_is_looked_up() {
         assert_eq!(out.status.code(), Some(0), "list {list}: {stderr}");
         let (_, manifest_rows) = manifest(&env.out());
         assert!(
-            manifest_rows.iter().all(|r| r[2] == "ready"),
+            manifest_rows.iter().all(|r| r["status"] == "ready"),
             "list {list}: {manifest_rows:?}"
         );
         let stats = env.stats();

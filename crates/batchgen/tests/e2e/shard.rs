@@ -73,12 +73,12 @@ fn shard_of_keys(dirs: &[PathBuf]) -> BTreeMap<String, (u64, usize)> {
     for (i, d) in dirs.iter().enumerate() {
         let (_, rows) = manifest(d);
         for r in rows {
-            assert_eq!(r[2], "ready", "{r:?}");
-            let row: u64 = r[0].parse().unwrap();
+            assert_eq!(r["status"], "ready", "{r:?}");
+            let row: u64 = r["row"].parse().unwrap();
             assert!(
-                keys.insert(r[1].clone(), (row, i + 1)).is_none(),
+                keys.insert(r["key"].clone(), (row, i + 1)).is_none(),
                 "{} is in two shards",
-                r[1]
+                r["key"]
             );
         }
     }
@@ -127,11 +127,11 @@ fn three_shards_take_every_row_once_and_merge_in_row_order() {
     assert!(stderr.contains("30 rows (30 ready)"), "{stderr}");
     let (header, rows) = manifest(&merged);
     assert_eq!(header, manifest(&dirs[0]).0);
-    let numbers: Vec<String> = rows.iter().map(|r| r[0].clone()).collect();
+    let numbers: Vec<String> = rows.iter().map(|r| r["row"].clone()).collect();
     let expected: Vec<String> = (1..=30).map(|n| n.to_string()).collect();
     assert_eq!(numbers, expected);
     for r in &rows {
-        assert_eq!(keys[&r[1]].0.to_string(), r[0], "{r:?}");
+        assert_eq!(keys[&r["key"]].0.to_string(), r["row"], "{r:?}");
     }
     let jsonl = std::fs::read_to_string(merged.join("manifest.jsonl")).unwrap();
     let json_rows: Vec<u64> = jsonl

@@ -69,8 +69,8 @@ fn all_ready(dirs: &[PathBuf], n: usize) {
     let mut keys = std::collections::BTreeSet::new();
     for d in dirs {
         for r in manifest(d).1 {
-            assert_eq!(r[2], "ready", "{r:?}");
-            assert!(keys.insert(r[1].clone()), "{} listed twice", r[1]);
+            assert_eq!(r["status"], "ready", "{r:?}");
+            assert!(keys.insert(r["key"].clone()), "{} listed twice", r["key"]);
         }
     }
     assert_eq!(keys.len(), n);

@@ -124,15 +124,73 @@ pub fn batchgen() -> Command {
     cmd
 }
 
-/// The manifest as (header, rows) of strings.
-pub fn manifest(out: &Path) -> (Vec<String>, Vec<Vec<String>>) {
+/// The manifest (`out/manifest.csv`) as (header, rows); each row's cells are read by column
+/// name (`r["status"]`), never by position, so a reorder of the columns breaks no test
+/// silently: a name the header lacks panics, naming it.
+pub fn manifest(out: &Path) -> (Vec<String>, Vec<ManifestRow>) {
     let mut r = csv::Reader::from_path(out.join("manifest.csv")).unwrap();
-    let header = r.headers().unwrap().iter().map(String::from).collect();
+    let header: Vec<String> = r.headers().unwrap().iter().map(String::from).collect();
+    let shared: std::sync::Arc<[String]> = header.clone().into();
     let rows = r
         .records()
-        .map(|rec| rec.unwrap().iter().map(String::from).collect())
+        .map(|rec| ManifestRow {
+            header: shared.clone(),
+            cells: rec.unwrap().iter().map(String::from).collect(),
+        })
         .collect();
     (header, rows)
+}
+
+/// One column of `rows`, by name, top to bottom.
+#[track_caller]
+pub fn column<'a>(rows: &'a [ManifestRow], name: &str) -> Vec<&'a str> {
+    rows.iter().map(|r| r[name].as_str()).collect()
+}
+
+/// One row of a manifest, its cells indexed by column name: `r["error"]` is the first column
+/// of that name (a fixed column where the input repeats its name); [`ManifestRow::last`]
+/// reads the input's own.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ManifestRow {
+    header: std::sync::Arc<[String]>,
+    cells: Vec<String>,
+}
+
+impl ManifestRow {
+    #[track_caller]
+    fn at(&self, i: Option<usize>, name: &str) -> &String {
+        let Some(i) = i else {
+            panic!(
+                "the manifest has no column {name:?}; its header: {:?}",
+                self.header
+            )
+        };
+        &self.cells[i]
+    }
+
+    /// The cell of the last column named `name`: the input's own column where the input has
+    /// one of the manifest's names (`project_id` in an export's input).
+    #[track_caller]
+    pub fn last(&self, name: &str) -> &String {
+        self.at(self.header.iter().rposition(|h| h == name), name)
+    }
+}
+
+impl std::ops::Index<&str> for ManifestRow {
+    type Output = String;
+
+    #[track_caller]
+    fn index(&self, name: &str) -> &String {
+        self.at(self.header.iter().position(|h| h == name), name)
+    }
+}
+
+impl std::fmt::Debug for ManifestRow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_map()
+            .entries(self.header.iter().zip(&self.cells))
+            .finish()
+    }
 }
 
 /// The journal's events (header excluded) as JSON values.
