@@ -1,10 +1,13 @@
 //! The manifest: what became of every row, as `DIR/manifest.csv` and `DIR/manifest.jsonl`.
 //!
 //! Columns ([`Layout::Projects`], `batchgen run`):
-//! `row,key,status,project_id,download_url,file,attempts,credits,error,changed,project_name,submitted_at,ended_at,failure_class`,
-//! then the input's own columns. `credits` is what the vendor said the render cost (its webhook's `credit`), empty
-//! where it did not say. `changed` is `yes` for a row that kept what an earlier run of the
-//! directory made from inputs that have changed since; status `removed` is a row gone from the CSV.
+//! `row,key,status,project_id,download_url,file,attempts,error,credits,changed,project_name,submitted_at,ended_at,failure_class`,
+//! then the input's own columns: DESIGN.md's `row,…,attempts,error` first, then the extras in the
+//! order they were added. Read a manifest by the header's names, never by position: earlier
+//! builds wrote `credits` before `error`. `credits` is what the vendor said the render cost (its
+//! webhook's `credit`), empty where it did not say. `changed` is `yes` for a row that kept what an
+//! earlier run of the directory made from inputs that have changed since; status `removed` is a
+//! row gone from the CSV.
 //! `project_name` is the project's name as sent (what lookups go by; `--name` chooses it), empty for
 //! exports and for rows never sent; `submitted_at` is when the project was created, `ended_at`
 //! when the row ended (ready, failed, unknown, invalid, or created as a draft), both RFC 3339
@@ -69,8 +72,8 @@ pub const COLUMNS: [&str; 14] = [
     "download_url",
     "file",
     "attempts",
-    "credits",
     "error",
+    "credits",
     "changed",
     "project_name",
     "submitted_at",
@@ -88,8 +91,8 @@ pub const EXPORT_COLUMNS: [&str; 15] = [
     "download_url",
     "file",
     "attempts",
-    "credits",
     "error",
+    "credits",
     "changed",
     "project_name",
     "submitted_at",
@@ -153,10 +156,10 @@ pub struct Entry {
     pub file: Option<String>,
     /// Create requests sent for the row.
     pub attempts: u32,
-    /// Credits the vendor said the render cost, when it said.
-    pub credits: Option<u64>,
     /// Why the row failed or is invalid.
     pub error: Option<String>,
+    /// Credits the vendor said the render cost, when it said.
+    pub credits: Option<u64>,
     /// The row's input cells, in the input's column order (shared with the job).
     pub inputs: Arc<[String]>,
     /// The row's project (or export request) differs from what an earlier run of the
@@ -195,8 +198,8 @@ struct JsonEntry<'a> {
     download_url: Option<&'a str>,
     file: Option<&'a str>,
     attempts: u32,
-    credits: Option<u64>,
     error: Option<&'a str>,
+    credits: Option<u64>,
     changed: bool,
     project_name: Option<&'a str>,
     submitted_at: Option<String>,
@@ -300,8 +303,8 @@ fn write_csv(
             Some(e.download_url.as_deref().unwrap_or("")),
             Some(e.file.as_deref().unwrap_or("")),
             Some(fmt_u64(&mut att_buf, u64::from(e.attempts))),
-            Some(credits.as_str()),
             Some(e.error.as_deref().unwrap_or("")),
+            Some(credits.as_str()),
             Some(if e.changed { "yes" } else { "" }),
             Some(e.name.as_deref().unwrap_or("")),
             Some(submitted.as_str()),
@@ -346,8 +349,8 @@ fn write_jsonl(
             download_url: e.download_url.as_deref(),
             file: e.file.as_deref(),
             attempts: e.attempts,
-            credits: e.credits,
             error: e.error.as_deref(),
+            credits: e.credits,
             changed: e.changed,
             project_name: e.name.as_deref(),
             submitted_at: e.submitted_at.map(timestamp),
@@ -415,6 +418,86 @@ mod tests {
         }
     }
 
+    /// The CSV's rows as (header, rows); [`cell`] reads a row's cell by column name.
+    fn read_csv(text: &str, delimiter: u8) -> (Vec<String>, Vec<csv::StringRecord>) {
+        let mut r = csv::ReaderBuilder::new()
+            .delimiter(delimiter)
+            .from_reader(text.as_bytes());
+        let header = r.headers().unwrap().iter().map(String::from).collect();
+        (header, r.records().map(Result::unwrap).collect())
+    }
+
+    /// The cell of `row` in the (first) column named `name`; panics naming it when there is none.
+    fn cell<'a>(header: &[String], row: &'a csv::StringRecord, name: &str) -> &'a str {
+        let i = header
+            .iter()
+            .position(|h| h == name)
+            .unwrap_or_else(|| panic!("no column {name:?} in {header:?}"));
+        &row[i]
+    }
+
+    /// DESIGN.md's order: `row,key,status,project_id,download_url,file,attempts,error`, then the
+    /// extras in the order they were added; `export` has `export_id` after `project_id`.
+    /// Written out here, not taken from [`COLUMNS`], so that a reorder there fails this test.
+    const DESIGN_PROJECTS: [&str; 14] = [
+        "row",
+        "key",
+        "status",
+        "project_id",
+        "download_url",
+        "file",
+        "attempts",
+        "error",
+        "credits",
+        "changed",
+        "project_name",
+        "submitted_at",
+        "ended_at",
+        "failure_class",
+    ];
+    const DESIGN_EXPORTS: [&str; 15] = [
+        "row",
+        "key",
+        "status",
+        "project_id",
+        "export_id",
+        "download_url",
+        "file",
+        "attempts",
+        "error",
+        "credits",
+        "changed",
+        "project_name",
+        "submitted_at",
+        "ended_at",
+        "failure_class",
+    ];
+
+    #[test]
+    fn the_header_is_the_design_order_in_both_layouts_csv_and_jsonl() {
+        for (layout, design) in [
+            (Layout::Projects, &DESIGN_PROJECTS[..]),
+            (Layout::Exports, &DESIGN_EXPORTS[..]),
+        ] {
+            assert_eq!(layout.columns(), design, "{layout:?}");
+            let dir = tempfile::tempdir().unwrap();
+            let cols = vec!["name".to_string(), "note".to_string()];
+            let mut e = entry(1, Status::Failed);
+            e.export_id = Some("export_1".into());
+            write(dir.path(), layout, &cols, &[e]).unwrap();
+            let csv = std::fs::read_to_string(dir.path().join(MANIFEST_CSV)).unwrap();
+            let (header, _) = read_csv(&csv, b',');
+            let expected: Vec<&str> = design.iter().copied().chain(["name", "note"]).collect();
+            assert_eq!(header, expected, "{layout:?}");
+            // The JSONL object has the same fields in the same order, then `input`.
+            let jsonl = std::fs::read_to_string(dir.path().join(MANIFEST_JSONL)).unwrap();
+            let v: serde_json::Value = serde_json::from_str(jsonl.trim_end()).unwrap();
+            let keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
+            let expected: Vec<&str> = design.iter().copied().chain(["input"]).collect();
+            assert_eq!(keys, expected, "{layout:?}");
+        }
+    }
+
     #[test]
     fn csv_and_jsonl_hold_every_field_and_the_inputs() {
         let dir = tempfile::tempdir().unwrap();
@@ -427,51 +510,53 @@ mod tests {
         )
         .unwrap();
         let csv = std::fs::read_to_string(dir.path().join(MANIFEST_CSV)).unwrap();
-        let mut r = csv::Reader::from_reader(csv.as_bytes());
+        let (h, rows) = read_csv(&csv, b',');
+        assert_eq!(rows.len(), 2);
+        let (ready, failed) = (&rows[0], &rows[1]);
+        assert_eq!(cell(&h, ready, "row"), "1");
+        assert_eq!(cell(&h, ready, "key"), "k1");
+        assert_eq!(cell(&h, ready, "status"), "ready");
+        assert_eq!(cell(&h, ready, "project_id"), "p");
+        assert_eq!(cell(&h, ready, "download_url"), "");
+        assert_eq!(cell(&h, ready, "file"), "videos/k1.mp4");
+        assert_eq!(cell(&h, ready, "attempts"), "2");
+        assert_eq!(cell(&h, ready, "error"), "");
+        assert_eq!(cell(&h, ready, "credits"), "3");
+        assert_eq!(cell(&h, failed, "credits"), "");
         assert_eq!(
-            r.headers().unwrap().iter().collect::<Vec<_>>(),
-            [
-                "row",
-                "key",
-                "status",
-                "project_id",
-                "download_url",
-                "file",
-                "attempts",
-                "credits",
-                "error",
-                "changed",
-                "project_name",
-                "submitted_at",
-                "ended_at",
-                "failure_class",
-                "name",
-                "note"
-            ]
+            cell(&h, failed, "error"),
+            "create project: server answered 400, \"bad\""
         );
-        let rows: Vec<csv::StringRecord> = r.records().map(Result::unwrap).collect();
-        assert_eq!(&rows[0][2], "ready");
-        assert_eq!(&rows[0][6], "2");
-        assert_eq!(&rows[0][7], "3");
-        assert_eq!(&rows[1][7], "");
-        assert_eq!(&rows[1][8], "create project: server answered 400, \"bad\"");
-        assert_eq!(&rows[0][10], "P [k1] #abc123");
-        assert_eq!(&rows[0][11], "2025-12-01T09:30:00.25Z");
-        assert_eq!(&rows[0][12], "2025-12-01T09:31:00Z");
-        assert_eq!(&rows[0][13], "");
-        assert_eq!(&rows[1][13], "rejected");
-        assert_eq!(&rows[1][15], "a,b");
+        assert_eq!(cell(&h, ready, "changed"), "");
+        assert_eq!(cell(&h, ready, "project_name"), "P [k1] #abc123");
+        assert_eq!(cell(&h, ready, "submitted_at"), "2025-12-01T09:30:00.25Z");
+        assert_eq!(cell(&h, ready, "ended_at"), "2025-12-01T09:31:00Z");
+        assert_eq!(cell(&h, ready, "failure_class"), "");
+        assert_eq!(cell(&h, failed, "failure_class"), "rejected");
+        assert_eq!(cell(&h, failed, "name"), "Ann");
+        assert_eq!(cell(&h, failed, "note"), "a,b");
         let jsonl = std::fs::read_to_string(dir.path().join(MANIFEST_JSONL)).unwrap();
-        let first: serde_json::Value = serde_json::from_str(jsonl.lines().next().unwrap()).unwrap();
+        let v: Vec<serde_json::Value> = jsonl
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(v.len(), 2);
+        let first = &v[0];
         assert_eq!(first["status"], "ready");
+        assert_eq!(first["attempts"], 2);
         assert_eq!(first["download_url"], serde_json::Value::Null);
+        assert_eq!(first["error"], serde_json::Value::Null);
         assert_eq!(first["credits"], 3);
         assert_eq!(first["input"]["note"], "a,b");
         assert_eq!(first["project_name"], "P [k1] #abc123");
         assert_eq!(first["submitted_at"], "2025-12-01T09:30:00.25Z");
         assert_eq!(first["ended_at"], "2025-12-01T09:31:00Z");
         assert_eq!(first["failure_class"], serde_json::Value::Null);
-        assert_eq!(jsonl.lines().count(), 2);
+        assert_eq!(
+            v[1]["error"],
+            "create project: server answered 400, \"bad\""
+        );
+        assert_eq!(v[1]["credits"], serde_json::Value::Null);
         assert!(first.get("export_id").is_none(), "{first}");
     }
 
@@ -486,20 +571,28 @@ mod tests {
         pending.export_id = None;
         pending.name = None;
         pending.submitted_at = None;
-        write(dir.path(), Layout::Exports, &cols, &[e, pending]).unwrap();
+        let mut failed = entry(3, Status::Failed);
+        failed.export_id = Some("export_008".into());
+        failed.name = None;
+        failed.error = Some("export failed".into());
+        write(dir.path(), Layout::Exports, &cols, &[e, pending, failed]).unwrap();
         let csv = std::fs::read_to_string(dir.path().join(MANIFEST_CSV)).unwrap();
         let mut lines = csv.lines();
         assert_eq!(
             lines.next().unwrap(),
-            "row,key,status,project_id,export_id,download_url,file,attempts,credits,error,changed,project_name,submitted_at,ended_at,failure_class,project_id"
+            "row,key,status,project_id,export_id,download_url,file,attempts,error,credits,changed,project_name,submitted_at,ended_at,failure_class,project_id"
         );
         assert_eq!(
             lines.next().unwrap(),
-            "1,k1,ready,p,export_007,,videos/k1.mp4,2,3,,,,2025-12-01T09:30:00.25Z,2025-12-01T09:31:00Z,,Ann"
+            "1,k1,ready,p,export_007,,videos/k1.mp4,2,,3,,,2025-12-01T09:30:00.25Z,2025-12-01T09:31:00Z,,Ann"
         );
         assert_eq!(
             lines.next().unwrap(),
             "2,k2,pending,p,,,videos/k1.mp4,2,,,,,,,,Ann"
+        );
+        assert_eq!(
+            lines.next().unwrap(),
+            "3,k3,failed,p,export_008,,videos/k1.mp4,2,export failed,,,,2025-12-01T09:30:00.25Z,2025-12-01T09:31:00Z,rejected,Ann"
         );
         let jsonl = std::fs::read_to_string(dir.path().join(MANIFEST_JSONL)).unwrap();
         let v: Vec<serde_json::Value> = jsonl
@@ -541,13 +634,12 @@ mod tests {
         let second = text.lines().nth(1).unwrap();
         assert_eq!(
             second,
-            "1;k1;invalid;p;;videos/k1.mp4;2;;\"a; b\";;;;;invalid;\"Zoë; \"\"Z\"\"\";0,12"
+            "1;k1;invalid;p;;videos/k1.mp4;2;\"a; b\";;;;;;invalid;\"Zoë; \"\"Z\"\"\";0,12"
         );
-        let mut r = csv::ReaderBuilder::new()
-            .delimiter(b';')
-            .from_reader(text.as_bytes());
-        let rec = r.records().next().unwrap().unwrap();
-        assert_eq!(&rec[14], "Zoë; \"Z\"");
+        let (h, rows) = read_csv(&text, b';');
+        assert_eq!(cell(&h, &rows[0], "error"), "a; b");
+        assert_eq!(cell(&h, &rows[0], "name"), "Zoë; \"Z\"");
+        assert_eq!(cell(&h, &rows[0], "price"), "0,12");
         assert_eq!(
             std::fs::read(dir.path().join(MANIFEST_JSONL)).unwrap(),
             plain_jsonl

@@ -65,8 +65,8 @@ fn under_faults_every_row_ends_ready_or_failed_with_a_reason_and_nothing_is_sent
             "download_url",
             "file",
             "attempts",
-            "credits",
             "error",
+            "credits",
             "changed"
         ]
     );

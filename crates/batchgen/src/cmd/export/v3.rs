@@ -238,9 +238,18 @@ mod tests {
         }
     }
 
-    const MANIFEST: &str = "row,key,status,project_id,download_url,file,attempts,credits,error,changed,name,city\n\
+    /// A manifest as this version writes it (DESIGN.md's order: `error` after `attempts`).
+    const MANIFEST: &str = "row,key,status,project_id,download_url,file,attempts,error,credits,changed,project_name,submitted_at,ended_at,failure_class,name,city\n\
+        1,ann,draft,p1,,,1,,,,P [ann],2026-12-01T09:30:00Z,2026-12-01T09:30:01Z,,Ann,Oslo\n\
+        2,bob,ready,p2,https://v/2.mp4,,1,,2,,P [bob],2026-12-01T09:30:00Z,2026-12-01T09:31:00Z,,Bob,Rome\n\
+        3,cy,invalid,,,,0,bad,,,,,2026-12-01T09:30:00Z,invalid,Cy,\n\
+        4,dee,draft,p1,,,1,,,,P [dee],2026-12-01T09:30:00Z,2026-12-01T09:30:01Z,,Dee,Bonn\n";
+
+    /// The same rows as an earlier build wrote them: `credits` before `error`, and none of the
+    /// columns added after `changed`.
+    const OLD_MANIFEST: &str = "row,key,status,project_id,download_url,file,attempts,credits,error,changed,name,city\n\
         1,ann,draft,p1,,,1,,,,Ann,Oslo\n\
-        2,bob,ready,p2,https://v/2.mp4,,1,,,,Bob,Rome\n\
+        2,bob,ready,p2,https://v/2.mp4,,1,2,,,Bob,Rome\n\
         3,cy,invalid,,,,0,,bad,,Cy,\n\
         4,dee,draft,p1,,,1,,,,Dee,Bonn\n";
 
@@ -254,6 +263,24 @@ mod tests {
             v[3],
             "dee invalid: line 5, column project_id: project p1 is already exported by row 1; a project renders one video at a time, and exporting it again would restart that render and be paid again"
         );
+    }
+
+    #[test]
+    fn a_manifest_in_the_old_column_order_reads_as_one_in_the_new() {
+        for include in [false, true] {
+            let new: Vec<String> = take_all(MANIFEST, include).iter().map(describe).collect();
+            let old: Vec<String> = take_all(OLD_MANIFEST, include)
+                .iter()
+                .map(describe)
+                .collect();
+            assert_eq!(old, new, "include_non_drafts: {include}");
+        }
+        for text in [MANIFEST, OLD_MANIFEST] {
+            let reader = RowReader::from_reader(text.as_bytes(), "m.csv").unwrap();
+            let cols = V3Columns::find(reader.header(), None, Path::new("m.csv"), false).unwrap();
+            assert!(cols.is_manifest());
+            assert_eq!(cols.carried(reader.header().names()), ["name", "city"]);
+        }
     }
 
     #[test]
