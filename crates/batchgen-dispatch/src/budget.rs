@@ -3,18 +3,21 @@
 //! The vendor limits requests per key, counting every call (create, progress, list, get, token).
 //! A run therefore shares one budget among all its tasks:
 //!
-//! - **Pacing** is a governor GCRA limiter with a burst of **1** and a period of
-//!   `(window × 1.01 + 30 ms) / count`. A burst of 1 spaces grants evenly, so no 1-second (or
-//!   1-minute) window ever holds more than `count` grants; the slack (1 % + 30 ms per window)
-//!   absorbs the jitter between the moment a request is granted and the moment the server
-//!   counts it (task wake-ups, connection set-up, a busy server), so the server's own sliding
-//!   window does not see `count + 1`. It costs 1–4 % of throughput (4 % at 100/s). A larger
-//!   burst would let a run send `burst + count` requests within one second after an idle
-//!   spell, which is exactly what a per-second limiter answers with 429s.
-//! - **One waiter on the limiter.** Tasks do not race for cells: they queue (FIFO within a
-//!   [`Priority`]) and a single pacer task waits on the limiter and hands each cell to the most
-//!   urgent waiter. So no thundering herd forms when thousands of tasks wait, and governor's
-//!   jittered waits are not needed.
+//! - **Pacing** is GCRA with a burst of **1** and a period of `(window × 1.01 + 30 ms) /
+//!   count`, on tokio's clock and timer (so paused time drives it in tests, and no timer thread
+//!   wakes the process). A burst of 1 spaces grants evenly, so no 1-second (or 1-minute) window
+//!   ever holds more than `count` grants; the slack (1 % + 30 ms per window) absorbs the jitter
+//!   between the moment a request is granted and the moment the server counts it (task
+//!   wake-ups, connection set-up, a busy server), so the server's own sliding window does not
+//!   see `count + 1`. It costs 1–4 % of throughput (4 % at 100/s). A larger burst would let a
+//!   run send `burst + count` requests within one second after an idle spell, which is exactly
+//!   what a per-second limiter answers with 429s. (governor's limiter does the same arithmetic,
+//!   but waits on its own timer thread, a wake-up per grant; on tokio's millisecond timer its
+//!   burst of 1 loses each wake's lateness, ~8 % of the budget at 100/s. The schedule here keeps
+//!   a grant's slot when it is at most 2 ms late.)
+//! - **One waiter on the pacing.** Tasks do not race for cells: they queue (FIFO within a
+//!   [`Priority`]) and a single pacer task waits for each cell and hands it to the most urgent
+//!   waiter. So no thundering herd forms when thousands of tasks wait.
 //! - **Priorities**: [`Priority::Submit`] before [`Priority::Poll`]. When the budget is the
 //!   bottleneck, polls wait while projects are still to be submitted; by the time a poll is
 //!   served its render has usually finished, so one poll per project suffices. Renders run on
@@ -26,7 +29,7 @@
 //!   paid for afterwards with [`Budget::charge`].
 //!
 //! - **Shared** ([`Budget::shared`], `--shared-budget redis://…`): the pacer asks Redis for each
-//!   cell instead of governor (see [`crate::shared_budget`]); pauses and 429 cuts go to Redis
+//!   cell instead of pacing it locally (see [`crate::shared_budget`]); pauses and 429 cuts go to Redis
 //!   too, so every worker of the key honours them. The queue, the priorities and the charges
 //!   stay local. If Redis stops answering for good, every waiter gets
 //!   [`AcquireError::Lost`] and nothing more is granted.
@@ -40,8 +43,6 @@ use std::str::FromStr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
-
-use governor::{Quota, RateLimiter};
 
 use crate::adaptive::Aimd;
 use crate::shared_budget::{SharedBudget, SharedBudgetError};
@@ -305,7 +306,7 @@ impl Budget {
     pub fn with_setting(setting: RateSetting, max_rate: Option<f64>) -> Budget {
         let shared = Budget::state(setting);
         let (pacing, adaptive) = match setting {
-            RateSetting::Fixed(rate) => (Pacing::Fixed(RateLimiter::direct(quota(rate))), None),
+            RateSetting::Fixed(rate) => (Pacing::Fixed(rate.period()), None),
             RateSetting::Auto => {
                 let aimd = Arc::new(Mutex::new(Aimd::new(max_rate, Instant::now())));
                 (Pacing::Adaptive(aimd.clone()), Some(aimd))
@@ -532,31 +533,31 @@ impl Drop for Budget {
 
 /// How the pacer spaces grants.
 enum Pacing {
-    /// A fixed rate: governor's GCRA with burst 1.
-    Fixed(governor::DefaultDirectRateLimiter),
+    /// A fixed rate: one grant per [`Rate::period`], a burst of one (see [`LATE`]).
+    Fixed(Duration),
     /// `--rate auto`: grants spaced by the controller's current rate, on tokio's clock.
     Adaptive(Arc<Mutex<Aimd>>),
     /// `--shared-budget`: each cell granted by Redis.
     Shared(Arc<SharedBudget>),
-    /// Tests: the fixed rate's quota on tokio's clock, waited for with tokio's timer, so that
-    /// paused time drives it (governor's own clock and timer are real time).
-    #[cfg(test)]
-    FixedOnTokio(tests::TokioLimiter),
 }
 
-/// The fixed rate's quota: one cell per [`Rate::period`], a burst of one.
-fn quota(rate: Rate) -> Quota {
-    Quota::with_period(rate.period())
-        .expect("a rate's period is above zero")
-        .allow_burst(NonZeroU32::MIN)
-}
+/// How late a fixed-rate grant may be and still keep its slot in the schedule.
+///
+/// The fixed pacer is GCRA with a burst of one, on tokio's clock: grant `k` is due at
+/// `start + k × period`. tokio's timer wakes up to a millisecond late; a grant that late keeps
+/// the schedule, so the lateness is not lost (restarting the schedule at each late wake lost
+/// ~8 % of the budget at 100/s). A grant later than this (nobody was waiting, or a pause) starts
+/// a new schedule at once, so an idle spell never banks a burst. Any window of `W` then holds at
+/// most `(W + LATE) / period + 1` grants, which the period's slack (1 % + 30 ms per window)
+/// covers.
+const LATE: Duration = Duration::from_millis(2);
 
 /// The pacer: wait for a waiter, then for the shared pause, then for the limiter; hand the cell
 /// to the most urgent waiter still waiting.
 async fn pace(shared: Arc<Shared>, pacing: Pacing) {
-    // Adaptive pacing: when the next grant is due. It advances by one period per grant and
-    // may lag `now` by at most one period, so timer rounding (tokio's whole milliseconds)
-    // does not lose budget and an idle spell does not bank a burst.
+    // When the next grant is due. It advances by one period per grant. Adaptive pacing lets it
+    // lag `now` by at most one period, so timer rounding (tokio's whole milliseconds) does not
+    // lose budget and an idle spell banks at most one grant; fixed pacing, by at most [`LATE`].
     let mut next = Instant::now();
     loop {
         // Wait until someone waits. `notified` is enabled before the check so a push between
@@ -578,11 +579,16 @@ async fn pace(shared: Arc<Shared>, pacing: Pacing) {
             }
         }
         match &pacing {
-            // governor's own wait (a timer thread, sub-millisecond). tokio's timer rounds up
-            // to whole milliseconds: at 100/s (10.4 ms apart) that lost ~8 % of the budget.
-            Pacing::Fixed(limiter) => limiter.until_ready().await,
-            #[cfg(test)]
-            Pacing::FixedOnTokio(limiter) => limiter.until_ready().await,
+            Pacing::Fixed(period) => {
+                let now = Instant::now();
+                if now.saturating_duration_since(next) > LATE {
+                    next = now;
+                }
+                if next > now {
+                    tokio::time::sleep_until(next).await;
+                }
+                next += *period;
+            }
             Pacing::Adaptive(aimd) => {
                 let rate = aimd
                     .lock()
@@ -634,64 +640,6 @@ mod tests {
     use super::*;
     use std::time::Duration;
 
-    use governor::clock::Clock;
-    use governor::nanos::Nanos;
-
-    /// governor's clock read from tokio's: paused time in a test is the limiter's time.
-    #[derive(Clone)]
-    pub(super) struct TokioClock(Instant);
-
-    impl Clock for TokioClock {
-        type Instant = Nanos;
-
-        fn now(&self) -> Nanos {
-            Nanos::from(self.0.elapsed())
-        }
-    }
-
-    /// The fixed rate's limiter ([`quota`]) on [`TokioClock`].
-    pub(super) struct TokioLimiter {
-        limiter: RateLimiter<
-            governor::state::NotKeyed,
-            governor::state::InMemoryState,
-            TokioClock,
-            governor::middleware::NoOpMiddleware<Nanos>,
-        >,
-        clock: TokioClock,
-    }
-
-    impl TokioLimiter {
-        /// What governor's `until_ready` does, with tokio's timer instead of its own.
-        pub(super) async fn until_ready(&self) {
-            while let Err(not_until) = self.limiter.check() {
-                tokio::time::sleep(not_until.wait_time_from(self.clock.now())).await;
-            }
-        }
-    }
-
-    impl Budget {
-        /// A fixed-rate budget whose pacer runs on tokio's clock (the same quota, queue,
-        /// priorities and charges as [`Budget::new`]), for tests on paused time.
-        fn on_tokio_clock(rate: Rate) -> Budget {
-            let clock = TokioClock(Instant::now());
-            let limiter = TokioLimiter {
-                limiter: RateLimiter::direct_with_clock(quota(rate), clock.clone()),
-                clock,
-            };
-            let setting = RateSetting::Fixed(rate);
-            let shared = Budget::state(setting);
-            let pacer = tokio::spawn(pace(Arc::clone(&shared), Pacing::FixedOnTokio(limiter)));
-            Budget {
-                setting,
-                adaptive: None,
-                shared,
-                pacer,
-                remote: None,
-                reports: Mutex::new(Vec::new()),
-            }
-        }
-    }
-
     #[test]
     fn rates_parse() {
         assert_eq!("5".parse::<Rate>().unwrap().to_string(), "5/s");
@@ -722,7 +670,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn grants_never_exceed_the_rate_in_any_window() {
         let rate: Rate = "40/s".parse().unwrap();
-        let budget = Arc::new(Budget::on_tokio_clock(rate));
+        let budget = Arc::new(Budget::new(rate));
         let stop = CancellationToken::new();
         let t0 = Instant::now();
         let mut tasks = Vec::new();
@@ -749,33 +697,50 @@ mod tests {
         assert!((38..=40).contains(&peak), "{peak}");
     }
 
-    /// The fixed rate's quota on governor's fake clock: cells come exactly one period apart,
-    /// so 60 take 59 periods (about 1.5 s at 40/s, the budget used, not wasted) and no second
-    /// holds more than 40.
-    #[test]
-    fn the_fixed_quota_grants_one_cell_a_period_on_a_fake_clock() {
-        use governor::clock::{Clock, FakeRelativeClock};
+    /// The fixed rate's schedule on paused time: cells come exactly one period apart, so 60
+    /// take 59 periods (about 1.5 s at 40/s, the budget used, not wasted).
+    #[tokio::test(start_paused = true)]
+    async fn the_fixed_rate_grants_one_cell_a_period() {
         let rate: Rate = "40/s".parse().unwrap();
-        let clock = FakeRelativeClock::default();
-        let limiter = RateLimiter::direct_with_clock(quota(rate), clock.clone());
+        let budget = Budget::new(rate);
+        let stop = CancellationToken::new();
+        let t0 = Instant::now();
         let mut times = Vec::new();
-        while times.len() < 60 {
-            match limiter.check() {
-                Ok(()) => times.push(Duration::from(clock.now())),
-                Err(not_until) => clock.advance(not_until.wait_time_from(clock.now())),
-            }
+        for _ in 0..60 {
+            budget.acquire(Priority::Submit, &stop).await.unwrap();
+            times.push(Instant::now() - t0);
         }
-        for (i, &t) in times.iter().enumerate() {
-            let in_window = times[i..]
-                .iter()
-                .take_while(|&&u| u - t < Duration::from_secs(1))
-                .count();
-            assert!(in_window <= 40, "{in_window} grants within one second");
-        }
-        assert_eq!(times[59].as_nanos(), 59 * rate.period().as_nanos());
-        assert!(
-            times[59] >= Duration::from_millis(1450) && times[59] < Duration::from_millis(1600)
-        );
+        assert_eq!(times[0], Duration::ZERO);
+        assert_eq!(times[59], rate.period() * 59);
+        assert!(times.windows(2).all(|w| w[1] - w[0] == rate.period()));
+    }
+
+    /// A grant at most [`LATE`] behind its slot keeps the schedule (tokio's timer may wake that
+    /// late: the lateness is not lost); a later one starts a new schedule, so an idle spell
+    /// banks nothing and the next grant is a whole period away.
+    #[tokio::test(start_paused = true)]
+    async fn a_late_grant_keeps_its_slot_and_idleness_banks_nothing() {
+        // 26 ms apart: whole milliseconds, as tokio's timer (paused or not) counts them.
+        let rate: Rate = "40/s".parse().unwrap();
+        let period = rate.period();
+        assert_eq!(period, Duration::from_millis(26));
+        let budget = Budget::new(rate);
+        let stop = CancellationToken::new();
+        budget.acquire(Priority::Submit, &stop).await.unwrap();
+        let t0 = Instant::now();
+        // 1 ms behind the slot: granted at once, and the next slot stays at t0 + 2 periods.
+        tokio::time::sleep(period + Duration::from_millis(1)).await;
+        budget.acquire(Priority::Submit, &stop).await.unwrap();
+        assert_eq!(Instant::now() - t0, period + Duration::from_millis(1));
+        budget.acquire(Priority::Submit, &stop).await.unwrap();
+        assert_eq!(Instant::now() - t0, period * 2);
+        // Idle for a second: granted at once, then a whole period before the next.
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let t1 = Instant::now();
+        budget.acquire(Priority::Submit, &stop).await.unwrap();
+        assert_eq!(Instant::now(), t1);
+        budget.acquire(Priority::Submit, &stop).await.unwrap();
+        assert_eq!(Instant::now() - t1, period);
     }
 
     /// On paused time the pause is exact: no grant before the later deadline.
@@ -804,7 +769,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn probes_go_first_then_submits_then_polls() {
         let rate: Rate = "20/s".parse().unwrap();
-        let budget = Arc::new(Budget::on_tokio_clock(rate));
+        let budget = Arc::new(Budget::new(rate));
         let stop = CancellationToken::new();
         // Occupy the pacer so the next waiters queue up together.
         budget.acquire(Priority::Poll, &stop).await.unwrap();
@@ -856,7 +821,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn charges_take_cells_and_stopping_gives_up() {
         let rate: Rate = "10/s".parse().unwrap();
-        let budget = Budget::on_tokio_clock(rate);
+        let budget = Budget::new(rate);
         let stop = CancellationToken::new();
         budget.charge(2);
         let t0 = Instant::now();

@@ -249,7 +249,7 @@ pub fn write(dir: &Path, layout: Layout, columns: &[String], entries: &[Entry]) 
     write_with(dir, layout, CsvStyle::default(), columns, entries)
 }
 
-/// [`write`], the CSV file in `style`.
+/// [`write()`], the CSV file in `style`.
 pub fn write_with(
     dir: &Path,
     layout: Layout,

@@ -24,7 +24,7 @@
 //! they go; a journal whose fingerprint differs from the current inputs is refused
 //! ([`JournalError::Mismatch`]), never mixed.
 //!
-//! One idea a module: [`format`] (the header, the events, the fingerprint: what a line
+//! One idea a module: [`format`](mod@format) (the header, the events, the fingerprint: what a line
 //! holds), [`replay`] (folding the lines into one record per row), [`writer`] (the open
 //! journal: its writer thread, group commit, opening and taking over).
 
