@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use batchgen_aistudios::{
     ApiError, Client, ExportRequest, ExportStatus, Progress, ProjectExport, ProjectId, ProjectInfo,
-    ProjectQuery, ProjectState, Resolution,
+    ProjectState, Resolution,
 };
 use bytes::Bytes;
 use std::sync::Arc;
@@ -122,8 +122,6 @@ pub(crate) enum Found {
 pub(crate) struct Lookup<'a> {
     /// The row looking.
     pub row: u64,
-    /// The name its remote object carries ([`JobKind::CreateProject`]).
-    pub name: &'a str,
     /// Remote objects of the row given up for a new submission: never adopted.
     pub exclude: &'a [String],
     /// When the create whose answer was lost was sent (ms since the epoch), if known.
@@ -590,9 +588,10 @@ impl JobKind {
 
     /// Looks for the remote object a create whose answer was lost may have made (one request).
     ///
-    /// - Projects: the newest project named exactly `lookup.name`, other than those in
-    ///   `lookup.exclude`. A project whose render already failed is still adopted: it is this
-    ///   row's project, and polling it reports the failure.
+    /// - Projects: not here. The engine looks in the run's shared project list
+    ///   (`engine::project_list`) for the newest project named exactly as the row's, other
+    ///   than those it gave up. A project whose render already failed is still adopted: it is
+    ///   this row's project, and polling it reports the failure.
     /// - Exports: the project's exports (`GET /v2/exports?project_id=`) created at or after
     ///   `lookup.since_ms` minus [`EXPORT_CLOCK_SKEW`], not excluded and not held by another
     ///   row of the run; adopted only when exactly one is left and no other row of the run has
@@ -605,18 +604,10 @@ impl JobKind {
         lookup: &Lookup<'_>,
     ) -> Result<Found, ApiError> {
         match self {
+            // One list serves every row of the run that looks at about the same time: the
+            // engine looks in it itself (`engine::project_list`).
             JobKind::CreateProject { .. } => {
-                let page = client
-                    .list_projects(&ProjectQuery::named(lookup.name).limit(100))
-                    .await?;
-                Ok(page
-                    .projects
-                    .into_iter()
-                    .find(|p| {
-                        p.name.as_deref() == Some(lookup.name)
-                            && !lookup.exclude.iter().any(|x| x == p.id.as_str())
-                    })
-                    .map_or(Found::Nothing, |p| Found::One(p.id.as_str().to_owned())))
+                unreachable!("a project's lookup is made in the run's shared project list")
             }
             JobKind::ExportProject { request } => {
                 match client.get_project(&request.project_id).await {

@@ -51,6 +51,8 @@ pub(super) struct Ctx {
     pub(super) list_missing: OnceLock<String>,
     /// How long this run's renders take, as well as polls and webhooks tell.
     pub(super) render_times: RenderTimes,
+    /// The last project list fetched, shared by the rows looking for lost creates.
+    pub(super) projects: super::project_list::SharedList,
 }
 
 /// How a phase ended early.

@@ -4,17 +4,18 @@
 
 use std::time::Duration;
 
-use batchgen_aistudios::ApiErrorKind;
+use batchgen_aistudios::{ApiError, ApiErrorKind, ProjectQuery};
 use tokio::time::Instant;
 
 use crate::budget::Priority;
 use crate::counters::inc;
-use crate::job::{Found, Job, Lookup};
+use crate::job::{Found, Job, JobKind, Lookup};
 use crate::journal::{Event, now_ms};
 use crate::manifest::Status;
 use crate::retry::{Action, decide};
 use crate::webhook::callbacks::Outcome;
 
+use super::project_list::{Listing, STALE};
 use super::{Ctx, Halt};
 
 /// What the lookup phase found.
@@ -69,26 +70,53 @@ pub(super) async fn look(
                 None => return Err(ctx.unknown(idx, job, why)),
             }
         }
-        // At creates' priority: a lookup decides whether the row's create is sent again, and its
-        // window is counted from the lost create; a lookup queued behind every poll of the run
-        // would keep the row waiting past it.
-        ctx.acquire(Priority::Submit).await?;
-        ctx.sent();
-        inc(&ctx.counters.lookups);
-        let found = job
-            .kind
-            .find(
-                &ctx.client,
-                &Lookup {
-                    row: job.row,
-                    name: &job.name,
-                    exclude,
-                    since_ms,
-                    claims: &ctx.claims,
-                },
-            )
-            .await;
-        ctx.settle_tokens();
+        // When the list looked in was sent, if it may be older than this lookup.
+        let mut seen = None;
+        let found = if let JobKind::CreateProject { .. } = &job.kind {
+            // The list serves every row looking at about this time (`project_list`): the last
+            // lookup of the window takes only a list sent after the window closed.
+            let elapsed = Duration::from_millis(now_ms().saturating_sub(sent_at));
+            let now = Instant::now();
+            let last = elapsed >= schedule.window_for(ctx.longest_render());
+            let not_before = if last {
+                now
+            } else {
+                let created = now.checked_sub(elapsed).unwrap_or(now);
+                now.checked_sub(STALE).unwrap_or(now).max(created)
+            };
+            match ctx
+                .projects
+                .sent_after(not_before, || fetch_list(ctx))
+                .await
+            {
+                Ok(listing) => {
+                    seen = Some(listing.sent_at());
+                    Ok(listing
+                        .find(&job.name, exclude)
+                        .map_or(Found::Nothing, |id| Found::One(id.to_owned())))
+                }
+                Err(Fetch::Halted(halt)) => return Err(halt),
+                Err(Fetch::Failed(e)) => Err(e),
+            }
+        } else {
+            ctx.acquire(Priority::Submit).await?;
+            ctx.sent();
+            inc(&ctx.counters.lookups);
+            let found = job
+                .kind
+                .find(
+                    &ctx.client,
+                    &Lookup {
+                        row: job.row,
+                        exclude,
+                        since_ms,
+                        claims: &ctx.claims,
+                    },
+                )
+                .await;
+            ctx.settle_tokens();
+            found
+        };
         let wait = match found {
             Ok(Found::One(id)) => {
                 ctx.reached_server();
@@ -119,7 +147,10 @@ pub(super) async fn look(
                 if !patient {
                     return Ok(Looked::Nothing);
                 }
-                let elapsed = Duration::from_millis(now_ms().saturating_sub(sent_at));
+                // As of the list's request: only a list sent after the window closed sends
+                // the create again.
+                let elapsed = Duration::from_millis(now_ms().saturating_sub(sent_at))
+                    .saturating_sub(seen.map_or(Duration::ZERO, |t| t.elapsed()));
                 let window = schedule.window_for(ctx.longest_render());
                 match schedule.next_within(window, found_nothing, elapsed) {
                     Some(wait) => wait,
@@ -172,6 +203,31 @@ pub(super) async fn look(
             Some(notify) => wait_or_callback(ctx, job.row, notify, wait).await?,
         }
     }
+}
+
+/// Why the shared project list could not be fetched.
+enum Fetch {
+    /// The run stopped, or its budget is lost.
+    Halted(Halt),
+    /// The list request failed.
+    Failed(ApiError),
+}
+
+/// One request for the project list, for every row looking (see `project_list`). At creates'
+/// priority: a lookup decides whether a row's create is sent again, and its window is counted
+/// from the lost create; a lookup queued behind every poll of the run would keep the row
+/// waiting past it.
+async fn fetch_list(ctx: &Ctx) -> Result<Listing, Fetch> {
+    ctx.acquire(Priority::Submit).await.map_err(Fetch::Halted)?;
+    let sent_at = Instant::now();
+    ctx.sent();
+    inc(&ctx.counters.lookups);
+    let page = ctx
+        .client
+        .list_projects(&ProjectQuery::default().limit(100))
+        .await;
+    ctx.settle_tokens();
+    Ok(Listing::of_page(sent_at, page.map_err(Fetch::Failed)?))
 }
 
 /// Waits `wait`, or less if a webhook for `row` comes (or has come) first.

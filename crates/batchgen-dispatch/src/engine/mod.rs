@@ -35,6 +35,7 @@ mod context;
 mod ledger;
 mod lookup;
 mod plan;
+mod project_list;
 mod render_time;
 mod row;
 
@@ -303,6 +304,7 @@ impl Engine {
             tokens_seen: AtomicU64::new(0),
             list_missing: OnceLock::new(),
             render_times: RenderTimes::default(),
+            projects: project_list::SharedList::default(),
             config,
         });
         let refresher_done = CancellationToken::new();
