@@ -20,8 +20,9 @@
 //!   the run has ended yet). Only then is the project deemed never made, and the create sent
 //!   again.
 //!
-//! So a lost answer costs at most 19 list requests (drawn from the one request budget, at
-//! the priority of creates) and at most one window of delay for that row; it never costs a second
+//! So a lost answer costs at most 19 lookups (drawn from the one request budget, at the
+//! priority of creates; rows looking at about the same time share one list, see the engine's
+//! `project_list` module) and at most one window of delay for that row; it never costs a second
 //! render. A create whose request never reached the server (a connection dropped before it
 //! was read) waits as long — no answer tells the two apart. A webhook for the row (its per-row
 //! token identifies it) ends the wait at once.
