@@ -396,6 +396,106 @@ async fn a_lost_create_is_looked_up_patiently_until_its_project_is_listed() {
     sb.shutdown().await;
 }
 
+/// Eight rows caught while submitting, whose projects all render ~1.5 s: on resume they look
+/// for them together, every 100–200 ms. Each row alone would list the account's projects about
+/// eight times before its project is listed; sharing the list (a lookup takes one sent at most
+/// 1 s before it, and after the lost create) makes it a few requests for all of them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rows_looking_at_the_same_time_share_one_project_list() {
+    let sb = SandboxConfig::default()
+        .api_key("engine-test-key")
+        .render_time(Duration::from_millis(1500)..Duration::from_millis(1600))
+        .start("127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let client = Client::new(
+        ClientConfig::new(Credentials::ApiKey(Secret::new("engine-test-key")))
+            .base_url(sb.base_url()),
+    )
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (journal, _) = open(dir.path(), false);
+    let tag = journal.header().run_tag().to_owned();
+    let rows: Vec<u64> = (1..=8).collect();
+    for &row in &rows {
+        let key = format!("k{row}");
+        journal
+            .record(Event::Submitting {
+                name: None,
+                hash: None,
+                row,
+                key: key.clone(),
+                at: now_ms(),
+            })
+            .await
+            .unwrap();
+        client
+            .create_project(
+                BODY.replace("NAME", &format!("demo [{key}] #{tag}"))
+                    .as_bytes(),
+            )
+            .await
+            .unwrap();
+    }
+    journal.close().unwrap();
+    drop(journal);
+
+    let (journal, replay) = open(dir.path(), true);
+    let config = EngineConfig {
+        poll: batchgen_dispatch::poll::PollConfig {
+            interval: Duration::from_millis(100),
+            cap: Duration::from_millis(300),
+            ..Default::default()
+        },
+        lookup: batchgen_dispatch::lookup::LookupSchedule {
+            first: Duration::from_millis(100),
+            cap: Duration::from_millis(200),
+            window: Duration::from_secs(20),
+        },
+        ..EngineConfig::new(dir.path(), vec!["key".into()])
+    };
+    let budget = Arc::new(Budget::new("50/s".parse().unwrap()));
+    let engine = Engine::new(config, client.clone(), budget, Arc::new(journal), replay);
+    let (tx, rx) = tokio::sync::mpsc::channel(8);
+    for &row in &rows {
+        let key = format!("k{row}");
+        tx.send(JobInput::Project(ProjectRow {
+            row,
+            key: key.clone(),
+            file_stem: key.clone(),
+            body: BODY.replace("NAME", "demo").into(),
+            inputs: vec![key],
+        }))
+        .await
+        .unwrap();
+    }
+    drop(tx);
+    let report = engine.run(rx, CancellationToken::new()).await.unwrap();
+    assert_eq!(
+        (
+            report.statuses.ready,
+            report.progress.recovered,
+            report.progress.creates
+        ),
+        (8, 8, 0),
+        "{report:?}"
+    );
+    // Listed after ~1.5 s: a list at once, one a second after it, and maybe one more as the
+    // renders end; never one per row and lookup (~64).
+    assert!(
+        (1..=4).contains(&report.progress.lookups),
+        "{} list requests",
+        report.progress.lookups
+    );
+    let stats = sb.stats();
+    assert_eq!(
+        (stats.submissions, stats.duplicate_names),
+        (8, 0),
+        "{stats:?}"
+    );
+    sb.shutdown().await;
+}
+
 mod exports {
     use super::*;
     use batchgen_aistudios::{ExportRequest, Watermark};
