@@ -199,7 +199,7 @@ pub fn runtime(out: &std::path::Path) -> crate::error::Result<tokio::runtime::Ru
         .action(|| "start the async runtime".into())
 }
 
-/// The run's request budget: local (governor), or shared through Redis with
+/// The run's request budget: local (paced on tokio's clock), or shared through Redis with
 /// `--shared-budget` (exit 5 if Redis does not answer: nothing is sent without it).
 async fn budget(
     engine: &EngineArgs,
