@@ -90,6 +90,38 @@ struct CsvManifest {
     rows: Vec<(u64, csv::ByteRecord)>,
 }
 
+impl CsvManifest {
+    /// Puts the columns in `header`'s order when this manifest has the same columns in another
+    /// order (shards written by builds before and after the columns moved: `credits` came
+    /// before `error` until December 2026). Nothing changes when the names differ, or repeat
+    /// (an input column named like a fixed one): [`check`] then refuses the pair.
+    fn align_to(&mut self, header: &csv::ByteRecord) {
+        if self.header == *header || self.header.len() != header.len() {
+            return;
+        }
+        let unique = |h: &csv::ByteRecord| {
+            h.iter().collect::<std::collections::HashSet<_>>().len() == h.len()
+        };
+        if !unique(header) || !unique(&self.header) {
+            return;
+        }
+        let Some(from): Option<Vec<usize>> = header
+            .iter()
+            .map(|name| self.header.iter().position(|n| n == name))
+            .collect()
+        else {
+            return;
+        };
+        for (_, row) in &mut self.rows {
+            *row = from
+                .iter()
+                .map(|&i| row.get(i).unwrap_or_default())
+                .collect();
+        }
+        self.header = header.clone();
+    }
+}
+
 fn read_dir(dir: &Path) -> crate::error::Result<ShardDir> {
     let record = Record::read(dir)?.ok_or_else(|| {
         refuse(format!(
@@ -368,11 +400,15 @@ fn check(dirs: &[ShardDir]) -> crate::error::Result<Vec<usize>> {
 }
 
 fn merge(args: &MergeArgs, quiet: bool) -> crate::error::Result<Outcome> {
-    let dirs = args
+    let mut dirs = args
         .dirs
         .iter()
         .map(|d| read_dir(d))
         .collect::<crate::error::Result<Vec<_>>>()?;
+    let (first, rest) = dirs.split_first_mut().expect("clap requires a directory");
+    for d in rest {
+        d.csv.align_to(&first.csv.header);
+    }
     let from = check(&dirs)?;
     // Rows in row order: the next row of the shard it comes from (each manifest is in row
     // order already; sort within each in case).
@@ -564,6 +600,30 @@ mod tests {
         );
         let jsonl = std::fs::read_to_string(out.join(MANIFEST_JSONL)).unwrap();
         assert!(jsonl.starts_with("{\"row\":1,"), "{jsonl}");
+    }
+
+    /// A shard whose manifest has the same columns in another order (an older build's) is
+    /// merged in the first shard's order; one with other columns is refused.
+    #[test]
+    fn shards_with_the_columns_in_another_order_merge_by_name() {
+        let t = tempfile::tempdir().unwrap();
+        shard_dir(t.path(), "one", 1, &[(1, "a")]);
+        shard_dir(t.path(), "two", 2, &[(2, "d")]);
+        let csv = t.path().join("two").join(MANIFEST_CSV);
+        std::fs::write(&csv, "\u{feff}row;status;key\n2;ready;d\n").unwrap();
+        let out = t.path().join("all");
+        let args = MergeArgs {
+            dirs: vec![t.path().join("one"), t.path().join("two")],
+            out: Some(out.clone()),
+        };
+        merge(&args, true).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(out.join(MANIFEST_CSV)).unwrap(),
+            "\u{feff}row;key;status\n1;a;ready\n2;d;ready\n"
+        );
+        std::fs::write(&csv, "\u{feff}row;key;state\n2;d;ready\n").unwrap();
+        let e = merge(&args, true).unwrap_err().to_string();
+        assert!(e.contains("have different manifest columns"), "{e}");
     }
 
     #[test]
