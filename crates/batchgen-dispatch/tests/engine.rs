@@ -16,8 +16,13 @@ const BODY: &str = r#"{"name":"NAME","scenes":[{"sceneIdx":0,"background":{},"cl
 /// Row 1's input (its body named "demo"), and the name the engine gives its project in run
 /// `tag`.
 fn job(key: &str, tag: &str) -> (String, JobInput) {
+    job_of_row(1, key, tag)
+}
+
+/// Row `row`'s job, keyed `key`, and the name its project gets in the run tagged `tag`.
+fn job_of_row(row: u64, key: &str, tag: &str) -> (String, JobInput) {
     let input = JobInput::Project(ProjectRow {
-        row: 1,
+        row,
         key: key.into(),
         file_stem: key.into(),
         body: BODY.replace("NAME", "demo").into(),
@@ -95,21 +100,10 @@ async fn run(
     input: JobInput,
     retry_failed: bool,
 ) -> batchgen_dispatch::Report {
-    let config = EngineConfig {
-        poll: batchgen_dispatch::poll::PollConfig {
-            interval: Duration::from_millis(100),
-            cap: Duration::from_millis(300),
-            ..Default::default()
-        },
-        retry_failed,
-        ..EngineConfig::new(dir, vec!["key".into()])
-    };
-    let budget = Arc::new(Budget::new("50/s".parse().unwrap()));
-    let engine = Engine::new(config, client.clone(), budget, Arc::new(journal), replay);
-    let (tx, rx) = tokio::sync::mpsc::channel(4);
-    tx.send(input).await.unwrap();
-    drop(tx);
-    engine.run(rx, CancellationToken::new()).await.unwrap()
+    run_with(client, dir, (journal, replay), vec![input], |c| {
+        c.retry_failed = retry_failed;
+    })
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -225,12 +219,12 @@ async fn retry_failed_submits_a_failed_render_again() {
     sb.shutdown().await;
 }
 
-/// Runs row 1 with `config` adjusted by `adjust` (polls fast).
+/// Runs `inputs` with `config` adjusted by `adjust` (polls fast, a budget of 50/s).
 async fn run_with(
     client: &Client,
     dir: &std::path::Path,
     (journal, replay): (Journal, Option<batchgen_dispatch::journal::Replay>),
-    input: JobInput,
+    inputs: Vec<JobInput>,
     adjust: impl FnOnce(&mut EngineConfig),
 ) -> batchgen_dispatch::Report {
     let mut config = EngineConfig {
@@ -245,8 +239,11 @@ async fn run_with(
     let budget = Arc::new(Budget::new("50/s".parse().unwrap()));
     let engine = Engine::new(config, client.clone(), budget, Arc::new(journal), replay);
     let (tx, rx) = tokio::sync::mpsc::channel(4);
-    tx.send(input).await.unwrap();
-    drop(tx);
+    tokio::spawn(async move {
+        for input in inputs {
+            tx.send(input).await.unwrap();
+        }
+    });
     engine.run(rx, CancellationToken::new()).await.unwrap()
 }
 
@@ -274,7 +271,7 @@ async fn a_lost_create_that_cannot_be_looked_up_ends_unknown_and_is_never_sent_b
         &client,
         dir.path(),
         open(dir.path(), true),
-        job("k1", &tag).1,
+        vec![job("k1", &tag).1],
         |_| {},
     )
     .await;
@@ -314,7 +311,7 @@ async fn a_lost_create_that_cannot_be_looked_up_ends_unknown_and_is_never_sent_b
         &client,
         dir.path(),
         open(dir.path(), true),
-        job("k1", &tag).1,
+        vec![job("k1", &tag).1],
         |c| {
             c.retry_failed = true;
         },
@@ -327,7 +324,7 @@ async fn a_lost_create_that_cannot_be_looked_up_ends_unknown_and_is_never_sent_b
         &client,
         dir.path(),
         open(dir.path(), true),
-        job("k1", &tag).1,
+        vec![job("k1", &tag).1],
         |c| {
             c.resubmit_unknown = true;
         },
@@ -368,7 +365,7 @@ async fn a_lost_create_is_looked_up_patiently_until_its_project_is_listed() {
         &client,
         dir.path(),
         open(dir.path(), true),
-        job("k1", &tag).1,
+        vec![job("k1", &tag).1],
         |c| {
             c.lookup = batchgen_dispatch::lookup::LookupSchedule {
                 first: Duration::from_millis(100),
@@ -417,60 +414,37 @@ async fn rows_looking_at_the_same_time_share_one_project_list() {
     let (journal, _) = open(dir.path(), false);
     let tag = journal.header().run_tag().to_owned();
     let rows: Vec<u64> = (1..=8).collect();
+    let mut inputs = Vec::new();
     for &row in &rows {
         let key = format!("k{row}");
+        let (name, input) = job_of_row(row, &key, &tag);
+        inputs.push(input);
         journal
             .record(Event::Submitting {
                 name: None,
                 hash: None,
                 row,
-                key: key.clone(),
+                key,
                 at: now_ms(),
             })
             .await
             .unwrap();
         client
-            .create_project(
-                BODY.replace("NAME", &format!("demo [{key}] #{tag}"))
-                    .as_bytes(),
-            )
+            .create_project(BODY.replace("NAME", &name).as_bytes())
             .await
             .unwrap();
     }
     journal.close().unwrap();
     drop(journal);
 
-    let (journal, replay) = open(dir.path(), true);
-    let config = EngineConfig {
-        poll: batchgen_dispatch::poll::PollConfig {
-            interval: Duration::from_millis(100),
-            cap: Duration::from_millis(300),
-            ..Default::default()
-        },
-        lookup: batchgen_dispatch::lookup::LookupSchedule {
+    let report = run_with(&client, dir.path(), open(dir.path(), true), inputs, |c| {
+        c.lookup = batchgen_dispatch::lookup::LookupSchedule {
             first: Duration::from_millis(100),
             cap: Duration::from_millis(200),
             window: Duration::from_secs(20),
-        },
-        ..EngineConfig::new(dir.path(), vec!["key".into()])
-    };
-    let budget = Arc::new(Budget::new("50/s".parse().unwrap()));
-    let engine = Engine::new(config, client.clone(), budget, Arc::new(journal), replay);
-    let (tx, rx) = tokio::sync::mpsc::channel(8);
-    for &row in &rows {
-        let key = format!("k{row}");
-        tx.send(JobInput::Project(ProjectRow {
-            row,
-            key: key.clone(),
-            file_stem: key.clone(),
-            body: BODY.replace("NAME", "demo").into(),
-            inputs: vec![key],
-        }))
-        .await
-        .unwrap();
-    }
-    drop(tx);
-    let report = engine.run(rx, CancellationToken::new()).await.unwrap();
+        };
+    })
+    .await;
     assert_eq!(
         (
             report.statuses.ready,
@@ -545,24 +519,10 @@ mod exports {
         replay: Option<batchgen_dispatch::journal::Replay>,
         inputs: Vec<JobInput>,
     ) -> batchgen_dispatch::Report {
-        let config = EngineConfig {
-            poll: batchgen_dispatch::poll::PollConfig {
-                interval: Duration::from_millis(100),
-                cap: Duration::from_millis(300),
-                ..Default::default()
-            },
-            layout: Layout::Exports,
-            ..EngineConfig::new(dir, vec!["key".into()])
-        };
-        let budget = Arc::new(Budget::new("50/s".parse().unwrap()));
-        let engine = Engine::new(config, client.clone(), budget, Arc::new(journal), replay);
-        let (tx, rx) = tokio::sync::mpsc::channel(4);
-        tokio::spawn(async move {
-            for i in inputs {
-                tx.send(i).await.unwrap();
-            }
-        });
-        engine.run(rx, CancellationToken::new()).await.unwrap()
+        run_with(client, dir, (journal, replay), inputs, |c| {
+            c.layout = Layout::Exports;
+        })
+        .await
     }
 
     /// Rows caught between `submitting` and `submitted`: the one whose export is the only
