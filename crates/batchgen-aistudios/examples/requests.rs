@@ -1,5 +1,6 @@
-//! Client cost per request: `cargo run --release -p batchgen-aistudios --example requests -- BASE_URL KEY N [CONCURRENCY]`
-//! creates one project, then sends N progress calls (CONCURRENCY at a time, default 8) and prints
+//! Client cost per request: `cargo run --release -p batchgen-aistudios --example requests -- BASE_URL KEY N [CONCURRENCY] [RATE]`
+//! creates one project, then sends N progress calls (CONCURRENCY at a time, default 8; or, with
+//! RATE, one every 1/RATE s, each on a task of its own, as a paced run sends them) and prints
 //! the wall time. Run it under `/usr/bin/time` against `batchgen sandbox` (another process) to see
 //! the client's own CPU per request.
 
@@ -16,9 +17,21 @@ async fn main() {
     let client = std::sync::Arc::new(Client::new(config).expect("client"));
     let body = br#"{"name":"bench","scenes":[{"sceneIdx":0,"background":{},"clips":[{"id":"a","type":"image","layer":1,"left":0,"top":0,"width":1,"height":1,"source_url":"https://x.example/a.png"}]}]}"#;
     let id = client.create_project(body).await.expect("create");
+    let rate = args.get(4).map(|r| r.parse::<f64>().expect("RATE"));
     let start = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
-    for t in 0..concurrency {
+    if let Some(rate) = rate {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs_f64(1.0 / rate));
+        for _ in 0..n {
+            tick.tick().await;
+            let client = client.clone();
+            let id = id.clone();
+            tasks.spawn(async move {
+                client.progress(&id).await.expect("progress");
+            });
+        }
+    }
+    for t in 0..if rate.is_some() { 0 } else { concurrency } {
         let client = client.clone();
         let id = id.clone();
         tasks.spawn(async move {
