@@ -63,7 +63,8 @@ pub enum Error {
         /// What does not fit (boxed: it is the largest of the errors).
         source: Box<CompileError>,
     },
-    /// A Mismatch of the journal of a `--sandbox` run: such a run cannot be resumed (exit 2).
+    /// The journal of an earlier version's `--sandbox` run, which recorded its emulator's port
+    /// and key: it cannot be continued (exit 2).
     #[error(transparent)]
     SandboxResume(JournalError),
     /// The in-process sandbox could not start (exit 2).
@@ -134,7 +135,7 @@ impl Error {
                 "nothing was sent: with --shared-budget the run never falls back to a budget of its own; start Redis there (or fix --shared-budget), then run the same command again",
             ),
             Error::SandboxResume(_) => Some(
-                "a --sandbox run cannot be resumed: each one talks to a new sandbox on a new port",
+                "this directory holds a --sandbox run of an earlier batchgen, which cannot be continued: remove it or choose another --out",
             ),
             Error::Credentials(CredentialsError::Missing | CredentialsError::HalfPair { .. }) => {
                 Some("or try the whole run against a local sandbox with --sandbox")

@@ -118,6 +118,12 @@ pub struct EngineConfig {
     /// A check of every project before its first create, loaded once just before the run's
     /// first create (see [`crate::gate`]).
     pub create_gate: Option<crate::gate::Gate>,
+    /// The API holds none of the remote objects an earlier run of the journal made, and
+    /// nothing sent to it is paid for (a `--sandbox` run: its emulator is new in every
+    /// process). Resumed rows that would go back to one — follow it, download its video, look
+    /// up a lost create — are then made afresh. Never set it for a real account: that would
+    /// pay again for every render in progress.
+    pub fresh_api: bool,
 }
 
 impl EngineConfig {
@@ -143,6 +149,7 @@ impl EngineConfig {
             webhook_urls: None,
             projects: crate::job::ProjectFlags::default(),
             create_gate: None,
+            fresh_api: false,
         }
     }
 }

@@ -88,6 +88,29 @@ pub(super) fn plan(r: &RowRecord, flags: Flags, changed: bool) -> Plan {
     plan_unchanged(r, flags)
 }
 
+/// What becomes of `planned` where the API holds none of the journal's remote objects
+/// ([`EngineConfig::fresh_api`](crate::EngineConfig::fresh_api): a `--sandbox` run, whose
+/// emulator is new in every process and costs nothing): a row that would go back to an earlier
+/// object — follow it, download its video, look up a lost create — is made afresh instead,
+/// since the new API would answer "not found" for it, or nothing for as long as a lookup waits.
+/// Every other plan is kept.
+pub(super) fn on_a_fresh_api(planned: Plan) -> Plan {
+    match planned {
+        Plan::Run {
+            start: Start::Poll { .. } | Start::Download { .. } | Start::Submit { lookup: true, .. },
+            ..
+        } => Plan::Run {
+            start: Start::Submit {
+                lookup: false,
+                exclude: Vec::new(),
+                since_ms: None,
+            },
+            forget_remote: true,
+        },
+        other => other,
+    }
+}
+
 /// [`plan`] for a row whose inputs are as its journal has them.
 fn plan_unchanged(r: &RowRecord, flags: Flags) -> Plan {
     let run = |start| Plan::Run {
@@ -253,7 +276,10 @@ pub(super) fn admit(
         resubmit_unknown: ctx.config.resubmit_unknown,
     };
     let changed = r.hash.as_ref().is_some_and(|h| *h != job.hash);
-    let planned = plan(&r, flags, changed);
+    let mut planned = plan(&r, flags, changed);
+    if ctx.config.fresh_api {
+        planned = on_a_fresh_api(planned);
+    }
     // The row keeps what an earlier run made from other inputs: the manifest says so.
     entry.changed = changed
         && !matches!(
@@ -456,6 +482,53 @@ mod tests {
         ];
         for (i, (r, flags, want)) in table.into_iter().enumerate() {
             assert_eq!(plan(&r, flags, false), want, "case {i}: {r:?} {flags:?}");
+        }
+    }
+
+    /// On a fresh API (a `--sandbox` run) nothing goes back to an earlier remote object: what
+    /// would follow one, download from one or look one up is made afresh, without exclusions
+    /// (the new API never had them); every other plan stands.
+    #[test]
+    fn on_a_fresh_api_what_would_go_back_to_an_earlier_object_is_made_afresh() {
+        use FailReason::*;
+        use RowState::*;
+        let none = Flags::default();
+        let dl = Flags {
+            downloading: true,
+            ..Flags::default()
+        };
+        let afresh = Plan::Run {
+            start: Start::Submit {
+                lookup: false,
+                exclude: Vec::new(),
+                since_ms: None,
+            },
+            forget_remote: true,
+        };
+        #[rustfmt::skip]
+        let table: Vec<(RowRecord, Flags, Plan)> = vec![
+            // Would look up a lost create, follow a render, or download a video.
+            (record(Submitting, None, false, false, false, 1), none, afresh.clone()),
+            (record(Invalid, None, false, false, false, 2), none, afresh.clone()),
+            (record(Submitted, None, true, false, false, 1), none, afresh.clone()),
+            (record(Ready, None, true, true, false, 1), dl, afresh.clone()),
+            (record(Failed, Some(Download), true, true, false, 1), dl, afresh.clone()),
+            (record(Failed, Some(RenderTimeout), true, false, false, 1), none, afresh.clone()),
+            (record(Failed, Some(RetriesExhausted), false, false, false, 3), none, afresh),
+            // Needs nothing of the earlier API: as planned.
+            (record(Ready, None, true, true, false, 1), none, Plan::Keep(Status::Ready)),
+            (record(Ready, None, true, true, true, 1), dl, Plan::Keep(Status::Ready)),
+            (record(Failed, Some(Rejected), false, false, false, 1), none, Plan::Keep(Status::Failed)),
+            (record(Unknown, None, false, false, false, 1), none, Plan::Keep(Status::Unknown)),
+            (record(Invalid, None, false, false, false, 0), none, submit(false, &["p0"], Some(10))),
+            (record(Draft, None, true, false, false, 1), none, Plan::Keep(Status::Draft)),
+        ];
+        for (i, (r, flags, want)) in table.into_iter().enumerate() {
+            assert_eq!(
+                on_a_fresh_api(plan(&r, flags, false)),
+                want,
+                "case {i}: {r:?} {flags:?}"
+            );
         }
     }
 

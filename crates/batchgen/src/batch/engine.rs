@@ -242,15 +242,12 @@ fn journal_error(e: JournalError, sandbox: bool, given: &Fingerprint) -> Error {
         } if !sandbox && changed.iter().any(|c| c == "account") => {
             Error::Usage(account_changed(path, given))
         }
-        JournalError::Exists { path } if sandbox => {
-            let dir = path.parent().unwrap_or(&path);
-            Error::Usage(format!(
-                "failed to start the run: {} already holds a run's journal, and a --sandbox run cannot be resumed (its emulator is gone): remove {} or choose another --out",
-                path.display(),
-                dir.display()
-            ))
+        // A journal of an earlier version's --sandbox run recorded its emulator's port and key.
+        JournalError::Mismatch { ref changed, .. }
+            if sandbox && changed.iter().any(|c| c == "base_url" || c == "account") =>
+        {
+            Error::SandboxResume(e)
         }
-        e @ JournalError::Mismatch { .. } if sandbox => Error::SandboxResume(e),
         e => Error::Journal(e),
     }
 }
@@ -278,11 +275,9 @@ pub fn command_line() -> Vec<String> {
         .collect()
 }
 
-/// What to tell the user to run to continue.
-pub fn resume_hint(command: &[String], sandbox: bool) -> String {
-    if sandbox {
-        return "a --sandbox run cannot be resumed (its sandbox ends with this process); run it again with a new --out".into();
-    }
+/// What to tell the user to run to continue (a `--sandbox` run too: its new emulator makes
+/// again what the old one had in progress).
+pub fn resume_hint(command: &[String]) -> String {
     let mut words: Vec<String> = command.to_vec();
     if !words.iter().any(|w| w == "--resume") {
         words.push("--resume".into());
@@ -591,10 +586,9 @@ mod tests {
             .map(String::from)
             .to_vec();
         assert_eq!(
-            resume_hint(&cmd, false),
+            resume_hint(&cmd),
             r"resume with: batchgen run 'my data.csv' t.json --out 'o'\''ut' --resume"
         );
-        assert!(resume_hint(&cmd, true).contains("cannot be resumed"));
         let cmd: Vec<String> = [
             "batchgen",
             "run",
@@ -605,6 +599,6 @@ mod tests {
         ]
         .map(String::from)
         .to_vec();
-        assert!(resume_hint(&cmd, false).contains("BATCHGEN_STORE"));
+        assert!(resume_hint(&cmd).contains("BATCHGEN_STORE"));
     }
 }

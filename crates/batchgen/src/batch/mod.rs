@@ -60,7 +60,8 @@ pub struct Batch {
     pub keys: Vec<(String, bool)>,
     /// Rows are known by a key column (`--key`); without one, by their position.
     pub keyed: bool,
-    /// An in-process sandbox run: it cannot be resumed.
+    /// An in-process sandbox run: its emulator is new in every process, so what an earlier
+    /// run left with the old one is made again (nothing there is paid for).
     pub sandbox: bool,
     /// Print only errors.
     pub quiet: bool,
@@ -251,9 +252,9 @@ pub async fn drive(
                     rows: batch.rows,
                 },
                 &batch.out,
-                // The same command continues the run in its directory; a --sandbox run cannot
-                // (its emulator is gone), and says so.
-                !batch.sandbox,
+                // The same command continues the run in its directory (a --sandbox run too:
+                // what the old emulator had in progress is made again).
+                true,
                 batch.sandbox,
                 // "no journal yet" is news only to who asked for --resume.
                 quiet || !batch.engine.resume,
@@ -322,13 +323,14 @@ pub async fn drive(
         .engine
         .config(&batch.out, batch.columns.clone(), batch.layout);
     config.manifest_csv = batch.manifest_csv;
+    config.fresh_api = batch.sandbox;
     extras.start(journal.header(), &mut config)?;
     let engine = Engine::new(config, client, budget, journal, replay);
     let progress = engine.progress();
 
     // Ctrl-C / SIGTERM: the first stops the run cleanly, the second exits at once.
     let shutdown = CancellationToken::new();
-    let resume_hint = engine::resume_hint(&command, batch.sandbox);
+    let resume_hint = engine::resume_hint(&command);
     tokio::spawn(engine::watch_signals(shutdown.clone(), resume_hint.clone()));
 
     let (tx, rx) = mpsc::channel(CHANNEL);

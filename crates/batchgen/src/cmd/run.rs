@@ -69,7 +69,7 @@ pub struct RunArgs {
     pub strict: bool,
     #[command(flatten)]
     pub webhooks: WebhookArgs,
-    /// Run against a sandbox started in this process (no account needed; cannot be resumed).
+    /// Run against a sandbox started in this process (no account needed; run again, it continues)
     #[arg(long, conflicts_with_all = SANDBOX_CONFLICTS)]
     pub sandbox: bool,
     /// With --sandbox: how long renders take.
@@ -358,6 +358,17 @@ fn fingerprint(
     client: &Client,
     account: &str,
 ) -> crate::error::Result<Fingerprint> {
+    if args.sandbox {
+        // Every --sandbox run has an emulator of its own, on a new port with a new key: they
+        // are all the same place and account, so the same command continues the directory.
+        return Ok(Fingerprint::new()
+            .text(
+                "key",
+                args.inputs.key.clone().unwrap_or_else(|| "row-N".into()),
+            )
+            .text("base_url", "sandbox")
+            .text("account", "sandbox"));
+    }
     Ok(Fingerprint::new()
         .text(
             "key",

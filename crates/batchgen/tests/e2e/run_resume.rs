@@ -324,39 +324,74 @@ fn shell_words(line: &str) -> Vec<String> {
     words
 }
 
-/// A `--sandbox` run into a directory that already holds a journal says it cannot be resumed
-/// (its emulator is gone) and how to go on, instead of suggesting `--resume`.
+/// The same `--sandbox` command run again continues its directory, as for a real account:
+/// a finished run sends nothing and exits 0; one interrupted while its renders were in progress
+/// (their emulator ended with that process) makes those rows again with the new emulator and
+/// finishes. Nothing there is paid for, so nothing is looked up.
 #[test]
-fn a_second_sandbox_run_into_the_same_dir_says_what_to_do() {
+fn the_same_sandbox_command_again_continues_its_directory() {
     let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("demo");
-    let run = || {
-        crate::support::batchgen()
-            .arg("run")
+    let command = |out: &std::path::Path, renders: &str| {
+        let mut cmd = crate::support::batchgen();
+        cmd.arg("run")
             .arg(crate::support::repo().join("samples/welcome.csv"))
             .arg(crate::support::repo().join("templates/welcome.json"))
             .arg("--out")
-            .arg(&out)
+            .arg(out)
             .args([
                 "--sandbox",
                 "--sandbox-render-time",
-                "50ms..100ms",
+                renders,
                 "--poll-interval",
                 "100ms",
-                "-q",
             ])
-            .env_remove("AISTUDIOS_API_KEY")
-            .output()
-            .unwrap()
+            .env_remove("AISTUDIOS_API_KEY");
+        cmd
     };
-    let first = run();
+    let out = dir.path().join("demo");
+    let run = |renders: &str| command(&out, renders);
+    let first = run("50ms..100ms").output().unwrap();
     expect_exit(&first, 0);
-    let second = run();
-    let stderr = String::from_utf8_lossy(&second.stderr);
-    assert_eq!(second.status.code(), Some(2), "{stderr}");
-    assert!(
-        stderr.contains("a --sandbox run cannot be resumed"),
-        "{stderr}"
-    );
-    assert!(stderr.contains("choose another --out"), "{stderr}");
+    let again = run("50ms..100ms").output().unwrap();
+    expect_exit(&again, 0);
+    let stderr = String::from_utf8_lossy(&again.stderr);
+    assert!(stderr.contains("6 of 6 rows done"), "{stderr}");
+    assert!(stderr.contains("; 0 requests"), "{stderr}");
+
+    // Interrupted with every render in progress: the next process's emulator never had them.
+    let out = dir.path().join("interrupted");
+    let run = |renders: &str| command(&out, renders);
+    let child = run("60s..60s")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    assert!(wait_for(Duration::from_secs(20), || submitted_count(&out) >= 6));
+    assert_eq!(send_signal(child.id(), libc::SIGINT), 0);
+    let stopped = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&stopped.stderr);
+    assert_eq!(stopped.status.code(), Some(130), "{stderr}");
+    assert!(stderr.contains("resume with: "), "{stderr}");
+    let before: Vec<String> = journal_events(&out)
+        .iter()
+        .filter(|e| e["event"] == "submitted")
+        .map(|e| e["id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(before.len(), 6, "{before:?}");
+
+    let finished = run("50ms..100ms").output().unwrap();
+    expect_exit(&finished, 0);
+    let (_, rows) = manifest(&out);
+    assert_eq!(rows.len(), 6);
+    for r in &rows {
+        assert_eq!(r["status"], "ready", "{r:?}");
+        assert!(!before.iter().any(|id| id == &r["project_id"]), "{r:?}");
+    }
+    let events = journal_events(&out);
+    let submitted: Vec<_> = events
+        .iter()
+        .filter(|e| e["event"] == "submitted")
+        .collect();
+    assert_eq!(submitted.len(), 12, "{submitted:?}");
+    assert!(submitted.iter().all(|e| e.get("recovered").is_none()));
 }
