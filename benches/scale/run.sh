@@ -10,7 +10,11 @@
 # counters), and how the rows ended (`batchgen status --store --json`).
 #
 # Usage: benches/scale/run.sh   (ROWS=2000 LIMIT=40 WORKERS=4 RATE=40 LEASE=10s
-#                                 BIN=target/release/batchgen, built if it is the default)
+#                                 BIN=target/release/batchgen, built if it is the default,
+#                                 SCENARIOS="all kill9")
+# LIMIT may be a schedule in the sandbox's syntax, e.g. LIMIT=50,10@40s (50/s, then 10/s from
+# 40 s on); the floor (2 requests per row served at the schedule's rates, plus the longest
+# render of 5 s) is then that schedule's.
 # Starts its own PostgreSQL and Redis with the project's .ci/postgres.sh and .ci/redis.sh.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -19,6 +23,7 @@ ROWS=${ROWS:-2000}
 LIMIT=${LIMIT:-40}
 WORKERS=${WORKERS:-4}
 RATE=${RATE:-$LIMIT}
+SCENARIOS=${SCENARIOS:-all kill9}
 LEASE=${LEASE:-10s}
 BIN=${BIN:-target/release/batchgen}
 [ "$BIN" = target/release/batchgen ] && cargo build --release -p batchgen >&2
@@ -95,14 +100,32 @@ except Exception:
     st = {}
 makespan = float(end) - float(start)
 rate = s["requests"] / makespan
+# The floor: 2 requests per row at the schedule's rates ("50" or "50,10@40s"), plus 5 s.
+steps = []
+for part in limit.split(","):
+    r, _, at = part.partition("@")
+    steps.append((float(at.rstrip("s")) if at else 0.0, float(r)))
+need, t, floor = rows and int(rows) * 2, 0.0, None
+for i, (at, r) in enumerate(steps):
+    until = steps[i + 1][0] if i + 1 < len(steps) else float("inf")
+    if need <= r * (until - at):
+        floor = at + need / r + 5
+        break
+    need -= r * (until - at)
+against = f"{rate / float(limit):5.1%} of {limit}/s" if len(steps) == 1 else f"limit {limit}"
 counts = st.get("statuses", st)
 ended = ", ".join(f"{k} {v}" for k, v in counts.items() if isinstance(v, int) and v) if counts else "status unreadable"
 print(f"{label:<10} exits [{codes}]  makespan {makespan:6.1f} s  requests {s['requests']}  "
-      f"aggregate {rate:5.1f}/s = {rate / float(limit):5.1%} of {limit}/s  peak {s['peak_requests_per_second']}/s  "
+      f"aggregate {rate:5.1f}/s = {against}  floor {floor:.1f} s ({makespan / floor:.2f}x)  peak {s['peak_requests_per_second']}/s  "
       f"429s {s['rate_limited']}  creates {s['submissions']} for {rows} rows  duplicates names {s['duplicate_names']} bodies {s['duplicate_bodies']}  rows: {ended}")
 PY
 }
 
 echo "# $(date -u +%FT%TZ)  $WORKERS workers, $ROWS rows, sandbox limit $LIMIT/s (hidden), renders 1s..5s, --rate $RATE --shared-budget --store, lease $LEASE"
-scenario all 0
-scenario kill9 1
+for s in $SCENARIOS; do
+  case $s in
+    all) scenario all 0 ;;
+    kill9) scenario kill9 1 ;;
+    *) echo "unknown scenario $s" >&2; exit 2 ;;
+  esac
+done
