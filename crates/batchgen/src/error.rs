@@ -63,8 +63,9 @@ pub enum Error {
         /// What does not fit (boxed: it is the largest of the errors).
         source: Box<CompileError>,
     },
-    /// The journal of an earlier version's `--sandbox` run, which recorded its emulator's port
-    /// and key: it cannot be continued (exit 2).
+    /// A `--sandbox` run into a directory whose journal is of a run against another API (or of
+    /// an earlier version's `--sandbox` run, which recorded its emulator's port and key): it
+    /// cannot be continued (exit 2).
     #[error(transparent)]
     SandboxResume(JournalError),
     /// The in-process sandbox could not start (exit 2).
@@ -135,7 +136,7 @@ impl Error {
                 "nothing was sent: with --shared-budget the run never falls back to a budget of its own; start Redis there (or fix --shared-budget), then run the same command again",
             ),
             Error::SandboxResume(_) => Some(
-                "this directory holds a --sandbox run of an earlier batchgen, which cannot be continued: remove it or choose another --out",
+                "a --sandbox run continues only the directory of a --sandbox run of this batchgen (earlier ones recorded their emulator's port): remove it or choose another --out",
             ),
             Error::Credentials(CredentialsError::Missing | CredentialsError::HalfPair { .. }) => {
                 Some("or try the whole run against a local sandbox with --sandbox")

@@ -242,7 +242,8 @@ fn journal_error(e: JournalError, sandbox: bool, given: &Fingerprint) -> Error {
         } if !sandbox && changed.iter().any(|c| c == "account") => {
             Error::Usage(account_changed(path, given))
         }
-        // A journal of an earlier version's --sandbox run recorded its emulator's port and key.
+        // A run against another API, or an earlier version's --sandbox run (which recorded its
+        // emulator's port and key).
         JournalError::Mismatch { ref changed, .. }
             if sandbox && changed.iter().any(|c| c == "base_url" || c == "account") =>
         {

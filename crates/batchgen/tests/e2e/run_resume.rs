@@ -395,3 +395,30 @@ fn the_same_sandbox_command_again_continues_its_directory() {
     assert_eq!(submitted.len(), 12, "{submitted:?}");
     assert!(submitted.iter().all(|e| e.get("recovered").is_none()));
 }
+
+/// A `--sandbox` run into a directory that holds a run against another API is refused (exit
+/// 2) and says what to do: its rows' projects are not in any sandbox.
+#[test]
+fn a_sandbox_run_does_not_continue_a_run_against_another_api() {
+    let env = Env::start(
+        SandboxConfig::default().render_time(Duration::from_millis(50)..Duration::from_millis(100)),
+    );
+    let csv = env.csv(3);
+    expect_exit(&env.run_cmd(&csv, &["-q"]).output().unwrap(), 0);
+    let out = batchgen()
+        .arg("run")
+        .arg(&csv)
+        .arg(crate::support::repo().join("templates/welcome.json"))
+        .args(["--key", "email", "--sandbox", "--out"])
+        .arg(env.out())
+        .env_remove("AISTUDIOS_API_KEY")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("a --sandbox run continues only the directory of a --sandbox run")
+            && stderr.contains("choose another --out"),
+        "{stderr}"
+    );
+}
