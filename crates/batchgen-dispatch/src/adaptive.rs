@@ -39,7 +39,7 @@ const SLOW_START: f64 = 2.0;
 /// Decrease at the first 429, which ends slow start. Slow start overshoots by more than its
 /// growth when the limiter allows a burst (it refuses only once the burst is spent), so the
 /// cut is deep; the hold then measures the limit and the rate climbs back to it.
-const SLOW_START_BACKOFF: f64 = 0.25;
+pub(crate) const SLOW_START_BACKOFF: f64 = 0.25;
 /// Decrease at a 429 far below the ceiling (the limit fell).
 const HARD_BACKOFF: f64 = 0.5;
 /// Decrease at a 429 near the ceiling.
@@ -69,6 +69,37 @@ const ROSE_ABOVE: f64 = 1.05;
 const MAX_PROBE: f64 = 0.04;
 /// A round raises the rate only if the run used at least this share of it.
 const BUSY_SHARE: f64 = 0.8;
+
+/// The controller's constants in the order `shared_budget.lua` reads them (durations in µs),
+/// with `max` (`--max-rate`) as [`Aimd::new`] takes it: the shared budget runs this same
+/// controller in Redis for all the workers of a key.
+pub(crate) fn constants(max: Option<f64>) -> [f64; 22] {
+    let us = |d: Duration| d.as_micros() as f64;
+    [
+        START_RATE,
+        MIN_RATE,
+        max.unwrap_or(DEFAULT_MAX_RATE).max(MIN_RATE),
+        us(ROUND),
+        ROUND_GRANTS as f64,
+        PROBE_ROUND_GRANTS as f64,
+        us(HOLD_AFTER_CUT),
+        SLOW_START,
+        SLOW_START_BACKOFF,
+        HARD_BACKOFF,
+        BACKOFF,
+        FELL_BELOW,
+        SAFE_SHARE,
+        MEASURED_CEILING,
+        UNDER_MEASURED,
+        us(MEASURE_AFTER),
+        MEASURE_AFTER_REFUSALS as f64,
+        MEASURED_BELOW,
+        PROBE,
+        ROSE_ABOVE,
+        MAX_PROBE,
+        BUSY_SHARE,
+    ]
+}
 
 /// The controller's state.
 #[derive(Clone, Debug)]

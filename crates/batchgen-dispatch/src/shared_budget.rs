@@ -13,9 +13,11 @@
 //!   land among the next slots of the other workers, and their sum would pass the limit.
 //! - **One pause.** A 429's `Retry-After` seen by any worker is written to the same hash; the
 //!   script grants nothing to anyone before it.
-//! - **One adaptive rate.** With `--rate auto` an AIMD controller runs inside the script: one
-//!   rate for all workers, raised by their combined use and cut (once per burst) by the 429s
-//!   any of them sees (its steps: `auto_constants`).
+//! - **One adaptive rate.** With `--rate auto` the local budget's controller
+//!   ([`crate::adaptive::Aimd`], step for step, with its constants) runs inside the script:
+//!   one rate for all workers, raised by their combined use, cut by the 429s any of them sees,
+//!   and set just under the limit that the hold after a cut measures from all their grants
+//!   and refusals together.
 //! - **The key.** `batchgen:budget:<first 16 hex digits of SHA-256(account)>`, the account being
 //!   the API's origin and the credential ([`budget_key`]): the credential is never stored in
 //!   Redis, neither in a key nor in a value. The hash expires an hour after its last use.
@@ -55,6 +57,8 @@ const MAX_LAG: Duration = Duration::from_millis(5);
 const TTL_MS: u64 = 3_600_000;
 
 const LUA: &str = include_str!("shared_budget.lua");
+/// The script's clock argument for Redis' own clock (`TIME`).
+const SERVER_CLOCK: &str = "";
 
 /// Why the shared budget cannot be used. Messages name the URL without its password.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -272,7 +276,11 @@ impl SharedBudget {
     }
 
     async fn take_once(&self) -> Result<Take, String> {
-        let mut args = vec!["take".to_owned(), TTL_MS.to_string()];
+        let mut args = vec![
+            "take".to_owned(),
+            TTL_MS.to_string(),
+            SERVER_CLOCK.to_owned(),
+        ];
         match self.setting {
             RateSetting::Fixed(rate) => {
                 args.push("fixed".into());
@@ -308,7 +316,8 @@ impl SharedBudget {
             .map(|_| ())
     }
 
-    /// A 429 arrived: with `--rate auto`, cut the shared rate (once per burst of 429s).
+    /// A 429 arrived: with `--rate auto`, cut the shared rate (or, in the hold after a cut,
+    /// count it towards measuring the limit).
     pub(crate) async fn cut(&self) -> Result<(), String> {
         if self.setting != RateSetting::Auto {
             return Ok(());
@@ -319,7 +328,7 @@ impl SharedBudget {
     }
 
     async fn call(&self, op: &str, rest: &[String]) -> Result<(i64, u64), String> {
-        let mut args = vec![op.to_owned(), TTL_MS.to_string()];
+        let mut args = vec![op.to_owned(), TTL_MS.to_string(), SERVER_CLOCK.to_owned()];
         args.extend(rest.iter().cloned());
         self.call_args(args).await
     }
@@ -388,39 +397,14 @@ fn lag_us(rate: Rate) -> u64 {
     (slack / 2).min(MAX_LAG).as_micros() as u64
 }
 
-/// The shared controller's constants, in the order the script reads them: start, min, max,
-/// step (µs), busy share, slow-start growth, safe share, probe, forget-above, hold after a cut
-/// (µs), backoff, first backoff. It is AIMD with a remembered ceiling, like the local one of
-/// [`crate::adaptive`], in its simplest form, since every step is a round trip to Redis and
-/// the workers' grants add up: each second in which the workers together used at least 80 %
-/// of the rate raises it (×1.5 before the first 429; then half the way back to 90 % of the
-/// ceiling, or +2 % above that); a 429 cuts it (×0.5 the first time, ×0.7 after), once per
-/// second; probes 10 % above the ceiling without a 429 forget the ceiling.
+/// The shared controller's constants, as the script reads them: the local controller's
+/// ([`adaptive::constants`]).
 fn auto_constants(max_rate: Option<f64>) -> Vec<String> {
-    let max = max_rate
-        .unwrap_or(adaptive::DEFAULT_MAX_RATE)
-        .max(adaptive::MIN_RATE);
-    [
-        adaptive::START_RATE,
-        adaptive::MIN_RATE,
-        max,
-        1_000_000.0,
-        0.8,
-        1.5,
-        0.9,
-        0.02,
-        1.1,
-        1_000_000.0,
-        0.7,
-        FIRST_BACKOFF,
-    ]
-    .iter()
-    .map(|x| x.to_string())
-    .collect()
+    adaptive::constants(max_rate)
+        .iter()
+        .map(|x| x.to_string())
+        .collect()
 }
-
-/// The shared controller's cut at the first 429.
-pub(crate) const FIRST_BACKOFF: f64 = 0.5;
 
 #[cfg(test)]
 mod tests;

@@ -263,7 +263,10 @@ async fn the_adaptive_rate_is_one_for_all_workers() {
     a.rate_limited();
     a.flush().await;
     b.acquire(Priority::Submit, &stop).await.unwrap();
-    assert_eq!(b.current_rate(), adaptive::START_RATE * FIRST_BACKOFF);
+    assert_eq!(
+        b.current_rate(),
+        adaptive::START_RATE * adaptive::SLOW_START_BACKOFF
+    );
     // The state in Redis holds no trace of the account's secret.
     let client = redis::Client::open(url.as_str()).unwrap();
     let mut c = client.get_multiplexed_async_connection().await.unwrap();
@@ -366,4 +369,97 @@ async fn redis_gone_mid_run_grants_nothing_and_fails_every_waiter() {
     // Later acquires fail at once.
     let e = budget.acquire(Priority::Submit, &stop).await.unwrap_err();
     assert!(matches!(e, AcquireError::Lost(_)), "{e:?}");
+}
+
+/// The controller in the script is [`adaptive::Aimd`], step for step. Both are driven on one
+/// fake clock (the script's clock argument) by a client that always has work, against a token
+/// bucket whose limit goes 50/s, then 10/s from 20 s, then 80/s from 40 s (its 429s come back
+/// 20 ms after the request): slow start, cuts, holds that measure the limit, probing and both
+/// changes of limit. After every call (3,000 or so) both have the same rate.
+#[tokio::test]
+async fn the_script_runs_the_local_controller_step_for_step() {
+    let Some(url) = test_redis("the_script_runs_the_local_controller_step_for_step").await else {
+        return;
+    };
+    let client = redis::Client::open(url.as_str()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let script = Script::new(LUA);
+    let key = budget_key(&account("step-for-step"));
+    let max = Some(500.0);
+    let constants = auto_constants(max);
+    let t0 = Instant::now();
+    let mut local = adaptive::Aimd::new(max, t0);
+    let mut call = async |op: &str, now_us: u64| -> (i64, i64, f64) {
+        let mut inv = script.key(&key);
+        inv.arg(op).arg(TTL_MS).arg(now_us.to_string()).arg("auto");
+        for c in &constants {
+            inv.arg(c);
+        }
+        let (granted, wait, rate): (i64, i64, String) = inv.invoke_async(&mut conn).await.unwrap();
+        (granted, wait, rate.parse().unwrap())
+    };
+    let limit = |us: u64| match us {
+        ..20_000_000 => 50.0,
+        20_000_000..40_000_000 => 10.0,
+        _ => 80.0,
+    };
+    let same = |script: f64, local: f64, what: &str| {
+        assert!(
+            (script - local).abs() <= 1e-9 * local.abs().max(1.0),
+            "{what}: the script's rate {script}, the local controller's {local}"
+        );
+    };
+    let (mut tokens, mut filled_at) = (50.0f64, 0u64);
+    let mut refusals: std::collections::VecDeque<u64> = Default::default();
+    let (mut now, mut next_take) = (0u64, 0u64);
+    let (mut grants, mut refused) = (0u64, 0u64);
+    let mut rates = Vec::new();
+    while now < 60_000_000 {
+        if refusals.front().is_some_and(|&at| at <= next_take) {
+            now = refusals.pop_front().unwrap();
+            let at = t0 + Duration::from_micros(now);
+            let (_, _, rate) = call("cut", now).await;
+            local.rate_limited(at);
+            same(rate, local.current(), &format!("429 at {now} us"));
+            continue;
+        }
+        now = next_take;
+        let at = t0 + Duration::from_micros(now);
+        let (granted, wait, rate) = call("take", now).await;
+        same(rate, local.rate(at), &format!("take at {now} us"));
+        if granted == 0 {
+            next_take = now + (wait as u64).max(1);
+            continue;
+        }
+        local.granted(at);
+        grants += 1;
+        // The server's token bucket (capacity: a second of its limit).
+        let l = limit(now);
+        tokens = (tokens + (now - filled_at) as f64 / 1e6 * l).min(l);
+        filled_at = now;
+        if tokens >= 1.0 {
+            tokens -= 1.0;
+        } else {
+            refused += 1;
+            refusals.push_back(now + 20_000);
+        }
+        next_take = now + 100;
+        if rates.len() as u64 <= now / 1_000_000 {
+            rates.push(local.current().round());
+        }
+    }
+    // It went through every phase: slow start past the first limit, cuts, a hold that measured
+    // the second limit (and stayed at or under it), and probing upwards after the rise. (It
+    // climbs slowly from there: at 10/s a probing round of 25 grants takes 2.5 s.)
+    assert!(local.cuts() >= 3, "{} cuts: {rates:?}", local.cuts());
+    assert!(
+        refused > 0 && grants > 1_000,
+        "{grants} grants, {refused} refused"
+    );
+    assert!(rates[..20].iter().any(|&r| r > 40.0), "{rates:?}");
+    assert!(
+        rates[25..40].iter().all(|&r| (8.0..=10.0).contains(&r)),
+        "{rates:?}"
+    );
+    assert!(rates[59] > 10.0, "{rates:?}");
 }

@@ -48,21 +48,28 @@ fn a_wrong_key_stops_at_once_with_exit_4() {
             path.display()
         );
     }
-    // One create was sent (journaled before it went), for the first row, and none after the
-    // refusal; nothing became of the rows: they are pending, and the journal can be resumed.
+    // One create was sent (journaled before it went) and none after the refusal. It is the
+    // first row's as a rule, but rows start concurrently, so on a loaded machine another row
+    // may take the first cell. Nothing became of the rows: they are pending, and the journal
+    // can be resumed.
     let events = crate::support::journal_events(&env.out());
     let creates: Vec<_> = events
         .iter()
         .filter(|e| e["event"] == "submitting")
         .collect();
     assert_eq!(creates.len(), 1, "{events:?}");
-    assert_eq!(creates[0]["row"], 1, "{events:?}");
+    let sent = creates[0]["row"].as_u64().unwrap();
     let (_, rows) = crate::support::manifest(&env.out());
     assert_eq!(rows.len(), 50);
     assert!(rows.iter().all(|r| r["status"] == "pending"), "{rows:?}");
-    let attempts: Vec<&str> = rows.iter().map(|r| r["attempts"].as_str()).collect();
-    assert_eq!(attempts[0], "1", "{attempts:?}");
-    assert!(attempts[1..].iter().all(|&a| a == "0"), "{attempts:?}");
+    for r in &rows {
+        let want = if r["row"] == sent.to_string() {
+            "1"
+        } else {
+            "0"
+        };
+        assert_eq!(r["attempts"], want, "{rows:?}");
+    }
 }
 
 #[test]
