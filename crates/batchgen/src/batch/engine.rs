@@ -206,12 +206,12 @@ pub struct JournalSpec {
     pub rows: u64,
 }
 
-/// Opens the journal in `out`: new, or taken over with `resume`. Refusals (an existing journal
-/// without `--resume`, other inputs, the other command's journal) exit 2.
+/// Opens the journal in `out`: new, or the one there taken over (the same command continues
+/// the run in its directory, a `--sandbox` run too). Refusals (another API, account or key
+/// column; the other command's journal) exit 2. `quiet`: no note that there was no journal.
 pub fn open_journal(
     spec: JournalSpec,
     out: &Path,
-    resume: bool,
     sandbox: bool,
     quiet: bool,
 ) -> crate::error::Result<(Journal, Option<Replay>)> {
@@ -222,9 +222,9 @@ pub fn open_journal(
         rows,
     } = spec;
     let given = fingerprint.clone();
-    match Journal::open_as(kind, out, fingerprint, command, Some(rows), resume) {
+    match Journal::open_as(kind, out, fingerprint, command, Some(rows), true) {
         Ok(Opened::New(j)) => {
-            if resume && !quiet {
+            if !quiet {
                 crate::output::say!("note: no journal in {}; starting a new run", out.display());
             }
             Ok((j, None))

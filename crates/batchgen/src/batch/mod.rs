@@ -252,9 +252,6 @@ pub async fn drive(
                     rows: batch.rows,
                 },
                 &batch.out,
-                // The same command continues the run in its directory (a --sandbox run too:
-                // what the old emulator had in progress is made again).
-                true,
                 batch.sandbox,
                 // "no journal yet" is news only to who asked for --resume.
                 quiet || !batch.engine.resume,
