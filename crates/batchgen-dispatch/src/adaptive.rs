@@ -353,6 +353,34 @@ mod tests {
         }
     }
 
+    /// How long a rise takes to find (docs/run.md, "Keep adapting", quotes these): seconds
+    /// from the rise until a second passes 90 % of the new limit, and the 429s meanwhile.
+    #[test]
+    fn finds_a_limit_that_rises() {
+        for (low, high, within) in [
+            (10.0, 12.0, 12),
+            (50.0, 200.0, 16),
+            (10.0, 40.0, 40),
+            (10.0, 80.0, 45),
+        ] {
+            let run = simulate(move |s| if s < 60 { low } else { high }, 180, None);
+            let found = run[60..]
+                .iter()
+                .position(|x| x.0 - x.1 >= 0.9 * high)
+                .expect("the higher limit is found");
+            let refused = total(&run[60..], |x| x.1);
+            let sent = total(&run[60..], |x| x.0);
+            eprintln!(
+                "{low}/s to {high}/s: 90 % of it after {found} s; {refused} of {sent} refused"
+            );
+            assert!(found <= within, "{low} -> {high}: {found} s");
+            assert!(
+                refused <= 0.01 * sent,
+                "{low} -> {high}: {refused} of {sent} refused"
+            );
+        }
+    }
+
     #[test]
     fn follows_a_limit_that_drops_then_rises() {
         let run = simulate(
