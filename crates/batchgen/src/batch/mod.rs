@@ -116,15 +116,19 @@ pub fn out_dir(
 /// 47 of 60 rows done (45 ready, 2 failed), 11 to send or follow, 2 invalid, 1 gone from
 /// the CSV`. Done: ready, draft, failed for good (unless `--retry-failed`) and unknown (unless
 /// `--resubmit-unknown`); a changed row that has a video counts as done (it is kept, unless
-/// `--rerender-changed`).
+/// `--rerender-changed`). A `--sandbox` run says too that what the earlier process's sandbox
+/// had is made again.
 fn say_continuing(
     out: &std::path::Path,
     keys: &[(String, bool)],
     flags: &EngineArgs,
     replay: &batchgen_dispatch::journal::Replay,
+    sandbox: bool,
 ) {
     use batchgen_dispatch::journal::RowState;
     let (mut ready, mut draft, mut failed, mut unknown, mut todo, mut invalid) = (0, 0, 0, 0, 0, 0);
+    // Ready rows whose video is to be downloaded now and is not yet.
+    let mut to_download = 0;
     let mut seen = std::collections::HashSet::with_capacity(keys.len());
     for (key, valid) in keys {
         seen.insert(key.as_str());
@@ -132,7 +136,12 @@ fn say_continuing(
             invalid += 1;
             continue;
         }
-        match replay.rows.get(key).map(|r| (r.state, r.reason)) {
+        let record = replay.rows.get(key);
+        if flags.download && record.is_some_and(|r| r.state == RowState::Ready && r.file.is_none())
+        {
+            to_download += 1;
+        }
+        match record.map(|r| (r.state, r.reason)) {
             Some((RowState::Ready, _)) => ready += 1,
             Some((RowState::Draft, _)) => draft += 1,
             Some((RowState::Failed, Some(reason)))
@@ -172,6 +181,9 @@ fn say_continuing(
     }
     if gone > 0 {
         text.push_str(&format!(", {gone} gone from the CSV (kept as removed)"));
+    }
+    if sandbox && todo + to_download > 0 {
+        text.push_str("; the earlier sandbox ended with its process, so rows it had in progress (or whose videos it held) are made again in this one");
     }
     let mut fields = serde_json::Map::new();
     for (name, n) in [
@@ -306,7 +318,13 @@ pub async fn drive(
     };
     let shard_field = batch.shard.record(&batch.out)?;
     if let (Some(replay), false) = (&replay, quiet) {
-        say_continuing(&batch.out, &batch.keys, &batch.engine, replay);
+        say_continuing(
+            &batch.out,
+            &batch.keys,
+            &batch.engine,
+            replay,
+            batch.sandbox,
+        );
     }
     let had_rows = replay.as_ref().and_then(|r| r.header.rows);
     if !batch.keyed && !quiet && had_rows.is_some_and(|n| n != batch.rows) {

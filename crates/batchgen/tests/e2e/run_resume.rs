@@ -357,6 +357,7 @@ fn the_same_sandbox_command_again_continues_its_directory() {
     let stderr = String::from_utf8_lossy(&again.stderr);
     assert!(stderr.contains("6 of 6 rows done"), "{stderr}");
     assert!(stderr.contains("; 0 requests"), "{stderr}");
+    assert!(!stderr.contains("made again"), "{stderr}");
 
     // Interrupted with every render in progress: the next process's emulator never had them.
     let out = dir.path().join("interrupted");
@@ -381,6 +382,11 @@ fn the_same_sandbox_command_again_continues_its_directory() {
 
     let finished = run("50ms..100ms").output().unwrap();
     expect_exit(&finished, 0);
+    let stderr = String::from_utf8_lossy(&finished.stderr);
+    assert!(
+        stderr.contains("rows it had in progress (or whose videos it held) are made again"),
+        "{stderr}"
+    );
     let (_, rows) = manifest(&out);
     assert_eq!(rows.len(), 6);
     for r in &rows {
