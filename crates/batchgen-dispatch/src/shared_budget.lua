@@ -67,17 +67,26 @@ local function auto_constants(i)
   return c
 end
 
+-- The controller's state, read in one call (every take and cut reads all of it).
 local function load_auto(c)
+  local v = redis.call('HMGET', key, 'rate', 'ceiling', 'round_start', 'round_grants',
+    'probe_growth', 'hold_start', 'hold_grants', 'hold_refused', 'cuts')
+  local function at(i, default)
+    if v[i] then
+      return tonumber(v[i])
+    end
+    return default
+  end
   return {
-    rate = get('rate', math.min(c.start, c.max)),
-    ceiling = get('ceiling', -1),
-    round_start = get('round_start', now),
-    round_grants = get('round_grants', 0),
-    probe_growth = get('probe_growth', 0),
-    hold_start = get('hold_start', -1),
-    hold_grants = get('hold_grants', 0),
-    hold_refused = get('hold_refused', 0),
-    cuts = get('cuts', 0),
+    rate = at(1, math.min(c.start, c.max)),
+    ceiling = at(2, -1),
+    round_start = at(3, now),
+    round_grants = at(4, 0),
+    probe_growth = at(5, 0),
+    hold_start = at(6, -1),
+    hold_grants = at(7, 0),
+    hold_refused = at(8, 0),
+    cuts = at(9, 0),
   }
 end
 

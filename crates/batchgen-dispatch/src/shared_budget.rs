@@ -129,7 +129,10 @@ pub struct SharedBudget {
     shown: String,
     password: Option<String>,
     setting: RateSetting,
-    max_rate: Option<f64>,
+    /// What every `take` passes after the operation's common arguments: `fixed` with the
+    /// period and lag, or `auto` with the controller's constants. Made once at connect, since
+    /// every grant passes them.
+    take_args: Vec<String>,
     /// The rate the script last reported (f64 bits).
     rate: AtomicU64,
     /// Slots granted but heard of too late to use.
@@ -186,7 +189,7 @@ impl SharedBudget {
             shown,
             password,
             setting,
-            max_rate,
+            take_args: take_args(setting, max_rate),
             rate: AtomicU64::new(0f64.to_bits()),
             stale: AtomicU64::new(0),
             grace: GRACE,
@@ -276,24 +279,8 @@ impl SharedBudget {
     }
 
     async fn take_once(&self) -> Result<Take, String> {
-        let mut args = vec![
-            "take".to_owned(),
-            TTL_MS.to_string(),
-            SERVER_CLOCK.to_owned(),
-        ];
-        match self.setting {
-            RateSetting::Fixed(rate) => {
-                args.push("fixed".into());
-                args.push(period_us(rate).to_string());
-                args.push(lag_us(rate).to_string());
-            }
-            RateSetting::Auto => {
-                args.push("auto".into());
-                args.extend(auto_constants(self.max_rate));
-            }
-        }
         let asked = Instant::now();
-        let (granted, wait_us) = self.call_args(args).await?;
+        let (granted, wait_us) = self.call("take", &self.take_args).await?;
         let took = asked.elapsed();
         Ok(if granted == 1 && took > STALE {
             // The slot was granted at Redis' "now", but this worker heard of it late (it was
@@ -322,23 +309,18 @@ impl SharedBudget {
         if self.setting != RateSetting::Auto {
             return Ok(());
         }
-        let mut args = vec!["auto".to_owned()];
-        args.extend(auto_constants(self.max_rate));
-        self.call("cut", &args).await.map(|_| ())
+        // A cut passes the same `auto` and constants as a take.
+        self.call("cut", &self.take_args).await.map(|_| ())
     }
 
+    /// Runs the script's `op` on Redis' clock with `rest` after the common arguments; on a
+    /// connection error the connection is dropped (the next call connects again). Errors are
+    /// the redis error's text, the password scrubbed.
     async fn call(&self, op: &str, rest: &[String]) -> Result<(i64, u64), String> {
-        let mut args = vec![op.to_owned(), TTL_MS.to_string(), SERVER_CLOCK.to_owned()];
-        args.extend(rest.iter().cloned());
-        self.call_args(args).await
-    }
-
-    /// Runs the script; on a connection error the connection is dropped (the next call
-    /// connects again). Errors are the redis error's text, the password scrubbed.
-    async fn call_args(&self, args: Vec<String>) -> Result<(i64, u64), String> {
         let mut conn = self.connection().await?;
         let mut inv = self.script.key(&self.key);
-        for a in &args {
+        inv.arg(op).arg(TTL_MS).arg(SERVER_CLOCK);
+        for a in rest {
             inv.arg(a);
         }
         let answer: Result<(i64, i64, String), redis::RedisError> =
@@ -397,13 +379,20 @@ fn lag_us(rate: Rate) -> u64 {
     (slack / 2).min(MAX_LAG).as_micros() as u64
 }
 
-/// The shared controller's constants, as the script reads them: the local controller's
+/// What a `take` passes after the common arguments for `setting`: `fixed`, the period and the
+/// lag; or `auto` and the controller's constants, the local controller's
 /// ([`adaptive::constants`]).
-fn auto_constants(max_rate: Option<f64>) -> Vec<String> {
-    adaptive::constants(max_rate)
-        .iter()
-        .map(|x| x.to_string())
-        .collect()
+fn take_args(setting: RateSetting, max_rate: Option<f64>) -> Vec<String> {
+    match setting {
+        RateSetting::Fixed(rate) => vec![
+            "fixed".into(),
+            period_us(rate).to_string(),
+            lag_us(rate).to_string(),
+        ],
+        RateSetting::Auto => std::iter::once("auto".to_owned())
+            .chain(adaptive::constants(max_rate).iter().map(f64::to_string))
+            .collect(),
+    }
 }
 
 #[cfg(test)]

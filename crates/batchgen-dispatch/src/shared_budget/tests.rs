@@ -386,13 +386,13 @@ async fn the_script_runs_the_local_controller_step_for_step() {
     let script = Script::new(LUA);
     let key = budget_key(&account("step-for-step"));
     let max = Some(500.0);
-    let constants = auto_constants(max);
+    let auto = take_args(RateSetting::Auto, max);
     let t0 = Instant::now();
     let mut local = adaptive::Aimd::new(max, t0);
     let mut call = async |op: &str, now_us: u64| -> (i64, i64, f64) {
         let mut inv = script.key(&key);
-        inv.arg(op).arg(TTL_MS).arg(now_us.to_string()).arg("auto");
-        for c in &constants {
+        inv.arg(op).arg(TTL_MS).arg(now_us.to_string());
+        for c in &auto {
             inv.arg(c);
         }
         let (granted, wait, rate): (i64, i64, String) = inv.invoke_async(&mut conn).await.unwrap();
