@@ -65,31 +65,75 @@ fn open(
     }
 }
 
+/// The sandbox of `config` with this file's key, and a client of it.
+async fn start(config: SandboxConfig) -> (batchgen_sandbox::Sandbox, Client) {
+    let sb = config
+        .api_key("engine-test-key")
+        .start("127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let client = Client::new(
+        ClientConfig::new(Credentials::ApiKey(Secret::new("engine-test-key")))
+            .base_url(sb.base_url()),
+    )
+    .unwrap();
+    (sb, client)
+}
+
 /// A run that journaled row 1's `submitting` and whose create was applied by the server but
 /// whose answer never arrived: the run tag, the project's name, and its id.
 async fn lost_create(
     client: &Client,
     dir: &std::path::Path,
 ) -> (String, String, batchgen_aistudios::ProjectId) {
+    let (tag, mut lost) = lost_creates(client, dir, &[1]).await;
+    let (name, _, created) = lost.remove(0);
+    (tag, name, created)
+}
+
+/// [`lost_create`] for each of `rows` (keyed `k<row>`): the run tag, and each row's project
+/// name, job and project id.
+async fn lost_creates(
+    client: &Client,
+    dir: &std::path::Path,
+    rows: &[u64],
+) -> (
+    String,
+    Vec<(String, JobInput, batchgen_aistudios::ProjectId)>,
+) {
     let (journal, _) = open(dir, false);
     let tag = journal.header().run_tag().to_owned();
-    let (name, _) = job("k1", &tag);
-    journal
-        .record(Event::Submitting {
-            name: None,
-            hash: None,
-            row: 1,
-            key: "k1".into(),
-            at: now_ms(),
-        })
-        .await
-        .unwrap();
-    let created = client
-        .create_project(BODY.replace("NAME", &name).as_bytes())
-        .await
-        .unwrap();
+    let mut lost = Vec::new();
+    for &row in rows {
+        let key = format!("k{row}");
+        let (name, input) = job_of_row(row, &key, &tag);
+        journal
+            .record(Event::Submitting {
+                name: None,
+                hash: None,
+                row,
+                key,
+                at: now_ms(),
+            })
+            .await
+            .unwrap();
+        let created = client
+            .create_project(BODY.replace("NAME", &name).as_bytes())
+            .await
+            .unwrap();
+        lost.push((name, input, created));
+    }
     journal.close().unwrap();
-    (tag, name, created)
+    (tag, lost)
+}
+
+/// Lookups every 100–200 ms, for up to 20 s: the engine tests' renders take a second or two.
+fn quick_lookups(c: &mut EngineConfig) {
+    c.lookup = batchgen_dispatch::lookup::LookupSchedule {
+        first: Duration::from_millis(100),
+        cap: Duration::from_millis(200),
+        window: Duration::from_secs(20),
+    };
 }
 
 async fn run(
@@ -108,17 +152,11 @@ async fn run(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn resume_adopts_the_project_of_a_row_caught_while_submitting() {
-    let sb = SandboxConfig::default()
-        .api_key("engine-test-key")
-        .render_time(Duration::from_millis(100)..Duration::from_millis(200))
-        .start("127.0.0.1:0".parse().unwrap())
-        .await
-        .unwrap();
-    let client = Client::new(
-        ClientConfig::new(Credentials::ApiKey(Secret::new("engine-test-key")))
-            .base_url(sb.base_url()),
+    let (sb, client) = start(
+        SandboxConfig::default()
+            .render_time(Duration::from_millis(100)..Duration::from_millis(200)),
     )
-    .unwrap();
+    .await;
     let dir = tempfile::tempdir().unwrap();
 
     // A run journals `submitting`, sends the create, and dies before `submitted`.
@@ -161,18 +199,12 @@ async fn resume_adopts_the_project_of_a_row_caught_while_submitting() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn retry_failed_submits_a_failed_render_again() {
-    let sb = SandboxConfig::default()
-        .api_key("engine-test-key")
-        .render_time(Duration::from_millis(100)..Duration::from_millis(200))
-        .render_fail_probability(1.0)
-        .start("127.0.0.1:0".parse().unwrap())
-        .await
-        .unwrap();
-    let client = Client::new(
-        ClientConfig::new(Credentials::ApiKey(Secret::new("engine-test-key")))
-            .base_url(sb.base_url()),
+    let (sb, client) = start(
+        SandboxConfig::default()
+            .render_time(Duration::from_millis(100)..Duration::from_millis(200))
+            .render_fail_probability(1.0),
     )
-    .unwrap();
+    .await;
     let dir = tempfile::tempdir().unwrap();
     let (journal, _) = open(dir.path(), false);
     let tag = journal.header().run_tag().to_owned();
@@ -249,18 +281,12 @@ async fn run_with(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lost_create_that_cannot_be_looked_up_ends_unknown_and_is_never_sent_blindly() {
-    let sb = SandboxConfig::default()
-        .api_key("engine-test-key")
-        .render_time(Duration::from_millis(100)..Duration::from_millis(200))
-        .project_list(false)
-        .start("127.0.0.1:0".parse().unwrap())
-        .await
-        .unwrap();
-    let client = Client::new(
-        ClientConfig::new(Credentials::ApiKey(Secret::new("engine-test-key")))
-            .base_url(sb.base_url()),
+    let (sb, client) = start(
+        SandboxConfig::default()
+            .render_time(Duration::from_millis(100)..Duration::from_millis(200))
+            .project_list(false),
     )
-    .unwrap();
+    .await;
     let dir = tempfile::tempdir().unwrap();
 
     // A run journals `submitting`, the create is applied, and its answer never arrives.
@@ -347,17 +373,11 @@ async fn a_lost_create_that_cannot_be_looked_up_ends_unknown_and_is_never_sent_b
 async fn a_lost_create_is_looked_up_patiently_until_its_project_is_listed() {
     // Renders of ~1.5 s; the vendor lists a project only once exported, so the first lookups
     // may find nothing: they are asked again (every 100 ms here) instead of sending it again.
-    let sb = SandboxConfig::default()
-        .api_key("engine-test-key")
-        .render_time(Duration::from_millis(1500)..Duration::from_millis(1600))
-        .start("127.0.0.1:0".parse().unwrap())
-        .await
-        .unwrap();
-    let client = Client::new(
-        ClientConfig::new(Credentials::ApiKey(Secret::new("engine-test-key")))
-            .base_url(sb.base_url()),
+    let (sb, client) = start(
+        SandboxConfig::default()
+            .render_time(Duration::from_millis(1500)..Duration::from_millis(1600)),
     )
-    .unwrap();
+    .await;
     let dir = tempfile::tempdir().unwrap();
     let (tag, _, _) = lost_create(&client, dir.path()).await;
 
@@ -366,13 +386,7 @@ async fn a_lost_create_is_looked_up_patiently_until_its_project_is_listed() {
         dir.path(),
         open(dir.path(), true),
         vec![job("k1", &tag).1],
-        |c| {
-            c.lookup = batchgen_dispatch::lookup::LookupSchedule {
-                first: Duration::from_millis(100),
-                cap: Duration::from_millis(200),
-                window: Duration::from_secs(20),
-            };
-        },
+        quick_lookups,
     )
     .await;
     assert_eq!(
@@ -399,51 +413,23 @@ async fn a_lost_create_is_looked_up_patiently_until_its_project_is_listed() {
 /// 1 s before it, and after the lost create) makes it a few requests for all of them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rows_looking_at_the_same_time_share_one_project_list() {
-    let sb = SandboxConfig::default()
-        .api_key("engine-test-key")
-        .render_time(Duration::from_millis(1500)..Duration::from_millis(1600))
-        .start("127.0.0.1:0".parse().unwrap())
-        .await
-        .unwrap();
-    let client = Client::new(
-        ClientConfig::new(Credentials::ApiKey(Secret::new("engine-test-key")))
-            .base_url(sb.base_url()),
+    let (sb, client) = start(
+        SandboxConfig::default()
+            .render_time(Duration::from_millis(1500)..Duration::from_millis(1600)),
     )
-    .unwrap();
+    .await;
     let dir = tempfile::tempdir().unwrap();
-    let (journal, _) = open(dir.path(), false);
-    let tag = journal.header().run_tag().to_owned();
     let rows: Vec<u64> = (1..=8).collect();
-    let mut inputs = Vec::new();
-    for &row in &rows {
-        let key = format!("k{row}");
-        let (name, input) = job_of_row(row, &key, &tag);
-        inputs.push(input);
-        journal
-            .record(Event::Submitting {
-                name: None,
-                hash: None,
-                row,
-                key,
-                at: now_ms(),
-            })
-            .await
-            .unwrap();
-        client
-            .create_project(BODY.replace("NAME", &name).as_bytes())
-            .await
-            .unwrap();
-    }
-    journal.close().unwrap();
-    drop(journal);
+    let (_, lost) = lost_creates(&client, dir.path(), &rows).await;
+    let inputs = lost.into_iter().map(|(_, input, _)| input).collect();
 
-    let report = run_with(&client, dir.path(), open(dir.path(), true), inputs, |c| {
-        c.lookup = batchgen_dispatch::lookup::LookupSchedule {
-            first: Duration::from_millis(100),
-            cap: Duration::from_millis(200),
-            window: Duration::from_secs(20),
-        };
-    })
+    let report = run_with(
+        &client,
+        dir.path(),
+        open(dir.path(), true),
+        inputs,
+        quick_lookups,
+    )
     .await;
     assert_eq!(
         (
@@ -531,18 +517,12 @@ mod exports {
     /// row's create is never adopted.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn resume_adopts_an_export_only_when_it_can_tell_it_is_the_rows() {
-        let sb = SandboxConfig::default()
-            .api_key("engine-test-key")
-            .render_time(Duration::from_millis(100)..Duration::from_millis(200))
-            .seed_projects(3)
-            .start("127.0.0.1:0".parse().unwrap())
-            .await
-            .unwrap();
-        let client = Client::new(
-            ClientConfig::new(Credentials::ApiKey(Secret::new("engine-test-key")))
-                .base_url(sb.base_url()),
+        let (sb, client) = start(
+            SandboxConfig::default()
+                .render_time(Duration::from_millis(100)..Duration::from_millis(200))
+                .seed_projects(3),
         )
-        .unwrap();
+        .await;
         let seeded = sb.seeded_projects().to_vec();
         let (f0, p0) = (seeded[0].folder_id.clone(), seeded[0].project_id.clone());
         let (f1, p1) = (seeded[1].folder_id.clone(), seeded[1].project_id.clone());
@@ -616,20 +596,14 @@ mod webhooks {
     /// half the callbacks are delivered twice; failed renders fail by their callback.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn renders_end_by_webhook_exactly_once() {
-        let sb = SandboxConfig::default()
-            .api_key("engine-test-key")
-            .render_time(Duration::from_millis(100)..Duration::from_millis(300))
-            .webhook_duplicate_probability(0.5)
-            .render_fail_probability(0.4)
-            .seed(5)
-            .start("127.0.0.1:0".parse().unwrap())
-            .await
-            .unwrap();
-        let client = Client::new(
-            ClientConfig::new(Credentials::ApiKey(Secret::new("engine-test-key")))
-                .base_url(sb.base_url()),
+        let (sb, client) = start(
+            SandboxConfig::default()
+                .render_time(Duration::from_millis(100)..Duration::from_millis(300))
+                .webhook_duplicate_probability(0.5)
+                .render_fail_probability(0.4)
+                .seed(5),
         )
-        .unwrap();
+        .await;
         let dir = tempfile::tempdir().unwrap();
         let (journal, _) = open(dir.path(), false);
         let (auth, ephemeral) = WebhookAuth::for_run(journal.header());
