@@ -11,6 +11,8 @@
 # Usage: benches/dispatch/client_floor.sh   (ROWS=1000 RATE=100 REPEAT=2)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+# shellcheck source=../sandbox_url.sh
+source benches/sandbox_url.sh
 
 ROWS=${ROWS:-1000}
 RATE=${RATE:-100}
@@ -24,12 +26,7 @@ trap 'kill -INT "$SANDBOX_PID" 2>/dev/null || true; rm -rf "$WORK"' EXIT
 target/release/batchgen sandbox --listen 127.0.0.1:0 --rate-limit 100000 \
   --fail-probability 0 --seed 1 >"$WORK/sandbox.log" 2>&1 &
 SANDBOX_PID=$!
-for _ in $(seq 100); do
-  URL=$(grep -o 'http://127\.0\.0\.1:[0-9]*' "$WORK/sandbox.log" | head -1 || true)
-  [ -n "$URL" ] && break
-  sleep 0.05
-done
-[ -n "$URL" ] || { cat "$WORK/sandbox.log" >&2; exit 1; }
+URL=$(sandbox_url "$WORK/sandbox.log") || exit 1
 
 for round in $(seq "$REPEAT"); do
   /usr/bin/time -f "%U %S" -o "$WORK/time.txt" \

@@ -12,6 +12,8 @@
 #   FAIL=0.05, BIN=target/release/batchgen (built if it is the default), DROP=1 for part (b).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+# shellcheck source=../sandbox_url.sh
+source benches/sandbox_url.sh
 
 LIMITS=${LIMITS:-"2 10 50 200"}
 ROWS=${ROWS:-1000}
@@ -42,12 +44,8 @@ run() {
   "$BIN" sandbox --listen 127.0.0.1:0 --rate-limit "$schedule" --limit-headers none \
     --render-time "$RENDER" --fail-probability "$FAIL" --seed 1 >"$WORK/sandbox.log" 2>&1 &
   SANDBOX_PID=$!
-  local url=
-  for _ in $(seq 200); do
-    url=$(grep -o 'http://127\.0\.0\.1:[0-9]*' "$WORK/sandbox.log" | head -1 || true)
-    [ -n "$url" ] && break
-    sleep 0.05
-  done
+  local url
+  url=$(sandbox_url "$WORK/sandbox.log") || exit 1
   csv "$rows"
   rm -rf "$WORK/out"
   local start end code

@@ -8,6 +8,8 @@
 #                                     BIN=target/release/batchgen, built if it is the default)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+# shellcheck source=../sandbox_url.sh
+source benches/sandbox_url.sh
 
 ROWS=${ROWS:-300}
 LOST=${LOST:-0.03}
@@ -24,12 +26,7 @@ trap '[ -n "$SANDBOX_PID" ] && kill -INT "$SANDBOX_PID" 2>/dev/null; rm -rf "$WO
   --render-time "$RENDER" --lost-probability "$LOST" --seed "$SEED" >"$WORK/sandbox.log" 2>&1 &
 SANDBOX_PID=$!
 URL=
-for _ in $(seq 200); do
-  URL=$(grep -o 'http://127\.0\.0\.1:[0-9]*' "$WORK/sandbox.log" | head -1 || true)
-  [ -n "$URL" ] && break
-  sleep 0.05
-done
-[ -n "$URL" ] || { cat "$WORK/sandbox.log" >&2; exit 1; }
+URL=$(sandbox_url "$WORK/sandbox.log") || exit 1
 
 python3 - "$ROWS" >"$WORK/people.csv" <<'PY'
 import sys

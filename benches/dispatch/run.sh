@@ -7,6 +7,8 @@
 # 429s, CPU time per row and peak RSS. Usage: benches/dispatch/run.sh   (ROWS=, RATE= to vary)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+# shellcheck source=../sandbox_url.sh
+source benches/sandbox_url.sh
 
 ROWS=${ROWS:-1000}
 RATE=${RATE:-100}
@@ -23,12 +25,7 @@ trap 'kill -INT "$SANDBOX_PID" 2>/dev/null || true; sleep 0.5; kill "$SANDBOX_PI
 "$BIN" sandbox --listen 127.0.0.1:0 --rate-limit "$RATE" --render-time "$RENDER" \
   --fail-probability "$FAIL_RATE" --seed "$SEED" >"$WORK/sandbox.log" 2>&1 &
 SANDBOX_PID=$!
-for _ in $(seq 100); do
-  URL=$(grep -o 'http://127\.0\.0\.1:[0-9]*' "$WORK/sandbox.log" | head -1 || true)
-  [ -n "$URL" ] && break
-  sleep 0.05
-done
-[ -n "$URL" ] || { cat "$WORK/sandbox.log" >&2; exit 1; }
+URL=$(sandbox_url "$WORK/sandbox.log") || exit 1
 
 python3 - "$ROWS" >"$WORK/people.csv" <<'PY'
 import sys

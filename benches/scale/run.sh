@@ -18,6 +18,8 @@
 # Starts its own PostgreSQL and Redis with the project's .ci/postgres.sh and .ci/redis.sh.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+# shellcheck source=../sandbox_url.sh
+source benches/sandbox_url.sh
 
 ROWS=${ROWS:-2000}
 LIMIT=${LIMIT:-40}
@@ -54,12 +56,8 @@ scenario() {
   "$BIN" sandbox --listen 127.0.0.1:0 --rate-limit "$LIMIT" --limit-headers none \
     --render-time 1s..5s --seed 3 >"$WORK/sandbox.log" 2>&1 &
   SANDBOX_PID=$!
-  local url=
-  for _ in $(seq 200); do
-    url=$(grep -o 'http://127\.0\.0\.1:[0-9]*' "$WORK/sandbox.log" | head -1 || true)
-    [ -n "$url" ] && break
-    sleep 0.05
-  done
+  local url
+  url=$(sandbox_url "$WORK/sandbox.log") || exit 1
   local start end pids=() i
   start=$(date +%s.%N)
   for i in $(seq "$WORKERS"); do

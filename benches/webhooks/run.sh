@@ -11,6 +11,8 @@
 #                                     another build of batchgen instead of building this one)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+# shellcheck source=../sandbox_url.sh
+source benches/sandbox_url.sh
 
 ROWS=${ROWS:-1000}
 RATE=${RATE:-100}
@@ -50,12 +52,7 @@ for MODE in $MODES; do
     >"$WORK/sandbox-$MODE.log" 2>&1 &
   SANDBOX_PID=$!
   URL=
-  for _ in $(seq 100); do
-    URL=$(grep -o 'http://127\.0\.0\.1:[0-9]*' "$WORK/sandbox-$MODE.log" | head -1 || true)
-    [ -n "$URL" ] && break
-    sleep 0.05
-  done
-  [ -n "$URL" ] || { cat "$WORK/sandbox-$MODE.log" >&2; exit 1; }
+  URL=$(sandbox_url "$WORK/sandbox-$MODE.log") || exit 1
 
   EXTRA=()
   [ "$MODE" = webhook ] && EXTRA=(--webhook-listen 127.0.0.1:0)
