@@ -358,23 +358,19 @@ fn fingerprint(
     client: &Client,
     account: &str,
 ) -> crate::error::Result<Fingerprint> {
-    if args.sandbox {
-        // Every --sandbox run has an emulator of its own, on a new port with a new key: they
-        // are all the same place and account, so the same command continues the directory.
-        return Ok(Fingerprint::new()
-            .text(
-                "key",
-                args.inputs.key.clone().unwrap_or_else(|| "row-N".into()),
-            )
-            .text("base_url", "sandbox")
-            .text("account", "sandbox"));
-    }
+    // Every --sandbox run has an emulator of its own, on a new port with a new key: they are
+    // all the same place and account, so the same command continues the directory.
+    let (base_url, account) = if args.sandbox {
+        ("sandbox".to_owned(), "sandbox")
+    } else {
+        (origin(client.base_url()), account)
+    };
     Ok(Fingerprint::new()
         .text(
             "key",
             args.inputs.key.clone().unwrap_or_else(|| "row-N".into()),
         )
-        .text("base_url", origin(client.base_url()))
+        .text("base_url", base_url)
         // Journals of earlier versions did not record the account: they continue.
         .recorded_since("account", account))
 }
